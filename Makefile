@@ -1,0 +1,26 @@
+# ghostnet-d — build, test and demo entry points. Every target that compiles or runs the program
+# depends on `deps`, which installs missing system packages with apt-get.
+
+SWIFT      ?= swift
+CONFIG     ?= release
+SWIFTFLAGS := -c $(CONFIG)
+BIN        := .build/$(CONFIG)/ghostnet-d
+
+.PHONY: all deps build test test-faults demo bench clean
+
+all: build
+
+deps:
+	@./deploy/install-deps.sh
+
+build: deps
+	$(SWIFT) build $(SWIFTFLAGS)
+
+# Unit tests, finite-difference gradient checks, and integration tests that run the built binary
+# (including `mpirun -np 2` runs). Release mode: the numerical tests run real kernels.
+test: deps
+	$(SWIFT) build $(SWIFTFLAGS) --build-tests
+	$(SWIFT) test $(SWIFTFLAGS) --skip-build
+
+clean:
+	rm -rf .build

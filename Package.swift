@@ -1,0 +1,105 @@
+// swift-tools-version:6.0
+//
+// ghostnet-d: data-parallel GhostNet-D training on CPU clusters.
+//
+// Layers, bottom up (imports only point down; see docs/ARCHITECTURE.md):
+//   C shims      COpenBLAS, CJPEG (+ CJPEGShims), CMPI
+//   engine       TensorEngine                       (imports COpenBLAS)
+//   model        Layers -> GhostNet
+//   data         ImageData                          (imports CJPEG*, TensorEngine)
+//   distributed  Distributed                        (imports CMPI, TensorEngine)
+//   records      PerformanceRecords                 (pure Swift; shared by training and coordinator)
+//   top          Training, Coordinator
+//   CLI          GhostNetCLI (the `ghostnet-d` executable)
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "ghostnet-d",
+    products: [
+        .executable(name: "ghostnet-d", targets: ["GhostNetCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: - Native libraries (system-library targets found by pkg-config)
+
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(
+            name: "CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+
+        // MARK: - Swift layers
+
+        .target(
+            name: "TensorEngine",
+            dependencies: [
+                "COpenBLAS",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Layers",
+            dependencies: ["TensorEngine"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "GhostNet",
+            dependencies: ["Layers", "TensorEngine"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "ImageData",
+            dependencies: ["CJPEG", "TensorEngine"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Distributed",
+            dependencies: ["CMPI", "TensorEngine"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "PerformanceRecords",
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Training",
+            dependencies: [
+                "GhostNet", "ImageData", "Distributed", "PerformanceRecords",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "GhostNetCLI",
+            dependencies: [
+                "Training", "GhostNet", "ImageData", "Distributed", "PerformanceRecords", "TensorEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // MARK: - Test support and unit test bundles
+
+        .target(
+            name: "_TestSupport",
+            dependencies: ["TensorEngine"],
+            path: "Tests/_TestSupport",
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TensorEngineTests",
+            dependencies: ["TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["GhostNetCLI", "_TestSupport"],
+            swiftSettings: swiftSettings),
+    ]
+)

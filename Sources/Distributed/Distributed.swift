@@ -1,0 +1,1 @@
+// Placeholder until the Distributed layer lands; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// Placeholder until the GhostNet layer lands; see docs/ARCHITECTURE.md.

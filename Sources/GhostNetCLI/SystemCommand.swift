@@ -1,0 +1,27 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — command-line interface
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import TensorEngine
+
+/// `ghostnet-d system`: what this machine offers the trainer.
+struct SystemCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "system",
+        abstract: "Show the CPU features, the OpenBLAS kernels in use and the thread count.")
+
+    func run() throws {
+        let features = CPUFeatures.current
+        let userCoreType = ProcessEnvironment.value(of: KernelSelection.reexecMarker) == nil
+            ? ProcessEnvironment.value(of: OpenBLASRuntime.coreTypeVariable) : nil
+        print("cpu avx2+fma: \(features.hasUsableAVX2), avx512: \(features.hasUsableAVX512), avx512-bf16: \(features.avx512BFloat16)")
+        print("preferred OpenBLAS core type: \(OpenBLASRuntime.preferredCoreType(for: features) ?? "(OpenBLAS default)")")
+        if let userCoreType {
+            print("\(OpenBLASRuntime.coreTypeVariable) set by the user: \(userCoreType)")
+        }
+        print("OpenBLAS kernel: \(OpenBLASRuntime.kernelName)")
+        print("OpenBLAS threads: \(OpenBLASRuntime.threadCount)")
+        print("OpenBLAS config: \(OpenBLASRuntime.configuration)")
+    }
+}

@@ -1,0 +1,1 @@
+// Placeholder until the ImageData layer lands; see docs/ARCHITECTURE.md.

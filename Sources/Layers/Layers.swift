@@ -1,0 +1,1 @@
+// Placeholder until the Layers layer lands; see docs/ARCHITECTURE.md.

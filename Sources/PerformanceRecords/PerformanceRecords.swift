@@ -1,0 +1,1 @@
+// Placeholder until the PerformanceRecords layer lands; see docs/ARCHITECTURE.md.

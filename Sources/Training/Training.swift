@@ -1,0 +1,1 @@
+// Placeholder until the Training layer lands; see docs/ARCHITECTURE.md.
