@@ -51,8 +51,8 @@ public enum BuiltProducts {
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         let outputFile = try TemporaryDirectory.make().appendingPathComponent("out")
         let errorFile = outputFile.deletingLastPathComponent().appendingPathComponent("err")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = try FileHandle(forWritingTo: errorFile)
         try process.run()
