@@ -206,18 +206,6 @@ enum ConfigurationSchema {
         ]),
     ]
 
-    /// The schema key at a dotted path, or nil.
-    static func key(at keyPath: [Substring]) -> SchemaKey? {
-        var keys = root
-        var found: SchemaKey?
-        for component in keyPath {
-            guard let key = keys.first(where: { $0.name == component }) else { return nil }
-            found = key
-            if case .section(let children) = key.kind { keys = children } else { keys = [] }
-        }
-        return found
-    }
-
     /// Every full key path whose last component is `name`, for suggesting a misplaced key.
     static func paths(endingWith name: String) -> [String] {
         func walk(_ keys: [SchemaKey], _ prefix: String) -> [String] {
