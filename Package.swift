@@ -98,6 +98,10 @@ let package = Package(
             dependencies: ["TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "CLITests",
             dependencies: ["GhostNetCLI", "_TestSupport"],
             swiftSettings: swiftSettings),

@@ -1,0 +1,100 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Training
+//===----------------------------------------------------------------------===//
+
+import TensorEngine
+
+/// Stochastic gradient descent with momentum and L2 weight decay, in PyTorch's `torch.optim.SGD`
+/// semantics (dampening 0, no Nesterov):
+///
+///     d = g + wd·w          (only for tensors that take weight decay)
+///     v = μ·v + d           (on the first step v = d: PyTorch initialises the buffer with d)
+///     w = w − lr·v
+///
+/// The optimizer works on flat float buffers, so it serves any parameter layout; the momentum buffer
+/// of each tensor has the tensor's element count and is part of the checkpointed optimizer state.
+public struct SGDOptimizer: Sendable {
+    /// The learning rate of the next update; the schedule sets it before each step.
+    public var learningRate: Float
+    public let momentum: Float
+    public let weightDecay: Float
+    /// Parameter-name fragments whose tensors take no weight decay (e.g. `bn`, `.bias`).
+    public let noWeightDecay: [String]
+
+    public init(learningRate: Float, momentum: Float, weightDecay: Float, noWeightDecay: [String] = []) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.noWeightDecay = noWeightDecay
+    }
+
+    /// The optimizer of the `trainer.optimizer` section.
+    public init(_ configuration: TrainingConfiguration.Optimizer) {
+        self.init(
+            learningRate: Float(configuration.learningRate), momentum: Float(configuration.momentum),
+            weightDecay: Float(configuration.weightDecay), noWeightDecay: configuration.noWeightDecay)
+    }
+
+    /// Whether the parameter called `name` (e.g. `layer1.base.bn1.weight`) takes weight decay: true
+    /// unless its name contains one of ``noWeightDecay``.
+    public func appliesWeightDecay(to name: String) -> Bool {
+        !noWeightDecay.contains { name.contains($0) }
+    }
+
+    /// Updates one parameter tensor in place.
+    ///
+    /// - Parameters:
+    ///   - weights: The parameter's elements, any layout; updated in place.
+    ///   - gradients: ∂loss/∂weights, same layout and count (already averaged over ranks).
+    ///   - momentumBuffer: The velocity `v`, same count; written on every call.
+    ///   - bufferIsInitialized: False on the first update of this tensor, when `v` is set to `d`.
+    ///   - decays: Whether this tensor takes weight decay (see ``appliesWeightDecay(to:)``).
+    /// - Precondition: All three buffers have the same count.
+    public func update(
+        weights: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
+        momentumBuffer: UnsafeMutableBufferPointer<Float>, bufferIsInitialized: Bool, decays: Bool
+    ) {
+        precondition(
+            weights.count == gradients.count && weights.count == momentumBuffer.count,
+            "SGD: weights \(weights.count), gradients \(gradients.count), momentum \(momentumBuffer.count) differ")
+        let decay = decays ? weightDecay : 0
+        let rate = learningRate, mu = bufferIsInitialized ? momentum : 0
+        for index in weights.indices {
+            let direction = gradients[index] + decay * weights[index]
+            let velocity = mu * momentumBuffer[index] + direction
+            momentumBuffer[index] = velocity
+            weights[index] -= rate * velocity
+        }
+    }
+
+    /// Updates the parameter tensor `weights` (any shape) with `gradients` of the same shape.
+    ///
+    /// - Parameters:
+    ///   - state: The tensor's momentum; created on the first call.
+    ///   - name: The parameter's name, matched against ``noWeightDecay``.
+    public func update(weights: inout Tensor, gradients: Tensor, state: inout SGDMomentum, name: String) {
+        precondition(weights.shape == gradients.shape, "SGD: \(name) has shape \(weights.shape) but its gradient \(gradients.shape)")
+        let initialized = state.buffer != nil
+        var buffer = state.buffer ?? Tensor(shape: weights.shape)
+        let decays = appliesWeightDecay(to: name)
+        weights.withUnsafeMutableBufferPointer { weightElements in
+            gradients.withUnsafeBufferPointer { gradientElements in
+                buffer.withUnsafeMutableBufferPointer { velocity in
+                    update(
+                        weights: weightElements, gradients: gradientElements, momentumBuffer: velocity,
+                        bufferIsInitialized: initialized, decays: decays)
+                }
+            }
+        }
+        state.buffer = buffer
+    }
+}
+
+/// The momentum buffer of one parameter tensor; nil until the first update.
+public struct SGDMomentum: Sendable {
+    public var buffer: Tensor?
+
+    public init(buffer: Tensor? = nil) {
+        self.buffer = buffer
+    }
+}

@@ -1,1 +1,0 @@
-// Placeholder until the Training layer lands; see docs/ARCHITECTURE.md.

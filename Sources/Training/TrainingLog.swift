@@ -1,0 +1,159 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Training
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a rank's log lines go: the file `<log_dir>/train-rank<r>.log` and, optionally, standard
+/// output, each line written and flushed as a whole (`write(2)` on an append-only descriptor).
+///
+/// Lines read `YYYY-MM-DD HH:MM:SS.mmm LEVEL message` in local time. When standard output is a
+/// terminal, ``showProgress(_:)`` keeps one live progress bar on its last line; ordinary lines are
+/// printed above it. Otherwise progress appears as ordinary timestamped lines.
+public final class TrainingLogSink: Sendable {
+    private struct State {
+        var barShown = false
+        var lastBar = ""
+    }
+
+    private let fileDescriptor: Int32
+    /// The log file's path.
+    public let fileURL: URL
+    private let echoToStandardOutput: Bool
+    private let standardOutputIsTerminal: Bool
+    private let state = Mutex(State())
+
+    /// Opens (creating folders as needed) `<logDirectory>/train-rank<rank>.log` for appending.
+    ///
+    /// - Parameters:
+    ///   - echoToStandardOutput: Also print lines on standard output (rank 0 in a job).
+    ///   - standardOutputIsTerminal: Whether standard output is a terminal; by default `isatty(1)`.
+    /// - Throws: ``TrainingLogError`` naming the path that cannot be created or opened.
+    public init(
+        logDirectory: URL, rank: Int, echoToStandardOutput: Bool,
+        standardOutputIsTerminal: Bool = isatty(STDOUT_FILENO) == 1
+    ) throws(TrainingLogError) {
+        do {
+            try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingLogError(path: logDirectory.path, reason: error.localizedDescription)
+        }
+        fileURL = logDirectory.appendingPathComponent("train-rank\(rank).log")
+        fileDescriptor = open(fileURL.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fileDescriptor >= 0 else {
+            throw TrainingLogError(path: fileURL.path, reason: String(cString: strerror(errno)))
+        }
+        self.echoToStandardOutput = echoToStandardOutput
+        self.standardOutputIsTerminal = standardOutputIsTerminal
+    }
+
+    deinit {
+        close(fileDescriptor)
+    }
+
+    /// Writes one line: `message` with the timestamp and `level` prefix.
+    public func write(level: Logger.Level, _ message: String, at date: Date = Date()) {
+        let line = Self.prefix(level: level, date: date) + message + "\n"
+        state.withLock { state in
+            Self.writeAll(fileDescriptor, line)
+            guard echoToStandardOutput else { return }
+            if state.barShown {
+                Self.writeAll(STDOUT_FILENO, "\r\u{1B}[2K" + line + state.lastBar)
+            } else {
+                Self.writeAll(STDOUT_FILENO, line)
+            }
+        }
+    }
+
+    /// Shows a progress line: as the live bar on a terminal (the file still gets a plain line), as
+    /// an ordinary INFO line otherwise.
+    public func showProgress(_ text: String, at date: Date = Date()) {
+        guard echoToStandardOutput && standardOutputIsTerminal else {
+            write(level: .info, text, at: date)
+            return
+        }
+        let line = Self.prefix(level: .info, date: date) + text + "\n"
+        state.withLock { state in
+            Self.writeAll(fileDescriptor, line)
+            state.barShown = true
+            state.lastBar = text
+            Self.writeAll(STDOUT_FILENO, "\r\u{1B}[2K" + text)
+        }
+    }
+
+    /// Ends the live bar with a newline so later output starts on a fresh line.
+    public func finishProgress() {
+        state.withLock { state in
+            guard state.barShown else { return }
+            Self.writeAll(STDOUT_FILENO, "\n")
+            state.barShown = false
+            state.lastBar = ""
+        }
+    }
+
+    /// `2024-05-01 12:00:00.123 INFO ` for `date` in local time.
+    public static func prefix(level: Logger.Level, date: Date) -> String {
+        let seconds = date.timeIntervalSince1970
+        var wholeSeconds = time_t(seconds.rounded(.down))
+        let milliseconds = min(999, Int((seconds - seconds.rounded(.down)) * 1000))
+        var parts = tm()
+        localtime_r(&wholeSeconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let millisecondText = milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millisecondText) "
+            + level.rawValue.uppercased() + " "
+    }
+
+    private static func writeAll(_ descriptor: Int32, _ text: String) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+}
+
+/// A swift-log handler that writes to a ``TrainingLogSink``; metadata is appended as `key=value`.
+public struct TrainingLogHandler: LogHandler {
+    public let sink: TrainingLogSink
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+
+    public init(sink: TrainingLogSink, logLevel: Logger.Level = .info) {
+        self.sink = sink
+        self.logLevel = logLevel
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let suffix = merged.keys.sorted().map { " \($0)=\(merged[$0]!)" }.joined()
+        sink.write(level: event.level, event.message.description + suffix)
+    }
+}
+
+/// A log folder or file that cannot be created or opened.
+public struct TrainingLogError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public var description: String { "cannot open the log \(path): \(reason)" }
+}
