@@ -2,8 +2,8 @@
 // ghostnet-d — command-line interface
 //===----------------------------------------------------------------------===//
 
-// Before anything touches OpenBLAS: make sure it loaded the kernels that fit this CPU.
 import ArgumentParser
 
+// Before anything touches OpenBLAS: make sure it loaded the kernels that fit this CPU.
 KernelSelection.reexecWithPreferredKernelsIfNeeded()
 await GhostNetCommand.main()
