@@ -51,8 +51,6 @@ public struct SafeTensorsFile: Sendable {
 
     /// The metadata key of the data section's CRC-32C, 8 lowercase hexadecimal digits.
     public static let checksumKey = "data_crc32c"
-    /// The header key reserved for metadata.
-    static let metadataKey = "__metadata__"
     /// The largest header accepted, as in the reference implementation (100 MB).
     static let maximumHeaderLength = 100_000_000
 
@@ -92,14 +90,14 @@ public struct SafeTensorsFile: Sendable {
     /// Appends a tensor of 64-bit integers (dtype `I64`) with `shape`.
     ///
     /// - Precondition: `values.count` is the product of `shape`; the name is new.
-    public mutating func append(_ values: [Int64], shape: [Int], named name: String) {
+    public mutating func append(int64 values: [Int64], shape: [Int], named name: String) {
         appendIntegers(values, dtype: .int64, shape: shape, named: name)
     }
 
     /// Appends a tensor of 32-bit integers (dtype `I32`) with `shape`.
     ///
     /// - Precondition: `values.count` is the product of `shape`; the name is new.
-    public mutating func append(_ values: [Int32], shape: [Int], named name: String) {
+    public mutating func append(int32 values: [Int32], shape: [Int], named name: String) {
         appendIntegers(values, dtype: .int32, shape: shape, named: name)
     }
 
@@ -115,7 +113,7 @@ public struct SafeTensorsFile: Sendable {
         _ bytes: UnsafeRawBufferPointer, dtype: SafeTensorsDType, shape: [Int], named name: String
     ) {
         precondition(entryIndices[name] == nil, "tensor '\(name)' appended twice")
-        precondition(!name.isEmpty && name != Self.metadataKey, "invalid tensor name '\(name)'")
+        precondition(!name.isEmpty && name != SafeTensorsHeader.metadataKey, "invalid tensor name '\(name)'")
         let begin = data.count
         data.append(contentsOf: bytes)
         entryIndices[name] = entries.count
@@ -186,19 +184,17 @@ public struct SafeTensorsFile: Sendable {
     /// - Throws: ``SafeTensorsError`` `.fileSystem` when the file cannot be created, written,
     ///   synced or renamed into place; `path` is then unchanged and no temporary file remains.
     public func write(to path: String) throws {
-        var header: [String: Any] = [:]
-        for entry in entries {
-            header[entry.name] = [
-                "dtype": entry.dtype.rawValue, "shape": entry.shape,
-                "data_offsets": [entry.byteRange.lowerBound, entry.byteRange.upperBound],
-            ] as [String: Any]
-        }
         var storedMetadata = metadata
         storedMetadata[Self.checksumKey] = Self.hexadecimal(dataChecksum)
-        header[Self.metadataKey] = storedMetadata
+        var tensors: [String: SafeTensorsHeader.TensorInfo] = [:]
+        for entry in entries {
+            tensors[entry.name] = .init(
+                dtype: entry.dtype.rawValue, shape: entry.shape,
+                dataOffsets: [entry.byteRange.lowerBound, entry.byteRange.upperBound])
+        }
         var json: [UInt8]
         do {
-            json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
+            json = try SafeTensorsHeader(tensors: tensors, metadata: storedMetadata).encoded()
         } catch {
             throw SafeTensorsError(.malformedHeader, path: path, "cannot encode the header as JSON: \(error)")
         }
@@ -263,46 +259,39 @@ public struct SafeTensorsFile: Sendable {
         guard headerBytes.first == UInt8(ascii: "{") else {
             throw malformed("header does not start with '{'; not a safetensors file?")
         }
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(headerBytes))
-        } catch {
-            throw malformed("header is not valid JSON: \(error.localizedDescription)")
+        let header: SafeTensorsHeader
+        switch SafeTensorsHeader.decode(headerBytes) {
+        case .success(let decoded): header = decoded
+        case .failure(let problem): throw malformed(problem.description)
         }
-        guard let header = object as? [String: Any] else { throw malformed("header is not a JSON object") }
-
         var parsed: [Entry] = []
-        for (name, value) in header where name != Self.metadataKey {
-            parsed.append(try parseEntry(name: name, value: value))
+        for (name, info) in header.tensors {
+            parsed.append(try parseEntry(name: name, info: info))
         }
-        if let metadataValue = header[Self.metadataKey] {
-            guard let strings = metadataValue as? [String: String] else {
-                throw malformed("'\(Self.metadataKey)' must map strings to strings")
-            }
-            metadata = strings
-        }
+        metadata = header.metadata ?? [:]
         parsed.sort { ($0.byteRange.lowerBound, $0.byteRange.upperBound) < ($1.byteRange.lowerBound, $1.byteRange.upperBound) }
         try validateLayout(parsed)
         entries = parsed
         entryIndices = Dictionary(uniqueKeysWithValues: parsed.enumerated().map { ($1.name, $0) })
     }
 
-    private func parseEntry(name: String, value: Any) throws -> Entry {
+    private func parseEntry(name: String, info: SafeTensorsHeader.TensorInfo) throws -> Entry {
         func malformed(_ message: String) -> SafeTensorsError {
             SafeTensorsError(.malformedHeader, path: path, "tensor '\(name)': \(message)")
         }
-        guard let fields = value as? [String: Any] else { throw malformed("entry is not a JSON object") }
-        guard let dtypeName = fields["dtype"] as? String else { throw malformed("missing string field 'dtype'") }
+        let dtypeName = info.dtype
         guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
             let supported = SafeTensorsDType.allCases.map(\.rawValue).joined(separator: ", ")
             throw SafeTensorsError(.unsupportedDType, path: path, "tensor '\(name)': dtype '\(dtypeName)' is not supported (supported: \(supported))")
         }
-        guard let shape = Self.integerArray(fields["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
+        let shape = info.shape
+        guard shape.allSatisfy({ $0 >= 0 }) else {
             throw malformed("'shape' must be an array of non-negative integers")
         }
-        guard let offsets = Self.integerArray(fields["data_offsets"]), offsets.count == 2,
-            offsets[0] >= 0, offsets[0] <= offsets[1]
-        else { throw malformed("'data_offsets' must be [begin, end] with 0 ≤ begin ≤ end") }
+        let offsets = info.dataOffsets
+        guard offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
+            throw malformed("'data_offsets' must be [begin, end] with 0 ≤ begin ≤ end")
+        }
         let (elements, elementsOverflow) = shape.reduce((1, false)) { partial, extent in
             let product = partial.0.multipliedReportingOverflow(by: extent)
             return (product.partialValue, partial.1 || product.overflow)
@@ -313,17 +302,6 @@ public struct SafeTensorsFile: Sendable {
             throw SafeTensorsError(.invalidLayout, path: path, "tensor '\(name)': \(dtype.rawValue) shape \(shape) needs \(elementsOverflow || bytesOverflow ? "more than Int.max" : "\(expectedBytes)") bytes but data_offsets span \(storedBytes)")
         }
         return Entry(name: name, dtype: dtype, shape: shape, byteRange: offsets[0]..<offsets[1])
-    }
-
-    /// `value` as `[Int]` when it is a JSON array of integers (JSON booleans are refused).
-    private static func integerArray(_ value: Any?) -> [Int]? {
-        guard let array = value as? [Any] else { return nil }
-        var integers: [Int] = []
-        for element in array {
-            guard !(element is Bool), let integer = element as? Int else { return nil }
-            integers.append(integer)
-        }
-        return integers
     }
 
     /// Checks that the sorted entries tile the data section exactly.
