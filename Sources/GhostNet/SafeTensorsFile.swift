@@ -5,6 +5,11 @@
 import Foundation
 import TensorEngine
 
+// Float data is copied byte for byte, which is the little-endian layout the format requires.
+#if _endian(big)
+#error("safetensors data is little-endian; add byte swapping for big-endian hosts")
+#endif
+
 /// The element types this program reads and writes in safetensors files.
 public enum SafeTensorsDType: String, Sendable, CaseIterable {
     /// IEEE-754 binary32, little-endian: weights, activations, gradients.
@@ -129,9 +134,6 @@ public struct SafeTensorsFile: Sendable {
         let entry = try requireEntry(name, dtypes: [.float32])
         return data.withUnsafeBytes { source in
             Tensor(shape: entry.shape) { destination in
-                #if _endian(big)
-                #error("safetensors data is little-endian; add byte swapping for big-endian hosts")
-                #endif
                 UnsafeMutableRawBufferPointer(destination).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[entry.byteRange]))
             }
         }
@@ -205,7 +207,7 @@ public struct SafeTensorsFile: Sendable {
         try headerLength.withUnsafeBytes { lengthBytes in
             try json.withUnsafeBytes { jsonBytes in
                 try data.withUnsafeBytes { dataBytes in
-                    try AtomicFile.write([lengthBytes, jsonBytes, dataBytes], to: path)
+                    try POSIXFile.write([lengthBytes, jsonBytes, dataBytes], to: path)
                 }
             }
         }
@@ -222,13 +224,13 @@ public struct SafeTensorsFile: Sendable {
     public init(contentsOf path: String) throws {
         self.path = path
         self.metadata = [:]
-        let (headerBytes, dataSection) = try AtomicFile.withOpenFile(path) { descriptor, fileSize in
+        let (headerBytes, dataSection) = try POSIXFile.withOpenFile(path) { descriptor, fileSize in
             guard fileSize >= 8 else {
                 throw SafeTensorsError(.truncated, path: path, "file has \(fileSize) bytes, fewer than the 8-byte header length")
             }
             var lengthField: UInt64 = 0
             try withUnsafeMutableBytes(of: &lengthField) { bytes in
-                try AtomicFile.readExactly(bytes, from: descriptor, path: path)
+                try POSIXFile.readExactly(bytes, from: descriptor, path: path)
             }
             let headerLength = UInt64(littleEndian: lengthField)
             guard headerLength <= UInt64(Self.maximumHeaderLength) else {
@@ -249,7 +251,7 @@ public struct SafeTensorsFile: Sendable {
     private static func readBytes(_ count: Int, from descriptor: Int32, path: String) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         try bytes.withUnsafeMutableBytes { buffer in
-            try AtomicFile.readExactly(buffer, from: descriptor, path: path)
+            try POSIXFile.readExactly(buffer, from: descriptor, path: path)
         }
         return bytes
     }

@@ -17,7 +17,7 @@ struct ModelCommand: ParsableCommand {
 
 /// The options that choose one network.
 struct NetworkOptions: ParsableArguments {
-    @Option(help: "The architecture: ghostnet101 (blocks 3,4,23,3) or ghostnet50 (3,4,6,3).")
+    @Option(help: "The architecture, ghostnet101 (blocks 3,4,23,3; the default) or ghostnet50 (3,4,6,3).")
     var arch: GhostNetArchitecture?
 
     @Option(help: "Blocks per stage instead of --arch: four comma-separated counts, e.g. 3,4,3,3.")
@@ -29,7 +29,7 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: "Number of classes the final fully connected layer scores.")
     var classes: Int = GhostNetConfiguration.defaultClasses
 
-    @Option(help: "Side of the square input image in pixels.")
+    @Option(help: "Side of the square input image in pixels (sets shapes and MACs; recorded in checkpoints).")
     var imageSize: Int = GhostNetConfiguration.defaultImageSize
 
     func validate() throws {

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// Whole-file POSIX reads and crash-safe replacement of files.
-enum AtomicFile {
+enum POSIXFile {
     /// Replaces (or creates) `path` with the concatenation of `parts`, so that after a crash the
     /// path holds either the old or the complete new contents, never a mix.
     ///
