@@ -102,8 +102,12 @@ let package = Package(
             dependencies: ["Training", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "GhostNetTests",
+            dependencies: ["GhostNet", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "CLITests",
-            dependencies: ["GhostNetCLI", "_TestSupport"],
+            dependencies: ["GhostNetCLI", "GhostNet", "_TestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

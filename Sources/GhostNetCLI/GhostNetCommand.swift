@@ -14,5 +14,6 @@ struct GhostNetCommand: AsyncParsableCommand {
         subcommands: [
             SystemCommand.self,
             ConfigCommand.self,
+            ModelCommand.self,
         ])
 }

@@ -1,1 +1,0 @@
-// Placeholder until the GhostNet layer lands; see docs/ARCHITECTURE.md.

@@ -1,0 +1,101 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — command-line interface
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import GhostNet
+
+extension GhostNetArchitecture: ExpressibleByArgument {}
+
+/// `ghostnet-d model`: the GhostNet-D network itself.
+struct ModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Describe GhostNet-D networks and create model checkpoints.",
+        subcommands: [Summary.self, Initialize.self])
+}
+
+/// The options that choose one network.
+struct NetworkOptions: ParsableArguments {
+    @Option(help: "The architecture, ghostnet101 (blocks 3,4,23,3; the default) or ghostnet50 (3,4,6,3).")
+    var arch: GhostNetArchitecture?
+
+    @Option(help: "Blocks per stage instead of --arch: four comma-separated counts, e.g. 3,4,3,3.")
+    var blocks: String?
+
+    @Option(help: "Stem channels; stage i has width·2^i planes and 4·width·2^i output channels.")
+    var width: Int = GhostNetConfiguration.defaultWidth
+
+    @Option(help: "Number of classes the final fully connected layer scores.")
+    var classes: Int = GhostNetConfiguration.defaultClasses
+
+    @Option(help: "Side of the square input image in pixels (sets shapes and MACs; recorded in checkpoints).")
+    var imageSize: Int = GhostNetConfiguration.defaultImageSize
+
+    func validate() throws {
+        _ = try makeConfiguration()
+    }
+
+    /// The configuration the options describe.
+    func makeConfiguration() throws -> GhostNetConfiguration {
+        var blocksPerStage = (arch ?? .ghostnet101).blocksPerStage
+        if let blocks {
+            guard arch == nil else { throw ValidationError("give either --arch or --blocks, not both") }
+            guard let parsed = GhostNetConfiguration.blocksPerStage(parsing: blocks) else {
+                throw ValidationError("--blocks '\(blocks)' must be comma-separated integers, e.g. 3,4,3,3")
+            }
+            blocksPerStage = parsed
+        }
+        do {
+            return try GhostNetConfiguration(
+                blocksPerStage: blocksPerStage, width: width, classes: classes, imageSize: imageSize)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+}
+
+extension ModelCommand {
+    /// `ghostnet-d model summary`.
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print per-stage output shapes, parameters and multiply-accumulates, and the totals.",
+            discussion: """
+                MACs count the multiply-accumulates of one image's forward pass through the \
+                convolutions and the fully connected layer. The last two lines are the performance \
+                record's fields: params in thousands and flops (MACs) in billions.
+                """)
+
+        @OptionGroup var network: NetworkOptions
+
+        func run() throws {
+            print(GhostNetStructure(configuration: try network.makeConfiguration()).report)
+        }
+    }
+
+    /// `ghostnet-d model init`.
+    struct Initialize: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "init",
+            abstract: "Write a freshly initialised model as a safetensors checkpoint.",
+            discussion: """
+                Conv weights are Kaiming normal (fan-out, ReLU gain), batch-norm weights 1 and \
+                biases 0, fc weight and bias uniform in ±1/√fan_in; the same seed gives the same file.
+                """)
+
+        @OptionGroup var network: NetworkOptions
+
+        @Option(help: "Seed of the initialisation.")
+        var seed: UInt64 = 0
+
+        @Option(help: "The checkpoint file to write (replaced atomically).")
+        var output: String
+
+        func run() throws {
+            let structure = GhostNetStructure(configuration: try network.makeConfiguration())
+            let checkpoint = Checkpoint(parameters: .initialized(for: structure, seed: seed), seed: seed)
+            try checkpoint.write(to: output)
+            print("wrote \(output): \(structure.configuration.architectureName), \(structure.tensors.count) tensors, \(structure.parameterCount) parameters, seed \(seed)")
+        }
+    }
+}
