@@ -39,11 +39,11 @@ public func batchNorm(
     _ input: Tensor, weight: Tensor, bias: Tensor,
     running: (mean: Tensor, variance: Tensor)?, epsilon: Float, fusingReLU: Bool = false
 ) -> (output: Tensor, normalization: BatchNormNormalization) {
-    precondition(input.shape.count == 4, "batchNorm: input \(input.shape) must be NHWC [N, H, W, C]")
+    ensure(input.shape.count == 4, "batchNorm: input \(input.shape) must be NHWC [N, H, W, C]")
     let channels = input.shape[3]
     let count = input.count / max(channels, 1)
     for (name, tensor) in [("weight", weight), ("bias", bias)] + (running.map { [("running mean", $0.mean), ("running variance", $0.variance)] } ?? []) {
-        precondition(
+        ensure(
             tensor.shape == [channels],
             "batchNorm: input \(input.shape) has \(channels) channels but \(name) is \(tensor.shape)")
     }
@@ -51,7 +51,7 @@ public func batchNorm(
     if let running {
         (mean, variance) = (running.mean, running.variance)
     } else {
-        precondition(
+        ensure(
             count > 1,
             "batchNorm: expected more than 1 value per channel when training, got input \(input.shape)")
         (mean, variance) = channelMeanAndVariance(input)
@@ -115,7 +115,7 @@ public func batchNormBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, normalization: BatchNormNormalization,
     reluOutput: Tensor? = nil
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
-    precondition(
+    ensure(
         gradOutput.shape == input.shape && (reluOutput?.shape ?? input.shape) == input.shape,
         "batchNorm backward: gradient \(gradOutput.shape) does not match input \(input.shape)")
     let channels = input.shape[3]
@@ -197,8 +197,8 @@ public func updateRunningStatistics(
     runningMean: inout Tensor, runningVariance: inout Tensor,
     from batch: BatchNormNormalization, momentum: Float
 ) {
-    precondition(batch.usesBatchStatistics, "batchNorm: running statistics update needs batch statistics")
-    precondition(
+    ensure(batch.usesBatchStatistics, "batchNorm: running statistics update needs batch statistics")
+    ensure(
         runningMean.shape == batch.mean.shape && runningVariance.shape == batch.variance.shape,
         "batchNorm: running statistics \(runningMean.shape), \(runningVariance.shape) do not match the batch's \(batch.mean.shape)")
     let unbiasing = Float(Double(batch.countPerChannel) / Double(batch.countPerChannel - 1))

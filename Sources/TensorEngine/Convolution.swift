@@ -18,7 +18,7 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 
     /// - Precondition: `kernelSize ≥ 1`, `stride ≥ 1`, `0 ≤ padding < kernelSize`.
     public init(kernelSize: Int, stride: Int = 1, padding: Int = 0) {
-        precondition(
+        ensure(
             kernelSize >= 1 && stride >= 1 && padding >= 0 && padding < kernelSize,
             "conv2d: invalid geometry kernel \(kernelSize), stride \(stride), padding \(padding)")
         self.kernelSize = kernelSize
@@ -40,14 +40,14 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 
     /// Checks that `input` (NHWC) and `weight` (OHWI) fit this geometry and returns the output shape.
     func outputShape(input: [Int], weight: [Int]) -> [Int] {
-        precondition(input.count == 4, "conv2d: input \(input) must be NHWC [N, H, W, C]")
-        precondition(
+        ensure(input.count == 4, "conv2d: input \(input) must be NHWC [N, H, W, C]")
+        ensure(
             weight.count == 4 && weight[1] == kernelSize && weight[2] == kernelSize,
             "conv2d: weight \(weight) must be [C_out, \(kernelSize), \(kernelSize), C_in] for a \(self) convolution")
-        precondition(
+        ensure(
             input[3] == weight[3],
             "conv2d: input \(input) has \(input[3]) channels but weight expects \(weight[3]) (weight \(weight))")
-        precondition(
+        ensure(
             input[1] + 2 * padding >= kernelSize && input[2] + 2 * padding >= kernelSize,
             "conv2d: input \(input) is smaller than the \(self) kernel")
         return [input[0], outputExtent(input[1]), outputExtent(input[2]), weight[0]]
@@ -58,13 +58,13 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 
     /// Converts a PyTorch weight `[out, in, kh, kw]` (OIHW) to this engine's `[out, kh, kw, in]` (OHWI).
     public static func fromPyTorchLayout(_ weight: Tensor) -> Tensor {
-        precondition(weight.shape.count == 4, "conv2d: PyTorch weight \(weight.shape) must be [out, in, kh, kw]")
+        ensure(weight.shape.count == 4, "conv2d: PyTorch weight \(weight.shape) must be [out, in, kh, kw]")
         return weight.permuted(OIHWtoOHWI)
     }
 
     /// Converts this engine's `[out, kh, kw, in]` (OHWI) weight to PyTorch's `[out, in, kh, kw]` (OIHW).
     public static func toPyTorchLayout(_ weight: Tensor) -> Tensor {
-        precondition(weight.shape.count == 4, "conv2d: weight \(weight.shape) must be [out, kh, kw, in]")
+        ensure(weight.shape.count == 4, "conv2d: weight \(weight.shape) must be [out, kh, kw, in]")
         return weight.permuted(OHWItoOIHW)
     }
 
@@ -85,8 +85,17 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 /// - Returns: `[N, OH, OW, C_out]` with `OH = (H + 2·padding − KH) / stride + 1` (same for `OW`).
 /// - Precondition: the shapes fit `geometry`; the message names both shapes.
 public func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry) -> Tensor {
+    conv2d(input, weight: weight, geometry: geometry, workspaceLimit: Workspace.maximumFloats)
+}
+
+/// ``conv2d(_:weight:geometry:)`` with im2col chunks of at most `workspaceLimit` floats (tests use
+/// small limits to exercise chunking).
+package func conv2d(
+    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
+) -> Tensor {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
-    let plan = ConvolutionPlan(input: input.shape, output: outputShape, geometry: geometry)
+    let plan = ConvolutionPlan(
+        input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
     return Tensor(shape: outputShape) { output in
         input.withUnsafeBufferPointer { input in
             weight.withUnsafeBufferPointer { weight in
@@ -112,11 +121,23 @@ public func conv2dBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
     computeInputGradient: Bool = true
 ) -> (input: Tensor?, weight: Tensor) {
+    conv2dBackward(
+        gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
+        computeInputGradient: computeInputGradient, workspaceLimit: Workspace.maximumFloats)
+}
+
+/// ``conv2dBackward(gradOutput:input:weight:geometry:computeInputGradient:)`` with im2col chunks
+/// of at most `workspaceLimit` floats.
+package func conv2dBackward(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
+    computeInputGradient: Bool, workspaceLimit: Int
+) -> (input: Tensor?, weight: Tensor) {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
-    precondition(
+    ensure(
         gradOutput.shape == outputShape,
         "conv2d backward: gradient \(gradOutput.shape) does not match the output \(outputShape) of input \(input.shape) and weight \(weight.shape)")
-    let plan = ConvolutionPlan(input: input.shape, output: outputShape, geometry: geometry)
+    let plan = ConvolutionPlan(
+        input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
     var gradWeight = Tensor(shape: weight.shape)
     var gradInput = computeInputGradient ? Tensor(shape: input.shape) : nil
     gradOutput.withUnsafeBufferPointer { gradOutput in
@@ -147,11 +168,14 @@ struct ConvolutionPlan {
     let batch: Int, height: Int, width: Int, inputChannels: Int
     let outputHeight: Int, outputWidth: Int, outputChannels: Int
     let geometry: Convolution2DGeometry
+    /// The most im2col floats one chunk may hold.
+    let workspaceLimit: Int
 
-    init(input: [Int], output: [Int], geometry: Convolution2DGeometry) {
+    init(input: [Int], output: [Int], geometry: Convolution2DGeometry, workspaceLimit: Int) {
         (batch, height, width, inputChannels) = (input[0], input[1], input[2], input[3])
         (outputHeight, outputWidth, outputChannels) = (output[1], output[2], output[3])
         self.geometry = geometry
+        self.workspaceLimit = workspaceLimit
     }
 
     /// Rows of the im2col matrix: one per output pixel.
@@ -159,7 +183,7 @@ struct ConvolutionPlan {
     /// Columns of the im2col matrix: one filter's length.
     var columns: Int { geometry.kernelSize * geometry.kernelSize * inputChannels }
     /// im2col rows per chunk so that a chunk fits the workspace limit.
-    var rowsPerChunk: Int { max(1, min(rows, Workspace.maximumFloats / max(columns, 1))) }
+    var rowsPerChunk: Int { max(1, min(rows, workspaceLimit / max(columns, 1))) }
 
     func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         if geometry.isPointwise {

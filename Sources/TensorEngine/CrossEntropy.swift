@@ -21,12 +21,12 @@ public struct LossAndGradient: Sendable {
 ///   - logits: `[N, classes]`.
 ///   - labels: `N` class indices in `0..<classes`.
 public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> LossAndGradient {
-    precondition(
+    ensure(
         logits.shape.count == 2 && logits.shape[0] == labels.count,
         "softmaxCrossEntropy: logits \(logits.shape) must be [N, classes] with N = \(labels.count) labels")
     let classes = logits.shape[1]
     for (row, label) in labels.enumerated() {
-        precondition(
+        ensure(
             (0..<classes).contains(label),
             "softmaxCrossEntropy: label \(label) of row \(row) is outside 0..<\(classes) for logits \(logits.shape)")
     }
@@ -45,7 +45,7 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> LossAndGradien
 ///   - logits: `[N, classes]`.
 ///   - targets: `[N, classes]`, non-negative rows that normally sum to 1.
 public func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> LossAndGradient {
-    precondition(
+    ensure(
         logits.shape.count == 2 && targets.shape == logits.shape,
         "softmaxCrossEntropy: targets \(targets.shape) must match logits \(logits.shape) ([N, classes])")
     let classes = logits.shape[1]
@@ -65,7 +65,7 @@ private func crossEntropy(
     targetsOfRow: (Int, Int) -> (target: (Int) -> Double, targetSum: Double)
 ) -> LossAndGradient {
     let (batch, classes) = (logits.shape[0], logits.shape[1])
-    precondition(batch > 0 && classes > 0, "softmaxCrossEntropy: logits \(logits.shape) are empty")
+    ensure(batch > 0 && classes > 0, "softmaxCrossEntropy: logits \(logits.shape) are empty")
     var total = 0.0
     let gradient = Tensor(shape: logits.shape) { gradient in
         logits.withUnsafeBufferPointer { logits in

@@ -16,7 +16,7 @@ public func relu(_ input: Tensor) -> Tensor {
 /// Using the output (not the input) lets a ReLU that overwrote its input still be differentiated.
 /// - Precondition: `gradOutput` and `output` have the same shape.
 public func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
-    precondition(
+    ensure(
         gradOutput.shape == output.shape,
         "relu backward: gradient \(gradOutput.shape) does not match output \(output.shape)")
     return Tensor(shape: output.shape) { gradInput in
@@ -39,7 +39,7 @@ public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// `accumulator += addend` elementwise, e.g. to sum gradients where a tensor feeds two branches.
 /// - Precondition: both have the same shape.
 public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
-    precondition(
+    ensure(
         accumulator.shape == addend.shape,
         "add: shapes \(accumulator.shape) and \(addend.shape) differ")
     addend.withUnsafeBufferPointer { addend in
@@ -54,10 +54,10 @@ public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
 /// - Parameter parts: `[N, H, W, C_i]` each, equal in `N, H, W`.
 /// - Returns: `[N, H, W, ΣC_i]`. Its gradient is ``splitChannels(_:sizes:)`` with the parts' channel counts.
 public func concatenateChannels(_ parts: [Tensor]) -> Tensor {
-    precondition(!parts.isEmpty, "concatenateChannels: no tensors given")
+    ensure(!parts.isEmpty, "concatenateChannels: no tensors given")
     let pixelShape = Array(parts[0].shape.dropLast())
     for part in parts {
-        precondition(
+        ensure(
             part.shape.count == 4 && Array(part.shape.dropLast()) == pixelShape,
             "concatenateChannels: \(part.shape) does not match \(parts[0].shape) outside the channel axis")
     }
@@ -85,7 +85,7 @@ public func concatenateChannels(_ parts: [Tensor]) -> Tensor {
 ///   - sizes: The channel count of each part; they must add up to `C`.
 /// - Returns: `[N, H, W, sizes[i]]` for each part. Its gradient is ``concatenateChannels(_:)``.
 public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
-    precondition(
+    ensure(
         input.shape.count == 4 && sizes.allSatisfy({ $0 >= 0 }) && sizes.reduce(0, +) == input.shape[3],
         "splitChannels: channel sizes \(sizes) do not add up to the channels of \(input.shape)")
     let totalChannels = input.shape[3]
@@ -111,7 +111,7 @@ public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
 ///   - addend: `[N, 1, 1, C]`.
 /// - Returns: `[N, H, W, C]`. Gradients: `gradOutput` for `input`, ``sumOverPixels(_:)`` of it for `addend`.
 public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
-    precondition(
+    ensure(
         input.shape.count == 4 && addend.shape == [input.shape[0], 1, 1, input.shape[3]],
         "broadcastAdd: addend \(addend.shape) must be [N, 1, 1, C] for input \(input.shape)")
     let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
@@ -135,7 +135,7 @@ public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
 /// This is the gradient of ``broadcastAdd(_:_:)`` with respect to its addend, and
 /// ``globalAveragePool(_:)`` is this divided by `H·W`.
 public func sumOverPixels(_ input: Tensor) -> Tensor {
-    precondition(input.shape.count == 4, "sumOverPixels: input \(input.shape) must be NHWC [N, H, W, C]")
+    ensure(input.shape.count == 4, "sumOverPixels: input \(input.shape) must be NHWC [N, H, W, C]")
     let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
     return Tensor(shape: [batch, 1, 1, channels]) { output in
         input.withUnsafeBufferPointer { input in
@@ -153,7 +153,7 @@ public func sumOverPixels(_ input: Tensor) -> Tensor {
 
 /// The mean over pixels: `[N, H, W, C]` → `[N, 1, 1, C]`.
 public func globalAveragePool(_ input: Tensor) -> Tensor {
-    precondition(input.shape.count == 4, "globalAveragePool: input \(input.shape) must be NHWC [N, H, W, C]")
+    ensure(input.shape.count == 4, "globalAveragePool: input \(input.shape) must be NHWC [N, H, W, C]")
     var sums = sumOverPixels(input)
     let scale = 1 / Float(input.shape[1] * input.shape[2])
     sums.withUnsafeMutableBufferPointer { sums in
@@ -168,7 +168,7 @@ public func globalAveragePool(_ input: Tensor) -> Tensor {
 ///   - gradOutput: `[N, 1, 1, C]`.
 ///   - inputShape: The forward input's shape `[N, H, W, C]`.
 public func globalAveragePoolBackward(gradOutput: Tensor, inputShape: [Int]) -> Tensor {
-    precondition(
+    ensure(
         inputShape.count == 4 && gradOutput.shape == [inputShape[0], 1, 1, inputShape[3]],
         "globalAveragePool backward: gradient \(gradOutput.shape) does not match input \(inputShape)")
     let (batch, pixels, channels) = (inputShape[0], inputShape[1] * inputShape[2], inputShape[3])

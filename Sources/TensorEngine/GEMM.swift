@@ -30,7 +30,7 @@ package enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int? = nil
     ) {
         guard m > 0, n > 0 else { return }
-        precondition(
+        ensure(
             m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max),
             "sgemm: dimensions m \(m), n \(n), k \(k) exceed OpenBLAS's 32-bit indices")
         callSGEMM(
@@ -59,12 +59,12 @@ package enum GEMM {
 /// - Returns: `[m, n]`.
 /// - Precondition: both tensors have rank 2 and their shared dimensions agree.
 public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-    precondition(
+    ensure(
         a.shape.count == 2 && b.shape.count == 2,
         "matmul: operands must be matrices, got \(a.shape) and \(b.shape)")
     let (m, k) = transposeA ? (a.shape[1], a.shape[0]) : (a.shape[0], a.shape[1])
     let (bk, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
-    precondition(
+    ensure(
         k == bk,
         "matmul: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") has inner dimensions \(k) and \(bk)")
     return Tensor(shape: [m, n]) { product in

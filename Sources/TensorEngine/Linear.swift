@@ -40,7 +40,7 @@ public func linearBackward(
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
     let (rows, features) = linearShapes(input: input.shape, weight: weight.shape, bias: [weight.shape.first ?? 0])
     let outputs = weight.shape[0]
-    precondition(
+    ensure(
         gradOutput.shape == input.shape.dropLast() + [outputs],
         "linear backward: gradient \(gradOutput.shape) does not match input \(input.shape) and weight \(weight.shape)")
     let flatGradOutput = gradOutput.reshaped(to: [rows, outputs])
@@ -52,10 +52,10 @@ public func linearBackward(
 
 /// Checks a linear layer's shapes; returns the number of input rows and features.
 private func linearShapes(input: [Int], weight: [Int], bias: [Int]) -> (rows: Int, features: Int) {
-    precondition(weight.count == 2, "linear: weight \(weight) must be [out, in]")
-    precondition(
+    ensure(weight.count == 2, "linear: weight \(weight) must be [out, in]")
+    ensure(
         input.count >= 1 && input.last == weight[1],
         "linear: input \(input) has \(input.last ?? 0) features but weight expects \(weight[1]) (weight \(weight))")
-    precondition(bias == [weight[0]], "linear: bias \(bias) must be [\(weight[0])] for weight \(weight)")
+    ensure(bias == [weight[0]], "linear: bias \(bias) must be [\(weight[0])] for weight \(weight)")
     return (input.dropLast().reduce(1, *), weight[1])
 }

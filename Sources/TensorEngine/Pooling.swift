@@ -22,13 +22,13 @@ public struct MaxPoolIndices: Sendable {
 public func maxPool(
     _ input: Tensor, kernelSize: Int = 3, stride: Int = 2, padding: Int = 1
 ) -> (output: Tensor, indices: MaxPoolIndices) {
-    precondition(input.shape.count == 4, "maxPool: input \(input.shape) must be NHWC [N, H, W, C]")
-    precondition(
+    ensure(input.shape.count == 4, "maxPool: input \(input.shape) must be NHWC [N, H, W, C]")
+    ensure(
         kernelSize >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernelSize,
         "maxPool: invalid window \(kernelSize)×\(kernelSize)/\(stride) pad \(padding)")
-    precondition(input.count < Int(Int32.max), "maxPool: input \(input.shape) has too many elements for 32-bit indices")
+    ensure(input.count < Int(Int32.max), "maxPool: input \(input.shape) has too many elements for 32-bit indices")
     let (batch, height, width, channels) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-    precondition(
+    ensure(
         height + 2 * padding >= kernelSize && width + 2 * padding >= kernelSize,
         "maxPool: input \(input.shape) is smaller than the \(kernelSize)×\(kernelSize) window")
     let outputHeight = (height + 2 * padding - kernelSize) / stride + 1
@@ -75,7 +75,7 @@ public func maxPool(
 ///   - indices: What the forward pass returned.
 /// - Returns: `[N, H, W, C]`.
 public func maxPoolBackward(gradOutput: Tensor, indices: MaxPoolIndices) -> Tensor {
-    precondition(
+    ensure(
         gradOutput.count == indices.sources.count && gradOutput.shape.count == 4
             && gradOutput.shape[0] == indices.inputShape[0] && gradOutput.shape[3] == indices.inputShape[3],
         "maxPool backward: gradient \(gradOutput.shape) does not match the pooling of input \(indices.inputShape)")

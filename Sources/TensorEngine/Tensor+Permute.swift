@@ -8,7 +8,7 @@ extension Tensor {
     /// Used for layout conversions at checkpoint boundaries (e.g. OIHW ↔ OHWI), not in hot paths.
     /// - Precondition: `axes` is a permutation of `0..<shape.count`.
     public func permuted(_ axes: [Int]) -> Tensor {
-        precondition(
+        ensure(
             axes.sorted() == Array(shape.indices),
             "permuted: \(axes) is not a permutation of the axes of \(shape)")
         let newShape = axes.map { shape[$0] }
