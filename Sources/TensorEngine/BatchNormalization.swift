@@ -80,14 +80,9 @@ public func batchNorm(
         input.withUnsafeBufferPointer { input in
             scale.withUnsafeBufferPointer { scale in
                 shift.withUnsafeBufferPointer { shift in
-                    for row in 0..<count {
-                        let base = row * channels
-                        if fusingReLU {
-                            for c in 0..<channels { output[base + c] = max(0, input[base + c] * scale[c] + shift[c]) }
-                        } else {
-                            for c in 0..<channels { output[base + c] = input[base + c] * scale[c] + shift[c] }
-                        }
-                    }
+                    scaleAndShiftRows(
+                        input.baseAddress!, output.baseAddress!, rows: count, channels: channels,
+                        scale: scale.baseAddress!, shift: shift.baseAddress!, clampAtZero: fusingReLU)
                 }
             }
         }
@@ -120,41 +115,34 @@ public func batchNormBackward(
         "batchNorm backward: gradient \(gradOutput.shape) does not match input \(input.shape)")
     let channels = input.shape[3]
     let count = input.count / max(channels, 1)
-    // Per channel: Σdy and Σdy·(x − mean), in Double, with dy masked by the fused ReLU.
+    let n = Double(normalization.countPerChannel)
+    // Per channel: Σdy and Σdy·(x − mean) in Double, with dy masked by the fused ReLU.
     var sumGrad = [Double](repeating: 0, count: channels)
     var sumGradCentered = [Double](repeating: 0, count: channels)
-    let mask = reluOutput ?? gradOutput
-    let masked = reluOutput != nil
+    // dx = a·dy − b·x + offset per channel.
+    var a = [Float](repeating: 0, count: channels)
+    var b = [Float](repeating: 0, count: channels)
+    var offset = [Float](repeating: 0, count: channels)
     gradOutput.withUnsafeBufferPointer { dy in
         input.withUnsafeBufferPointer { x in
-            mask.withUnsafeBufferPointer { y in
+            (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
                 normalization.mean.withUnsafeBufferPointer { mean in
-                    for row in 0..<count {
-                        let base = row * channels
-                        for c in 0..<channels {
-                            let g = masked && y[base + c] <= 0 ? 0 : dy[base + c]
-                            sumGrad[c] += Double(g)
-                            sumGradCentered[c] += Double(g * (x[base + c] - mean[c]))
+                    sumGrad.withUnsafeMutableBufferPointer { sumGrad in
+                        sumGradCentered.withUnsafeMutableBufferPointer { sumGradCentered in
+                            accumulateChannelGradientSums(
+                                gradient: dy.baseAddress!, input: x.baseAddress!,
+                                mask: reluOutput == nil ? nil : y.baseAddress!, center: mean.baseAddress!,
+                                rows: count, channels: channels,
+                                sumGrad: sumGrad.baseAddress!, sumGradCentered: sumGradCentered.baseAddress!)
                         }
                     }
                 }
             }
         }
     }
-    let gradWeight = Tensor(shape: [channels]) { gradWeight in
-        normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
-            for c in 0..<channels { gradWeight[c] = Float(sumGradCentered[c]) * inverse[c] }
-        }
-    }
-    let gradBias = Tensor(shape: [channels], scalars: sumGrad.map { Float($0) })
-    // dx = a·dy − b·x + offset per channel.
-    var a = [Float](repeating: 0, count: channels)
-    var b = [Float](repeating: 0, count: channels)
-    var offset = [Float](repeating: 0, count: channels)
     weight.withUnsafeBufferPointer { weight in
         normalization.mean.withUnsafeBufferPointer { mean in
             normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
-                let n = Double(normalization.countPerChannel)
                 for c in 0..<channels {
                     let scale = Double(weight[c]) * Double(inverse[c])
                     a[c] = Float(scale)
@@ -169,18 +157,28 @@ public func batchNormBackward(
     let gradInput = Tensor(shape: input.shape) { dx in
         gradOutput.withUnsafeBufferPointer { dy in
             input.withUnsafeBufferPointer { x in
-                mask.withUnsafeBufferPointer { y in
-                    for row in 0..<count {
-                        let base = row * channels
-                        for c in 0..<channels {
-                            let g = masked && y[base + c] <= 0 ? 0 : dy[base + c]
-                            dx[base + c] = a[c] * g - b[c] * x[base + c] + offset[c]
+                (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
+                    a.withUnsafeBufferPointer { a in
+                        b.withUnsafeBufferPointer { b in
+                            offset.withUnsafeBufferPointer { offset in
+                                affineGradientRows(
+                                    gradient: dy.baseAddress!, input: x.baseAddress!,
+                                    mask: reluOutput == nil ? nil : y.baseAddress!, result: dx.baseAddress!,
+                                    rows: count, channels: channels,
+                                    a: a.baseAddress!, b: b.baseAddress!, offset: offset.baseAddress!)
+                            }
                         }
                     }
                 }
             }
         }
     }
+    let gradWeight = Tensor(shape: [channels]) { gradWeight in
+        normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
+            for c in 0..<channels { gradWeight[c] = Float(sumGradCentered[c]) * inverse[c] }
+        }
+    }
+    let gradBias = Tensor(shape: [channels], scalars: sumGrad.map { Float($0) })
     return (gradInput, gradWeight, gradBias)
 }
 
@@ -216,8 +214,8 @@ public func updateRunningStatistics(
     }
 }
 
-/// Per-channel mean and biased variance of an NHWC tensor, in one sweep with `Double` sums of
-/// values shifted by each channel's first value.
+/// Per-channel mean and biased variance of an NHWC tensor, in one sweep with sums of values
+/// shifted by each channel's first value (float blocks, `Double` totals).
 private func channelMeanAndVariance(_ input: Tensor) -> (mean: Tensor, variance: Tensor) {
     let channels = input.shape[3]
     let count = input.count / channels
@@ -226,12 +224,11 @@ private func channelMeanAndVariance(_ input: Tensor) -> (mean: Tensor, variance:
     var shift = [Float](repeating: 0, count: channels)
     input.withUnsafeBufferPointer { x in
         for c in 0..<channels { shift[c] = x[c] }
-        for row in 0..<count {
-            let base = row * channels
-            for c in 0..<channels {
-                let centered = Double(x[base + c] - shift[c])
-                sum[c] += centered
-                sumOfSquares[c] += centered * centered
+        sum.withUnsafeMutableBufferPointer { sum in
+            sumOfSquares.withUnsafeMutableBufferPointer { sumOfSquares in
+                accumulateChannelMoments(
+                    x.baseAddress!, rows: count, channels: channels, shift: shift,
+                    sum: sum.baseAddress!, sumOfSquares: sumOfSquares.baseAddress!)
             }
         }
     }

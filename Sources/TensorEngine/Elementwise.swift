@@ -122,7 +122,8 @@ public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
                     let vector = addend.baseAddress! + n * channels
                     for pixel in 0..<pixels {
                         let base = (n * pixels + pixel) * channels
-                        for c in 0..<channels { output[base + c] = input[base + c] + vector[c] }
+                        let (source, destination) = (input.baseAddress! + base, output.baseAddress! + base)
+                        for c in 0..<channels { destination[c] = source[c] + vector[c] }
                     }
                 }
             }
@@ -139,11 +140,13 @@ public func sumOverPixels(_ input: Tensor) -> Tensor {
     let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
     return Tensor(shape: [batch, 1, 1, channels]) { output in
         input.withUnsafeBufferPointer { input in
+            let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: channels)
+            defer { sums.deallocate() }
             for n in 0..<batch {
-                var sums = [Double](repeating: 0, count: channels)
+                sums.initialize(repeating: 0)
                 for pixel in 0..<pixels {
-                    let base = (n * pixels + pixel) * channels
-                    for c in 0..<channels { sums[c] += Double(input[base + c]) }
+                    let row = input.baseAddress! + (n * pixels + pixel) * channels
+                    for c in 0..<channels { sums[c] += Double(row[c]) }
                 }
                 for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
             }
@@ -176,9 +179,10 @@ public func globalAveragePoolBackward(gradOutput: Tensor, inputShape: [Int]) -> 
     return Tensor(shape: inputShape) { gradInput in
         gradOutput.withUnsafeBufferPointer { gradOutput in
             for n in 0..<batch {
+                let vector = gradOutput.baseAddress! + n * channels
                 for pixel in 0..<pixels {
-                    let base = (n * pixels + pixel) * channels
-                    for c in 0..<channels { gradInput[base + c] = gradOutput[n * channels + c] * scale }
+                    let row = gradInput.baseAddress! + (n * pixels + pixel) * channels
+                    for c in 0..<channels { row[c] = vector[c] * scale }
                 }
             }
         }

@@ -44,20 +44,10 @@ public func maxPool(
                         for ow in 0..<outputWidth {
                             let columns = max(0, ow * stride - padding)..<min(width, ow * stride - padding + kernelSize)
                             let outputBase = ((n * outputHeight + oh) * outputWidth + ow) * channels
-                            let first = ((n * height + rows.lowerBound) * width + columns.lowerBound) * channels
-                            for c in 0..<channels {
-                                output[outputBase + c] = input[first + c]
-                                sources[outputBase + c] = Int32(first + c)
-                            }
-                            for ih in rows {
-                                for iw in columns {
-                                    let base = ((n * height + ih) * width + iw) * channels
-                                    for c in 0..<channels where input[base + c] > output[outputBase + c] {
-                                        output[outputBase + c] = input[base + c]
-                                        sources[outputBase + c] = Int32(base + c)
-                                    }
-                                }
-                            }
+                            windowMaximum(
+                                input.baseAddress!, imageOffset: n * height * width * channels,
+                                width: width, channels: channels, rows: rows, columns: columns,
+                                maximum: output.baseAddress! + outputBase, source: sources.baseAddress! + outputBase)
                         }
                     }
                 }

@@ -74,9 +74,10 @@ import _TestSupport
     }
 
     @Test func maxPoolBackwardMatchesFiniteDifferences() {
-        let input = FiniteDifferences.wellSeparatedTensor([2, 7, 9, 3], seed: 16)
+        // 11 channels: one 8-lane SIMD group and a scalar remainder.
+        let input = FiniteDifferences.wellSeparatedTensor([2, 7, 9, 11], seed: 16, spacing: 0.03)
         let (output, indices) = maxPool(input, kernelSize: 3, stride: 2, padding: 1)
-        #expect(output.shape == [2, 4, 5, 3])
+        #expect(output.shape == [2, 4, 5, 11])
         let weights = FiniteDifferences.randomTensor(output.shape, seed: 17)
         FiniteDifferences.check(
             { maxPool($0, kernelSize: 3, stride: 2, padding: 1).output }, at: input, weights: weights,
@@ -84,14 +85,21 @@ import _TestSupport
     }
 
     @Test func maxPoolMatchesAWindowScanAndTiesGoToTheFirst() {
-        // One channel, 3×3 of equal values except the last: every window's maximum ties.
-        let input = Tensor(shape: [1, 3, 3, 1], scalars: [1, 1, 1, 1, 1, 1, 1, 1, 0])
+        // 3×3 pixels of equal values except the last: every window's maximum ties. 9 identical
+        // channels exercise the SIMD group and the remainder.
+        let channels = 9
+        let pixels: [Float] = [1, 1, 1, 1, 1, 1, 1, 1, 0]
+        let input = Tensor(shape: [1, 3, 3, channels], scalars: pixels.flatMap { Array(repeating: $0, count: channels) })
         let (output, indices) = maxPool(input)
-        #expect(output.shape == [1, 2, 2, 1])
-        expectClose(output.scalars, [1, 1, 1, 1], relative: 0, absolute: 0)
-        // Windows start at rows/columns −1 and 1: their first in-bounds elements are 0, 1, 3, 4.
-        let gradient = maxPoolBackward(gradOutput: Tensor(shape: [1, 2, 2, 1], scalars: [1, 2, 4, 8]), indices: indices)
-        expectClose(gradient.scalars, [1, 2, 0, 4, 8, 0, 0, 0, 0], relative: 0, absolute: 0)
+        #expect(output.shape == [1, 2, 2, channels])
+        expectClose(output.scalars, Array(repeating: 1, count: 4 * channels), relative: 0, absolute: 0)
+        // Windows start at rows/columns −1 and 1: their first in-bounds pixels are 0, 1, 3, 4.
+        let outputGradients: [Float] = [1, 2, 4, 8]
+        let gradient = maxPoolBackward(
+            gradOutput: Tensor(shape: [1, 2, 2, channels], scalars: outputGradients.flatMap { Array(repeating: $0, count: channels) }),
+            indices: indices)
+        let expected: [Float] = [1, 2, 0, 4, 8, 0, 0, 0, 0]
+        expectClose(gradient.scalars, expected.flatMap { Array(repeating: $0, count: channels) }, relative: 0, absolute: 0)
     }
 
     @Test func mismatchedAddNamesBothShapes() async {
