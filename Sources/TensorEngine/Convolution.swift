@@ -75,7 +75,7 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 /// A 2-D convolution without bias.
 ///
 /// 1×1 stride-1 convolutions are one GEMM over the input viewed as `[N·H·W, C_in]`. Every other
-/// geometry builds im2col rows (`[KH·KW·C_in]` per output pixel, copied as contiguous runs of the
+/// geometry (including 1×1 stride 2, whose im2col rows are simply the subsampled pixels) builds im2col rows (`[KH·KW·C_in]` per output pixel, copied as contiguous runs of the
 /// NHWC input) in chunks of at most ``Workspace/maximumFloats`` and multiplies each chunk by the
 /// weight.
 ///

@@ -30,7 +30,7 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> LossAndGradien
             (0..<classes).contains(label),
             "softmaxCrossEntropy: label \(label) of row \(row) is outside 0..<\(classes) for logits \(logits.shape)")
     }
-    return crossEntropy(logits: logits) { row, _ in
+    return crossEntropy(logits: logits) { row in
         (target: { $0 == labels[row] ? 1 : 0 }, targetSum: 1)
     }
 }
@@ -50,7 +50,7 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> LossAndGradi
         "softmaxCrossEntropy: targets \(targets.shape) must match logits \(logits.shape) ([N, classes])")
     let classes = logits.shape[1]
     return targets.withUnsafeBufferPointer { targets in
-        crossEntropy(logits: logits) { row, _ in
+        crossEntropy(logits: logits) { row in
             let rowTargets = targets.baseAddress! + row * classes
             var sum = 0.0
             for k in 0..<classes { sum += Double(rowTargets[k]) }
@@ -59,10 +59,11 @@ public func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> LossAndGradi
     }
 }
 
-/// The shared log-sum-exp kernel: `targetsOfRow(row, classes)` returns the row's target lookup and sum.
+/// The shared log-sum-exp kernel: `targetsOfRow(row)` returns the row's target lookup (by class)
+/// and the row's target sum.
 private func crossEntropy(
     logits: Tensor,
-    targetsOfRow: (Int, Int) -> (target: (Int) -> Double, targetSum: Double)
+    targetsOfRow: (Int) -> (target: (Int) -> Double, targetSum: Double)
 ) -> LossAndGradient {
     let (batch, classes) = (logits.shape[0], logits.shape[1])
     ensure(batch > 0 && classes > 0, "softmaxCrossEntropy: logits \(logits.shape) are empty")
@@ -81,7 +82,7 @@ private func crossEntropy(
                     sumExp += e
                 }
                 let logSumExp = Double(maximum) + Double.log(sumExp)
-                let (target, targetSum) = targetsOfRow(row, classes)
+                let (target, targetSum) = targetsOfRow(row)
                 for k in 0..<classes {
                     let t = target(k)
                     total += t * (logSumExp - Double(z[k]))

@@ -46,6 +46,7 @@ public func linearBackward(
     let flatGradOutput = gradOutput.reshaped(to: [rows, outputs])
     let gradInput = matmul(flatGradOutput, weight).reshaped(to: input.shape)
     let gradWeight = matmul(flatGradOutput, input.reshaped(to: [rows, features]), transposeA: true)
+    // The bias gradient sums over rows: the rows viewed as the pixels of one image.
     let gradBias = sumOverPixels(flatGradOutput.reshaped(to: [1, 1, rows, outputs])).reshaped(to: [outputs])
     return (gradInput, gradWeight, gradBias)
 }
