@@ -106,6 +106,10 @@ let package = Package(
             dependencies: ["GhostNet", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "LayersTests",
+            dependencies: ["Layers", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "CLITests",
             dependencies: ["GhostNetCLI", "GhostNet", "_TestSupport"],
             swiftSettings: swiftSettings),

@@ -104,7 +104,7 @@ public enum OpenBLASRuntime {
     public static var threadCount: Int {
         get { Int(openblas_get_num_threads()) }
         set {
-            precondition(newValue >= 1, "OpenBLAS thread count must be at least 1, got \(newValue)")
+            ensure(newValue >= 1, "OpenBLAS thread count must be at least 1, got \(newValue)")
             openblas_set_num_threads(Int32(newValue))
         }
     }

@@ -28,7 +28,7 @@ public struct Tensor: Sendable {
     /// - Precondition: `scalars.count` equals the product of `shape`.
     public init(shape: [Int], scalars: [Float]) {
         let count = Tensor.elementCount(of: shape)
-        precondition(
+        ensure(
             scalars.count == count,
             "shape \(shape) holds \(count) elements but \(scalars.count) scalars were given")
         self.shape = shape
@@ -78,7 +78,7 @@ public struct Tensor: Sendable {
     ///
     /// - Precondition: `newShape` has the same element count as `shape`.
     public func reshaped(to newShape: [Int]) -> Tensor {
-        precondition(
+        ensure(
             Tensor.elementCount(of: newShape) == count,
             "cannot reshape \(shape) (\(count) elements) to \(newShape)")
         var view = self
@@ -89,7 +89,7 @@ public struct Tensor: Sendable {
     /// Product of the dimensions; traps on a negative extent.
     public static func elementCount(of shape: [Int]) -> Int {
         shape.reduce(1) { product, extent in
-            precondition(extent >= 0, "tensor shape \(shape) has a negative dimension")
+            ensure(extent >= 0, "tensor shape \(shape) has a negative dimension")
             return product * extent
         }
     }

@@ -21,7 +21,7 @@ final class TensorStorage: @unchecked Sendable {
 
     @usableFromInline
     init(uninitializedCount count: Int) {
-        precondition(count >= 0, "tensor element count must be non-negative, got \(count)")
+        ensure(count >= 0, "tensor element count must be non-negative, got \(count)")
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let status = posix_memalign(&raw, 64, bytes)

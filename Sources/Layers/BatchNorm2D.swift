@@ -1,0 +1,110 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Layers
+//===----------------------------------------------------------------------===//
+
+import TensorEngine
+
+/// Batch normalisation over the channels of NHWC activations, with PyTorch's conventions.
+///
+/// Training normalises with the batch's mean and biased variance and moves the running averages
+/// towards the batch's mean and *unbiased* variance by `momentum`; inference normalises with the
+/// running averages. Input and output are `[N, H, W, channels]`.
+public struct BatchNorm2D: Sendable {
+    /// The trainable tensors: `weight` (γ) and `bias` (β), `[channels]` each.
+    public struct Parameters: ParameterGroup {
+        public var weight: Tensor
+        public var bias: Tensor
+
+        public init(weight: Tensor, bias: Tensor) {
+            self.weight = weight
+            self.bias = bias
+        }
+
+        public func forEachParameter(_ body: (String, Tensor) throws -> Void) rethrows {
+            try body("weight", weight)
+            try body("bias", bias)
+        }
+
+        public mutating func updateEachParameter(_ body: (String, inout Tensor) throws -> Void) rethrows {
+            try body("weight", &weight)
+            try body("bias", &bias)
+        }
+    }
+
+    /// What ``backward(_:cache:)`` needs: the input, the normalisation applied and, when ReLU was
+    /// fused, the output (shared references, not copies).
+    public struct Cache: Sendable {
+        let input: Tensor
+        let normalization: BatchNormNormalization
+        let reluOutput: Tensor?
+    }
+
+    public let channels: Int
+    /// The weight of each new batch in the running averages.
+    public let momentum: Float
+    /// Added to the variance before the square root.
+    public let epsilon: Float
+    public var parameters: Parameters
+    /// The running mean, `[channels]` (PyTorch buffer `running_mean`).
+    public var runningMean: Tensor
+    /// The running unbiased variance, `[channels]` (PyTorch buffer `running_var`).
+    public var runningVariance: Tensor
+    /// Training-mode forward passes so far (PyTorch buffer `num_batches_tracked`).
+    public var batchesTracked: Int = 0
+
+    /// Creates a batch norm with γ = 1, β = 0, running mean 0 and running variance 1 (PyTorch's
+    /// initial state).
+    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+        self.init(
+            channels: channels, momentum: momentum, epsilon: epsilon,
+            parameters: Parameters(weight: Tensor(shape: [channels], repeating: 1), bias: Tensor(shape: [channels])),
+            runningMean: Tensor(shape: [channels]), runningVariance: Tensor(shape: [channels], repeating: 1))
+    }
+
+    /// Creates a batch norm with explicit parameters and running statistics, all `[channels]`.
+    public init(
+        channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5,
+        parameters: Parameters, runningMean: Tensor, runningVariance: Tensor
+    ) {
+        for (name, tensor) in [("weight", parameters.weight), ("bias", parameters.bias),
+                               ("running mean", runningMean), ("running variance", runningVariance)] {
+            ensure(tensor.shape == [channels], "BatchNorm2D: \(name) \(tensor.shape) is not [\(channels)]")
+        }
+        ensure(momentum >= 0 && momentum <= 1, "BatchNorm2D: momentum \(momentum) is outside [0, 1]")
+        self.channels = channels
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.parameters = parameters
+        self.runningMean = runningMean
+        self.runningVariance = runningVariance
+    }
+
+    /// Normalises `input` (`[N, H, W, channels]`), optionally applying ReLU in the same pass.
+    ///
+    /// In training this updates the running statistics, and needs more than one value per channel
+    /// (`N·H·W > 1`).
+    public mutating func forward(
+        _ input: Tensor, mode: Mode, fusingReLU: Bool = false
+    ) -> (output: Tensor, cache: Cache) {
+        let running = mode == .inference ? (mean: runningMean, variance: runningVariance) : nil
+        let (output, normalization) = batchNorm(
+            input, weight: parameters.weight, bias: parameters.bias, running: running,
+            epsilon: epsilon, fusingReLU: fusingReLU)
+        if mode == .training {
+            updateRunningStatistics(
+                runningMean: &runningMean, runningVariance: &runningVariance, from: normalization,
+                momentum: momentum)
+            batchesTracked += 1
+        }
+        return (output, Cache(input: input, normalization: normalization, reluOutput: fusingReLU ? output : nil))
+    }
+
+    /// The input gradient `[N, H, W, channels]` and the gradients of γ and β; in training mode
+    /// the input gradient includes the paths through the batch statistics.
+    public func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
+        let gradients = batchNormBackward(
+            gradOutput: gradOutput, input: cache.input, weight: parameters.weight,
+            normalization: cache.normalization, reluOutput: cache.reluOutput)
+        return (gradients.input, Parameters(weight: gradients.weight, bias: gradients.bias))
+    }
+}

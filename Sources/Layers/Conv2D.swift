@@ -1,0 +1,108 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Layers
+//===----------------------------------------------------------------------===//
+
+import TensorEngine
+
+/// A 2-D convolution without bias over NHWC activations.
+///
+/// Input `[N, H, W, inputChannels]`, output `[N, OH, OW, outputChannels]`; the weight is stored
+/// `[outputChannels, kernelSize, kernelSize, inputChannels]` (OHWI, see ``Convolution2DGeometry``).
+/// Checkpoints in PyTorch's `[out, in, kh, kw]` layout go through ``init(inputChannels:outputChannels:kernelSize:stride:padding:pytorchWeight:)``
+/// and ``pytorchWeight``.
+public struct Conv2D: Sendable {
+    /// The trainable tensors: `weight`, OHWI.
+    public struct Parameters: ParameterGroup {
+        public var weight: Tensor
+
+        public init(weight: Tensor) { self.weight = weight }
+
+        public func forEachParameter(_ body: (String, Tensor) throws -> Void) rethrows {
+            try body("weight", weight)
+        }
+
+        public mutating func updateEachParameter(_ body: (String, inout Tensor) throws -> Void) rethrows {
+            try body("weight", &weight)
+        }
+    }
+
+    /// What ``backward(_:cache:)`` needs: the forward input (a shared reference, not a copy).
+    public struct Cache: Sendable {
+        let input: Tensor
+    }
+
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let geometry: Convolution2DGeometry
+    public var parameters: Parameters
+
+    /// Creates a convolution with an explicit OHWI weight.
+    ///
+    /// - Precondition: `weight` is `[outputChannels, kernelSize, kernelSize, inputChannels]`.
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        weight: Tensor
+    ) {
+        let geometry = Convolution2DGeometry(kernelSize: kernelSize, stride: stride, padding: padding)
+        let expected = geometry.weightShape(inputChannels: inputChannels, outputChannels: outputChannels)
+        ensure(
+            weight.shape == expected,
+            "Conv2D: weight \(weight.shape) does not match \(inputChannels) → \(outputChannels) channels with a \(geometry) kernel (expected \(expected))")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.geometry = geometry
+        self.parameters = Parameters(weight: weight)
+    }
+
+    /// Creates a convolution from a PyTorch weight `[outputChannels, inputChannels, kernelSize, kernelSize]`.
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        pytorchWeight: Tensor
+    ) {
+        ensure(
+            pytorchWeight.shape == [outputChannels, inputChannels, kernelSize, kernelSize],
+            "Conv2D: PyTorch weight \(pytorchWeight.shape) is not [\(outputChannels), \(inputChannels), \(kernelSize), \(kernelSize)]")
+        self.init(
+            inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
+            stride: stride, padding: padding, weight: Convolution2DGeometry.fromPyTorchLayout(pytorchWeight))
+    }
+
+    /// Creates a convolution with Kaiming-normal weights for ReLU networks, fan-out mode:
+    /// `N(0, 2 / (outputChannels · kernelSize²))`, as torchvision's ResNets initialise.
+    public init(
+        inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+        random: inout SeededRandom
+    ) {
+        let fanOut = outputChannels * kernelSize * kernelSize
+        let standardDeviation = (2 / Double(fanOut)).squareRoot()
+        let weight = Tensor(shape: [outputChannels, kernelSize, kernelSize, inputChannels]) { weight in
+            for index in weight.indices { weight[index] = Float(random.nextGaussian() * standardDeviation) }
+        }
+        self.init(
+            inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
+            stride: stride, padding: padding, weight: weight)
+    }
+
+    /// The weight in PyTorch's `[out, in, kh, kw]` layout, for checkpoints.
+    public var pytorchWeight: Tensor { Convolution2DGeometry.toPyTorchLayout(parameters.weight) }
+
+    /// Convolves `input` (`[N, H, W, inputChannels]`); the mode does not change a convolution.
+    public func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+        (conv2d(input, weight: parameters.weight, geometry: geometry), Cache(input: input))
+    }
+
+    /// The input gradient `[N, H, W, inputChannels]` and the weight gradient.
+    public func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
+        let gradients = conv2dBackward(
+            gradOutput: gradOutput, input: cache.input, weight: parameters.weight, geometry: geometry)
+        return (gradients.input!, Parameters(weight: gradients.weight))
+    }
+
+    /// The weight gradient alone, for a network's first layer, whose input needs no gradient.
+    public func parameterGradients(_ gradOutput: Tensor, cache: Cache) -> Parameters {
+        let gradients = conv2dBackward(
+            gradOutput: gradOutput, input: cache.input, weight: parameters.weight, geometry: geometry,
+            computeInputGradient: false)
+        return Parameters(weight: gradients.weight)
+    }
+}

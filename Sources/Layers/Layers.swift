@@ -1,1 +1,0 @@
-// Placeholder until the Layers layer lands; see docs/ARCHITECTURE.md.

@@ -1,0 +1,243 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — TensorEngine
+//===----------------------------------------------------------------------===//
+
+/// The per-channel normalisation a batch-norm forward pass applied, kept for its backward pass.
+public struct BatchNormNormalization: Sendable {
+    /// The mean subtracted from each channel, `[C]` (batch mean in training, running mean in inference).
+    public var mean: Tensor
+    /// The biased variance of each channel, `[C]` (batch variance in training, running in inference).
+    public var variance: Tensor
+    /// `1 / √(variance + ε)`, `[C]`.
+    public var inverseStandardDeviation: Tensor
+    /// Whether `mean` and `variance` were computed from the batch itself, so that the backward pass
+    /// must differentiate through them.
+    public var usesBatchStatistics: Bool
+    /// Values per channel that the statistics were taken over (`N·H·W`).
+    public var countPerChannel: Int
+}
+
+/// Batch normalisation of an NHWC tensor over `N·H·W` for each channel, optionally followed by ReLU
+/// in the same pass.
+///
+/// `y = (x − mean) / √(variance + ε) · weight + bias`. In training the statistics are the batch's
+/// (biased variance, as PyTorch normalises); in inference they are the running averages. The
+/// batch statistics are accumulated in one sweep in `Double`, shifted by each channel's first
+/// value so that a large mean does not cancel the variance.
+///
+/// - Parameters:
+///   - input: `[N, H, W, C]`.
+///   - weight: `[C]` (γ).
+///   - bias: `[C]` (β).
+///   - running: In inference, the running mean and variance (`[C]` each); `nil` in training.
+///   - epsilon: Added to the variance (PyTorch's default is 1e-5).
+///   - fusingReLU: Whether to apply `max(0, ·)` to the result.
+/// - Returns: The output `[N, H, W, C]` and the normalisation for ``batchNormBackward(gradOutput:input:weight:normalization:reluOutput:)``.
+/// - Precondition: in training there is more than one value per channel (PyTorch raises the same
+///   error); every `[C]` tensor matches the input's channel count.
+public func batchNorm(
+    _ input: Tensor, weight: Tensor, bias: Tensor,
+    running: (mean: Tensor, variance: Tensor)?, epsilon: Float, fusingReLU: Bool = false
+) -> (output: Tensor, normalization: BatchNormNormalization) {
+    ensure(input.shape.count == 4, "batchNorm: input \(input.shape) must be NHWC [N, H, W, C]")
+    let channels = input.shape[3]
+    let count = input.count / max(channels, 1)
+    for (name, tensor) in [("weight", weight), ("bias", bias)] + (running.map { [("running mean", $0.mean), ("running variance", $0.variance)] } ?? []) {
+        ensure(
+            tensor.shape == [channels],
+            "batchNorm: input \(input.shape) has \(channels) channels but \(name) is \(tensor.shape)")
+    }
+    let mean: Tensor, variance: Tensor
+    if let running {
+        (mean, variance) = (running.mean, running.variance)
+    } else {
+        ensure(
+            count > 1,
+            "batchNorm: expected more than 1 value per channel when training, got input \(input.shape)")
+        (mean, variance) = channelMeanAndVariance(input)
+    }
+    let inverseStandardDeviation = Tensor(shape: [channels]) { inverse in
+        variance.withUnsafeBufferPointer { variance in
+            for c in 0..<channels { inverse[c] = 1 / (variance[c] + epsilon).squareRoot() }
+        }
+    }
+    // y = x · scale + shift per channel.
+    var scale = [Float](repeating: 0, count: channels)
+    var shift = [Float](repeating: 0, count: channels)
+    weight.withUnsafeBufferPointer { weight in
+        bias.withUnsafeBufferPointer { bias in
+            mean.withUnsafeBufferPointer { mean in
+                inverseStandardDeviation.withUnsafeBufferPointer { inverse in
+                    for c in 0..<channels {
+                        scale[c] = weight[c] * inverse[c]
+                        shift[c] = bias[c] - mean[c] * scale[c]
+                    }
+                }
+            }
+        }
+    }
+    let output = Tensor(shape: input.shape) { output in
+        input.withUnsafeBufferPointer { input in
+            scale.withUnsafeBufferPointer { scale in
+                shift.withUnsafeBufferPointer { shift in
+                    scaleAndShiftRows(
+                        input.baseAddress!, output.baseAddress!, rows: count, channels: channels,
+                        scale: scale.baseAddress!, shift: shift.baseAddress!, clampAtZero: fusingReLU)
+                }
+            }
+        }
+    }
+    let normalization = BatchNormNormalization(
+        mean: mean, variance: variance, inverseStandardDeviation: inverseStandardDeviation,
+        usesBatchStatistics: running == nil, countPerChannel: count)
+    return (output, normalization)
+}
+
+/// The gradients of ``batchNorm(_:weight:bias:running:epsilon:fusingReLU:)``.
+///
+/// With batch statistics this is the full derivative through the mean and variance:
+/// `dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂))`; with running statistics it is `dy·γ·σ⁻¹`.
+///
+/// - Parameters:
+///   - gradOutput: `[N, H, W, C]`.
+///   - input: The forward input `[N, H, W, C]`.
+///   - weight: γ, `[C]`.
+///   - normalization: What the forward pass returned.
+///   - reluOutput: When the forward pass fused ReLU, its output; the gradient is zeroed where the
+///     output is not positive.
+/// - Returns: Gradients of the input `[N, H, W, C]`, weight `[C]` and bias `[C]`.
+public func batchNormBackward(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, normalization: BatchNormNormalization,
+    reluOutput: Tensor? = nil
+) -> (input: Tensor, weight: Tensor, bias: Tensor) {
+    ensure(
+        gradOutput.shape == input.shape && (reluOutput?.shape ?? input.shape) == input.shape,
+        "batchNorm backward: gradient \(gradOutput.shape) does not match input \(input.shape)")
+    let channels = input.shape[3]
+    let count = input.count / max(channels, 1)
+    let n = Double(normalization.countPerChannel)
+    // Per channel: Σdy and Σdy·(x − mean) in Double, with dy masked by the fused ReLU.
+    var sumGrad = [Double](repeating: 0, count: channels)
+    var sumGradCentered = [Double](repeating: 0, count: channels)
+    // dx = a·dy − b·x + offset per channel.
+    var a = [Float](repeating: 0, count: channels)
+    var b = [Float](repeating: 0, count: channels)
+    var offset = [Float](repeating: 0, count: channels)
+    gradOutput.withUnsafeBufferPointer { dy in
+        input.withUnsafeBufferPointer { x in
+            (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
+                normalization.mean.withUnsafeBufferPointer { mean in
+                    sumGrad.withUnsafeMutableBufferPointer { sumGrad in
+                        sumGradCentered.withUnsafeMutableBufferPointer { sumGradCentered in
+                            accumulateChannelGradientSums(
+                                gradient: dy.baseAddress!, input: x.baseAddress!,
+                                mask: reluOutput == nil ? nil : y.baseAddress!, center: mean.baseAddress!,
+                                rows: count, channels: channels,
+                                sumGrad: sumGrad.baseAddress!, sumGradCentered: sumGradCentered.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    weight.withUnsafeBufferPointer { weight in
+        normalization.mean.withUnsafeBufferPointer { mean in
+            normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
+                for c in 0..<channels {
+                    let scale = Double(weight[c]) * Double(inverse[c])
+                    a[c] = Float(scale)
+                    guard normalization.usesBatchStatistics else { continue }
+                    let centeredTerm = scale * Double(inverse[c]) * Double(inverse[c]) * sumGradCentered[c] / n
+                    b[c] = Float(centeredTerm)
+                    offset[c] = Float(centeredTerm * Double(mean[c]) - scale * sumGrad[c] / n)
+                }
+            }
+        }
+    }
+    let gradInput = Tensor(shape: input.shape) { dx in
+        gradOutput.withUnsafeBufferPointer { dy in
+            input.withUnsafeBufferPointer { x in
+                (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
+                    a.withUnsafeBufferPointer { a in
+                        b.withUnsafeBufferPointer { b in
+                            offset.withUnsafeBufferPointer { offset in
+                                affineGradientRows(
+                                    gradient: dy.baseAddress!, input: x.baseAddress!,
+                                    mask: reluOutput == nil ? nil : y.baseAddress!, result: dx.baseAddress!,
+                                    rows: count, channels: channels,
+                                    a: a.baseAddress!, b: b.baseAddress!, offset: offset.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let gradWeight = Tensor(shape: [channels]) { gradWeight in
+        normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
+            for c in 0..<channels { gradWeight[c] = Float(sumGradCentered[c]) * inverse[c] }
+        }
+    }
+    let gradBias = Tensor(shape: [channels], scalars: sumGrad.map { Float($0) })
+    return (gradInput, gradWeight, gradBias)
+}
+
+/// Moves running averages towards a batch's statistics, PyTorch style:
+/// `running = (1 − momentum)·running + momentum·batch`, where the variance uses the unbiased batch
+/// variance `variance · n / (n − 1)`.
+///
+/// - Parameters:
+///   - runningMean: `[C]`, updated in place.
+///   - runningVariance: `[C]`, updated in place.
+///   - batch: The normalisation a training-mode ``batchNorm(_:weight:bias:running:epsilon:fusingReLU:)`` returned.
+///   - momentum: The weight of the new batch (PyTorch's default is 0.1).
+public func updateRunningStatistics(
+    runningMean: inout Tensor, runningVariance: inout Tensor,
+    from batch: BatchNormNormalization, momentum: Float
+) {
+    ensure(batch.usesBatchStatistics, "batchNorm: running statistics update needs batch statistics")
+    ensure(
+        runningMean.shape == batch.mean.shape && runningVariance.shape == batch.variance.shape,
+        "batchNorm: running statistics \(runningMean.shape), \(runningVariance.shape) do not match the batch's \(batch.mean.shape)")
+    let unbiasing = Float(Double(batch.countPerChannel) / Double(batch.countPerChannel - 1))
+    batch.mean.withUnsafeBufferPointer { mean in
+        runningMean.withUnsafeMutableBufferPointer { running in
+            for c in running.indices { running[c] = (1 - momentum) * running[c] + momentum * mean[c] }
+        }
+    }
+    batch.variance.withUnsafeBufferPointer { variance in
+        runningVariance.withUnsafeMutableBufferPointer { running in
+            for c in running.indices {
+                running[c] = (1 - momentum) * running[c] + momentum * variance[c] * unbiasing
+            }
+        }
+    }
+}
+
+/// Per-channel mean and biased variance of an NHWC tensor, in one sweep with sums of values
+/// shifted by each channel's first value (float blocks, `Double` totals).
+private func channelMeanAndVariance(_ input: Tensor) -> (mean: Tensor, variance: Tensor) {
+    let channels = input.shape[3]
+    let count = input.count / channels
+    var sum = [Double](repeating: 0, count: channels)
+    var sumOfSquares = [Double](repeating: 0, count: channels)
+    var shift = [Float](repeating: 0, count: channels)
+    input.withUnsafeBufferPointer { x in
+        for c in 0..<channels { shift[c] = x[c] }
+        sum.withUnsafeMutableBufferPointer { sum in
+            sumOfSquares.withUnsafeMutableBufferPointer { sumOfSquares in
+                accumulateChannelMoments(
+                    x.baseAddress!, rows: count, channels: channels, shift: shift,
+                    sum: sum.baseAddress!, sumOfSquares: sumOfSquares.baseAddress!)
+            }
+        }
+    }
+    var mean = [Float](repeating: 0, count: channels)
+    var variance = [Float](repeating: 0, count: channels)
+    for c in 0..<channels {
+        let shiftedMean = sum[c] / Double(count)
+        mean[c] = Float(shiftedMean + Double(shift[c]))
+        variance[c] = Float(max(0, sumOfSquares[c] / Double(count) - shiftedMean * shiftedMean))
+    }
+    return (Tensor(shape: [channels], scalars: mean), Tensor(shape: [channels], scalars: variance))
+}

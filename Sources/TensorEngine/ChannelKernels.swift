@@ -1,0 +1,201 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — TensorEngine
+//===----------------------------------------------------------------------===//
+
+// Per-channel loops over NHWC rows (`[rows, channels]`) written with explicit 8-lane SIMD.
+//
+// Why explicit: loops that read four or more pointers and write through another are not
+// auto-vectorised (LLVM would need more runtime alias checks than it allows), and batch norm runs
+// after almost every convolution. Each kernel handles the channels in groups of eight and the
+// remainder with scalar code.
+
+@inline(__always)
+private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func store8(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD8<Float>.self)
+}
+
+/// `output[r, c] = input[r, c] · scale[c] + shift[c]`, then `max(0, ·)` when `clampAtZero`.
+func scaleAndShiftRows(
+    _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, channels: Int,
+    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, clampAtZero: Bool
+) {
+    let vectorChannels = channels & ~7
+    for row in 0..<rows {
+        let x = input + row * channels, y = output + row * channels
+        var c = 0
+        while c < vectorChannels {
+            var value = load8(x + c) * load8(scale + c) + load8(shift + c)
+            if clampAtZero { value.replace(with: 0, where: value .< 0) }
+            store8(value, y + c)
+            c += 8
+        }
+        while c < channels {
+            let value = x[c] * scale[c] + shift[c]
+            y[c] = clampAtZero ? max(0, value) : value
+            c += 1
+        }
+    }
+}
+
+/// Adds, per channel, `Σ g` and `Σ g·(x − center)` over the rows to `sumGrad` and `sumGradCentered`,
+/// where `g = gradient`, or 0 where `mask` (when given) is not positive.
+///
+/// Rows are summed in float blocks of 32, and the block sums in `Double`, so the totals stay exact
+/// to float precision for any row count.
+func accumulateChannelGradientSums(
+    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+    center: UnsafePointer<Float>, rows: Int, channels: Int,
+    sumGrad: UnsafeMutablePointer<Double>, sumGradCentered: UnsafeMutablePointer<Double>
+) {
+    let blockRows = 32
+    let vectorChannels = channels & ~7
+    for firstRow in stride(from: 0, to: rows, by: blockRows) {
+        let endRow = min(rows, firstRow + blockRows)
+        var c = 0
+        while c < vectorChannels {
+            var blockGrad = SIMD8<Float>.zero, blockCentered = SIMD8<Float>.zero
+            let centerVector = load8(center + c)
+            for row in firstRow..<endRow {
+                let offset = row * channels + c
+                var g = load8(gradient + offset)
+                if let mask { g.replace(with: 0, where: load8(mask + offset) .<= 0) }
+                blockGrad += g
+                blockCentered += g * (load8(input + offset) - centerVector)
+            }
+            for lane in 0..<8 {
+                sumGrad[c + lane] += Double(blockGrad[lane])
+                sumGradCentered[c + lane] += Double(blockCentered[lane])
+            }
+            c += 8
+        }
+        while c < channels {
+            var blockGrad: Float = 0, blockCentered: Float = 0
+            for row in firstRow..<endRow {
+                let offset = row * channels + c
+                let g = mask.map { $0[offset] > 0 ? gradient[offset] : 0 } ?? gradient[offset]
+                blockGrad += g
+                blockCentered += g * (input[offset] - center[c])
+            }
+            sumGrad[c] += Double(blockGrad)
+            sumGradCentered[c] += Double(blockCentered)
+            c += 1
+        }
+    }
+}
+
+/// `result[r, c] = a[c]·g − b[c]·input[r, c] + offset[c]`, where `g = gradient[r, c]`, or 0 where
+/// `mask` (when given) is not positive.
+func affineGradientRows(
+    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+    result: UnsafeMutablePointer<Float>, rows: Int, channels: Int,
+    a: UnsafePointer<Float>, b: UnsafePointer<Float>, offset: UnsafePointer<Float>
+) {
+    let vectorChannels = channels & ~7
+    for row in 0..<rows {
+        let base = row * channels
+        var c = 0
+        while c < vectorChannels {
+            var g = load8(gradient + base + c)
+            if let mask { g.replace(with: 0, where: load8(mask + base + c) .<= 0) }
+            store8(load8(a + c) * g - load8(b + c) * load8(input + base + c) + load8(offset + c), result + base + c)
+            c += 8
+        }
+        while c < channels {
+            let g = mask.map { $0[base + c] > 0 ? gradient[base + c] : 0 } ?? gradient[base + c]
+            result[base + c] = a[c] * g - b[c] * input[base + c] + offset[c]
+            c += 1
+        }
+    }
+}
+
+/// Adds, per channel, `Σ (x − shift)` and `Σ (x − shift)²` over the rows to `sum` and
+/// `sumOfSquares`, in float blocks of 32 rows with `Double` totals.
+func accumulateChannelMoments(
+    _ input: UnsafePointer<Float>, rows: Int, channels: Int, shift: UnsafePointer<Float>,
+    sum: UnsafeMutablePointer<Double>, sumOfSquares: UnsafeMutablePointer<Double>
+) {
+    let blockRows = 32
+    let vectorChannels = channels & ~7
+    for firstRow in stride(from: 0, to: rows, by: blockRows) {
+        let endRow = min(rows, firstRow + blockRows)
+        var c = 0
+        while c < vectorChannels {
+            var blockSum = SIMD8<Float>.zero, blockSquares = SIMD8<Float>.zero
+            let shiftVector = load8(shift + c)
+            for row in firstRow..<endRow {
+                let centered = load8(input + row * channels + c) - shiftVector
+                blockSum += centered
+                blockSquares += centered * centered
+            }
+            for lane in 0..<8 {
+                sum[c + lane] += Double(blockSum[lane])
+                sumOfSquares[c + lane] += Double(blockSquares[lane])
+            }
+            c += 8
+        }
+        while c < channels {
+            var blockSum: Float = 0, blockSquares: Float = 0
+            for row in firstRow..<endRow {
+                let centered = input[row * channels + c] - shift[c]
+                blockSum += centered
+                blockSquares += centered * centered
+            }
+            sum[c] += Double(blockSum)
+            sumOfSquares[c] += Double(blockSquares)
+            c += 1
+        }
+    }
+}
+
+/// The maximum of each channel over the pixels `rows × columns` of one image, and the flat index
+/// of the first input element holding it (row-major window order, so ties go to the first).
+///
+/// - Parameters:
+///   - input: The NHWC input; the image starts at `imageOffset`.
+///   - maximum: The output pixel's `channels` values.
+///   - source: The output pixel's `channels` source indices.
+func windowMaximum(
+    _ input: UnsafePointer<Float>, imageOffset: Int, width: Int, channels: Int,
+    rows: Range<Int>, columns: Range<Int>,
+    maximum: UnsafeMutablePointer<Float>, source: UnsafeMutablePointer<Int32>
+) {
+    let vectorChannels = channels & ~7
+    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+    @inline(__always) func pixelOffset(_ row: Int, _ column: Int) -> Int {
+        imageOffset + (row * width + column) * channels
+    }
+    var c = 0
+    while c < vectorChannels {
+        let first = pixelOffset(rows.lowerBound, columns.lowerBound) + c
+        var best = load8(input + first)
+        var bestIndex = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: first)) &+ lanes
+        for row in rows {
+            for column in columns {
+                let offset = pixelOffset(row, column) + c
+                let value = load8(input + offset)
+                let wins = value .> best
+                best.replace(with: value, where: wins)
+                bestIndex.replace(with: SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: offset)) &+ lanes, where: wins)
+            }
+        }
+        store8(best, maximum + c)
+        UnsafeMutableRawPointer(source + c).storeBytes(of: bestIndex, as: SIMD8<Int32>.self)
+        c += 8
+    }
+    while c < channels {
+        var bestIndex = pixelOffset(rows.lowerBound, columns.lowerBound) + c
+        for row in rows {
+            for column in columns where input[pixelOffset(row, column) + c] > input[bestIndex] {
+                bestIndex = pixelOffset(row, column) + c
+            }
+        }
+        maximum[c] = input[bestIndex]
+        source[c] = Int32(truncatingIfNeeded: bestIndex)
+        c += 1
+    }
+}

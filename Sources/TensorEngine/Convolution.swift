@@ -1,0 +1,296 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — TensorEngine
+//===----------------------------------------------------------------------===//
+
+/// The hyperparameters of a square 2-D convolution (no groups, no dilation, zero padding).
+///
+/// Tensor layouts:
+/// - input `[N, H, W, C_in]` and output `[N, OH, OW, C_out]` (NHWC);
+/// - weight `[C_out, KH, KW, C_in]` (OHWI): each output channel's filter is one contiguous row of
+///   `KH·KW·C_in` floats in the same order as an im2col row, so the forward pass is
+///   `columns[M, K] · weightᵀ` with `M = N·OH·OW`, `K = KH·KW·C_in`, and a 1×1 weight `[C_out, 1, 1,
+///   C_in]` is exactly PyTorch's linear layout `[out, in]`. Use ``fromPyTorchLayout(_:)`` and
+///   ``toPyTorchLayout(_:)`` to convert from and to PyTorch's `[out, in, kh, kw]` (OIHW).
+public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible {
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+
+    /// - Precondition: `kernelSize ≥ 1`, `stride ≥ 1`, `0 ≤ padding < kernelSize`.
+    public init(kernelSize: Int, stride: Int = 1, padding: Int = 0) {
+        ensure(
+            kernelSize >= 1 && stride >= 1 && padding >= 0 && padding < kernelSize,
+            "conv2d: invalid geometry kernel \(kernelSize), stride \(stride), padding \(padding)")
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public var description: String { "\(kernelSize)×\(kernelSize)/\(stride) pad \(padding)" }
+
+    /// The output extent along one spatial axis of extent `inputExtent`.
+    public func outputExtent(_ inputExtent: Int) -> Int {
+        (inputExtent + 2 * padding - kernelSize) / stride + 1
+    }
+
+    /// The shape of the OHWI weight for the given channel counts.
+    public func weightShape(inputChannels: Int, outputChannels: Int) -> [Int] {
+        [outputChannels, kernelSize, kernelSize, inputChannels]
+    }
+
+    /// Checks that `input` (NHWC) and `weight` (OHWI) fit this geometry and returns the output shape.
+    func outputShape(input: [Int], weight: [Int]) -> [Int] {
+        ensure(input.count == 4, "conv2d: input \(input) must be NHWC [N, H, W, C]")
+        ensure(
+            weight.count == 4 && weight[1] == kernelSize && weight[2] == kernelSize,
+            "conv2d: weight \(weight) must be [C_out, \(kernelSize), \(kernelSize), C_in] for a \(self) convolution")
+        ensure(
+            input[3] == weight[3],
+            "conv2d: input \(input) has \(input[3]) channels but weight expects \(weight[3]) (weight \(weight))")
+        ensure(
+            input[1] + 2 * padding >= kernelSize && input[2] + 2 * padding >= kernelSize,
+            "conv2d: input \(input) is smaller than the \(self) kernel")
+        return [input[0], outputExtent(input[1]), outputExtent(input[2]), weight[0]]
+    }
+
+    /// Whether the convolution reads its input as the im2col matrix directly (1×1, stride 1).
+    var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+
+    /// Converts a PyTorch weight `[out, in, kh, kw]` (OIHW) to this engine's `[out, kh, kw, in]` (OHWI).
+    public static func fromPyTorchLayout(_ weight: Tensor) -> Tensor {
+        ensure(weight.shape.count == 4, "conv2d: PyTorch weight \(weight.shape) must be [out, in, kh, kw]")
+        return weight.permuted(OIHWtoOHWI)
+    }
+
+    /// Converts this engine's `[out, kh, kw, in]` (OHWI) weight to PyTorch's `[out, in, kh, kw]` (OIHW).
+    public static func toPyTorchLayout(_ weight: Tensor) -> Tensor {
+        ensure(weight.shape.count == 4, "conv2d: weight \(weight.shape) must be [out, kh, kw, in]")
+        return weight.permuted(OHWItoOIHW)
+    }
+
+    private static let OIHWtoOHWI = [0, 2, 3, 1]
+    private static let OHWItoOIHW = [0, 3, 1, 2]
+}
+
+/// A 2-D convolution without bias.
+///
+/// 1×1 stride-1 convolutions are one GEMM over the input viewed as `[N·H·W, C_in]`. Every other
+/// geometry (including 1×1 stride 2, whose im2col rows are simply the subsampled pixels) builds im2col rows (`[KH·KW·C_in]` per output pixel, copied as contiguous runs of the
+/// NHWC input) in chunks of at most ``Workspace/maximumFloats`` and multiplies each chunk by the
+/// weight.
+///
+/// - Parameters:
+///   - input: `[N, H, W, C_in]`.
+///   - weight: `[C_out, KH, KW, C_in]` (OHWI).
+/// - Returns: `[N, OH, OW, C_out]` with `OH = (H + 2·padding − KH) / stride + 1` (same for `OW`).
+/// - Precondition: the shapes fit `geometry`; the message names both shapes.
+public func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry) -> Tensor {
+    conv2d(input, weight: weight, geometry: geometry, workspaceLimit: Workspace.maximumFloats)
+}
+
+/// ``conv2d(_:weight:geometry:)`` with im2col chunks of at most `workspaceLimit` floats (tests use
+/// small limits to exercise chunking).
+package func conv2d(
+    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
+) -> Tensor {
+    let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
+    let plan = ConvolutionPlan(
+        input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
+    return Tensor(shape: outputShape) { output in
+        input.withUnsafeBufferPointer { input in
+            weight.withUnsafeBufferPointer { weight in
+                plan.forward(input: input.baseAddress!, weight: weight.baseAddress!, output: output.baseAddress!)
+            }
+        }
+    }
+}
+
+/// The gradients of ``conv2d(_:weight:geometry:)``.
+///
+/// Both gradients come from one pass over im2col chunks: each chunk's columns are built once,
+/// multiplied into the weight gradient, then overwritten by the column gradient that col2im
+/// scatters back into the input gradient.
+///
+/// - Parameters:
+///   - gradOutput: `[N, OH, OW, C_out]`, the loss gradient with respect to the output.
+///   - input: The forward input `[N, H, W, C_in]`.
+///   - weight: The forward weight `[C_out, KH, KW, C_in]`.
+///   - computeInputGradient: Pass `false` for a network's first layer to skip `input`'s gradient.
+/// - Returns: `input`: `[N, H, W, C_in]` (nil when not requested); `weight`: `[C_out, KH, KW, C_in]`.
+public func conv2dBackward(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
+    computeInputGradient: Bool = true
+) -> (input: Tensor?, weight: Tensor) {
+    conv2dBackward(
+        gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
+        computeInputGradient: computeInputGradient, workspaceLimit: Workspace.maximumFloats)
+}
+
+/// ``conv2dBackward(gradOutput:input:weight:geometry:computeInputGradient:)`` with im2col chunks
+/// of at most `workspaceLimit` floats.
+package func conv2dBackward(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
+    computeInputGradient: Bool, workspaceLimit: Int
+) -> (input: Tensor?, weight: Tensor) {
+    let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
+    ensure(
+        gradOutput.shape == outputShape,
+        "conv2d backward: gradient \(gradOutput.shape) does not match the output \(outputShape) of input \(input.shape) and weight \(weight.shape)")
+    let plan = ConvolutionPlan(
+        input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
+    var gradWeight = Tensor(shape: weight.shape)
+    var gradInput = computeInputGradient ? Tensor(shape: input.shape) : nil
+    gradOutput.withUnsafeBufferPointer { gradOutput in
+        input.withUnsafeBufferPointer { input in
+            weight.withUnsafeBufferPointer { weight in
+                gradWeight.withUnsafeMutableBufferPointer { gradWeight in
+                    if gradInput != nil {
+                        gradInput!.withUnsafeMutableBufferPointer { gradInput in
+                            plan.backward(
+                                gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
+                                weight: weight.baseAddress!, gradWeight: gradWeight.baseAddress!,
+                                gradInput: gradInput.baseAddress!)
+                        }
+                    } else {
+                        plan.backward(
+                            gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
+                            weight: weight.baseAddress!, gradWeight: gradWeight.baseAddress!, gradInput: nil)
+                    }
+                }
+            }
+        }
+    }
+    return (gradInput, gradWeight)
+}
+
+/// The sizes and index arithmetic of one convolution call.
+struct ConvolutionPlan {
+    let batch: Int, height: Int, width: Int, inputChannels: Int
+    let outputHeight: Int, outputWidth: Int, outputChannels: Int
+    let geometry: Convolution2DGeometry
+    /// The most im2col floats one chunk may hold.
+    let workspaceLimit: Int
+
+    init(input: [Int], output: [Int], geometry: Convolution2DGeometry, workspaceLimit: Int) {
+        (batch, height, width, inputChannels) = (input[0], input[1], input[2], input[3])
+        (outputHeight, outputWidth, outputChannels) = (output[1], output[2], output[3])
+        self.geometry = geometry
+        self.workspaceLimit = workspaceLimit
+    }
+
+    /// Rows of the im2col matrix: one per output pixel.
+    var rows: Int { batch * outputHeight * outputWidth }
+    /// Columns of the im2col matrix: one filter's length.
+    var columns: Int { geometry.kernelSize * geometry.kernelSize * inputChannels }
+    /// im2col rows per chunk so that a chunk fits the workspace limit.
+    var rowsPerChunk: Int { max(1, min(rows, workspaceLimit / max(columns, 1))) }
+
+    func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        if geometry.isPointwise {
+            GEMM.multiply(
+                transposeB: true, m: rows, n: outputChannels, k: columns,
+                a: input, b: weight, c: output)
+            return
+        }
+        let chunk = rowsPerChunk
+        Workspace.withScratch(count: chunk * columns) { scratch in
+            for firstRow in stride(from: 0, to: rows, by: chunk) {
+                let rowCount = min(chunk, rows - firstRow)
+                gatherColumns(input: input, rows: firstRow..<(firstRow + rowCount), into: scratch.baseAddress!)
+                GEMM.multiply(
+                    transposeB: true, m: rowCount, n: outputChannels, k: columns,
+                    a: scratch.baseAddress!, b: weight, c: output + firstRow * outputChannels)
+            }
+        }
+    }
+
+    func backward(
+        gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        gradWeight: UnsafeMutablePointer<Float>, gradInput: UnsafeMutablePointer<Float>?
+    ) {
+        if geometry.isPointwise {
+            // gradWeight[C_out, C_in] = gradOutputᵀ · input; gradInput = gradOutput · weight.
+            GEMM.multiply(
+                transposeA: true, m: outputChannels, n: columns, k: rows,
+                a: gradOutput, b: input, c: gradWeight)
+            if let gradInput {
+                GEMM.multiply(
+                    m: rows, n: columns, k: outputChannels, a: gradOutput, b: weight, c: gradInput)
+            }
+            return
+        }
+        if let gradInput { gradInput.initialize(repeating: 0, count: batch * height * width * inputChannels) }
+        let chunk = rowsPerChunk
+        Workspace.withScratch(count: chunk * columns) { scratch in
+            for (index, firstRow) in stride(from: 0, to: rows, by: chunk).enumerated() {
+                let rowCount = min(chunk, rows - firstRow)
+                let chunkRows = firstRow..<(firstRow + rowCount)
+                let chunkGradOutput = gradOutput + firstRow * outputChannels
+                gatherColumns(input: input, rows: chunkRows, into: scratch.baseAddress!)
+                GEMM.multiply(
+                    transposeA: true, m: outputChannels, n: columns, k: rowCount,
+                    a: chunkGradOutput, b: scratch.baseAddress!, beta: index == 0 ? 0 : 1, c: gradWeight)
+                if let gradInput {
+                    GEMM.multiply(
+                        m: rowCount, n: columns, k: outputChannels,
+                        a: chunkGradOutput, b: weight, c: scratch.baseAddress!)
+                    scatterColumns(scratch.baseAddress!, rows: chunkRows, into: gradInput)
+                }
+            }
+        }
+    }
+
+    /// Calls `body(row, offset, kernelRow, firstKernelColumn, kernelColumnCount)` for every run of
+    /// in-bounds kernel taps of one kernel row: those taps read `kernelColumnCount·C_in` contiguous
+    /// input floats starting at `offset`.
+    @inline(__always)
+    private func forEachInputRun(
+        rows: Range<Int>,
+        _ body: (_ row: Int, _ inputOffset: Int, _ kernelRow: Int, _ firstKernelColumn: Int, _ kernelColumns: Int) -> Void
+    ) {
+        let kernel = geometry.kernelSize, stride = geometry.stride, padding = geometry.padding
+        for row in rows {
+            let ow = row % outputWidth
+            let oh = (row / outputWidth) % outputHeight
+            let n = row / (outputWidth * outputHeight)
+            let firstColumn = ow * stride - padding
+            let firstKernelColumn = max(0, -firstColumn)
+            let endKernelColumn = min(kernel, width - firstColumn)
+            for kernelRow in 0..<kernel {
+                let ih = oh * stride - padding + kernelRow
+                guard ih >= 0, ih < height, endKernelColumn > firstKernelColumn else {
+                    body(row, -1, kernelRow, 0, 0)
+                    continue
+                }
+                let offset = ((n * height + ih) * width + firstColumn + firstKernelColumn) * inputChannels
+                body(row, offset, kernelRow, firstKernelColumn, endKernelColumn - firstKernelColumn)
+            }
+        }
+    }
+
+    /// Writes the im2col rows `rows` (each `[KH, KW, C_in]`, zeros for padding) to `columns`.
+    private func gatherColumns(input: UnsafePointer<Float>, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
+        let kernel = geometry.kernelSize, channels = inputChannels, rowLength = self.columns
+        forEachInputRun(rows: rows) { row, offset, kernelRow, firstKernelColumn, kernelColumns in
+            let destination = columns + (row - rows.lowerBound) * rowLength + kernelRow * kernel * channels
+            let before = firstKernelColumn * channels
+            let copied = kernelColumns * channels
+            destination.update(repeating: 0, count: before)
+            if copied > 0 { (destination + before).update(from: input + offset, count: copied) }
+            (destination + before + copied).update(repeating: 0, count: kernel * channels - before - copied)
+        }
+    }
+
+    /// Adds the column gradients `columns` (rows `rows`) back onto the input pixels they were read from.
+    private func scatterColumns(_ columns: UnsafePointer<Float>, rows: Range<Int>, into gradInput: UnsafeMutablePointer<Float>) {
+        let kernel = geometry.kernelSize, channels = inputChannels, rowLength = self.columns
+        forEachInputRun(rows: rows) { row, offset, kernelRow, firstKernelColumn, kernelColumns in
+            guard kernelColumns > 0 else { return }
+            let source = columns + (row - rows.lowerBound) * rowLength + (kernelRow * kernel + firstKernelColumn) * channels
+            let destination = gradInput + offset
+            for index in 0..<(kernelColumns * channels) {
+                destination[index] += source[index]
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — TensorEngine
+//===----------------------------------------------------------------------===//
+
+import Synchronization
+
+/// Scratch memory for kernels (im2col columns, subsampled inputs), reused across calls.
+///
+/// A kernel borrows a buffer for the duration of one call and returns it; buffers are kept in a
+/// small pool, so a training step allocates no scratch memory after the first step, and kernels
+/// running on different threads each get their own buffer.
+package enum Workspace {
+    /// The most scratch memory one kernel call may hold, in floats (64 MiB). Kernels that need
+    /// more split their work into chunks that fit.
+    package static let maximumFloats = 16 * 1024 * 1024
+
+    private static let pool = Mutex<[TensorStorage]>([])
+
+    /// Calls `body` with a scratch buffer of at least `count` floats (uninitialised contents).
+    /// The pointer must not escape `body`.
+    package static func withScratch<R>(
+        count: Int, _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
+    ) rethrows -> R {
+        let storage = borrow(count: count)
+        defer { giveBack(storage) }
+        return try body(UnsafeMutableBufferPointer(start: storage.base, count: count))
+    }
+
+    private static func borrow(count: Int) -> TensorStorage {
+        let reused: TensorStorage? = pool.withLock { free in
+            // The smallest free buffer that is large enough; otherwise drop the largest too-small
+            // one so the pool does not grow without bound.
+            if let index = free.indices.filter({ free[$0].count >= count })
+                .min(by: { free[$0].count < free[$1].count })
+            {
+                return free.remove(at: index)
+            }
+            if !free.isEmpty, let largest = free.indices.max(by: { free[$0].count < free[$1].count }) {
+                free.remove(at: largest)
+            }
+            return nil
+        }
+        return reused ?? TensorStorage(uninitializedCount: count)
+    }
+
+    private static func giveBack(_ storage: TensorStorage) {
+        pool.withLock { $0.append(storage) }
+    }
+}

@@ -1,0 +1,161 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — TensorEngine tests
+//===----------------------------------------------------------------------===//
+
+import Testing
+import TensorEngine
+import _TestSupport
+
+/// The convolution geometries GhostNet-D uses, each with an odd-sized input.
+struct ConvolutionCase: Sendable, CustomTestStringConvertible {
+    var geometry: Convolution2DGeometry
+    var input: [Int]
+    var outputChannels: Int
+
+    var testDescription: String { "\(geometry) on \(input) → \(outputChannels)" }
+
+    static let all: [ConvolutionCase] = [
+        .init(geometry: .init(kernelSize: 1, stride: 1, padding: 0), input: [2, 5, 7, 3], outputChannels: 4),
+        .init(geometry: .init(kernelSize: 1, stride: 2, padding: 0), input: [2, 7, 5, 3], outputChannels: 4),
+        .init(geometry: .init(kernelSize: 3, stride: 1, padding: 1), input: [2, 5, 7, 3], outputChannels: 4),
+        .init(geometry: .init(kernelSize: 3, stride: 2, padding: 1), input: [2, 7, 9, 3], outputChannels: 5),
+        .init(geometry: .init(kernelSize: 7, stride: 2, padding: 3), input: [1, 9, 11, 2], outputChannels: 3),
+    ]
+}
+
+/// A direct 7-loop convolution of an NHWC input with a PyTorch OIHW weight.
+func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolution2DGeometry) -> Tensor {
+    let (batch, height, width, inputChannels) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+    let outputChannels = pytorchWeight.shape[0]
+    let kernel = geometry.kernelSize
+    let outputHeight = geometry.outputExtent(height), outputWidth = geometry.outputExtent(width)
+    let x = input.scalars, w = pytorchWeight.scalars
+    var output = [Float](repeating: 0, count: batch * outputHeight * outputWidth * outputChannels)
+    for n in 0..<batch {
+        for oh in 0..<outputHeight {
+            for ow in 0..<outputWidth {
+                for o in 0..<outputChannels {
+                    var sum = 0.0
+                    for i in 0..<inputChannels {
+                        for kh in 0..<kernel {
+                            for kw in 0..<kernel {
+                                let ih = oh * geometry.stride - geometry.padding + kh
+                                let iw = ow * geometry.stride - geometry.padding + kw
+                                guard ih >= 0, ih < height, iw >= 0, iw < width else { continue }
+                                sum += Double(x[((n * height + ih) * width + iw) * inputChannels + i])
+                                    * Double(w[((o * inputChannels + i) * kernel + kh) * kernel + kw])
+                            }
+                        }
+                    }
+                    output[((n * outputHeight + oh) * outputWidth + ow) * outputChannels + o] = Float(sum)
+                }
+            }
+        }
+    }
+    return Tensor(shape: [batch, outputHeight, outputWidth, outputChannels], scalars: output)
+}
+
+@Suite struct ConvolutionTests {
+    func operands(_ testCase: ConvolutionCase) -> (input: Tensor, pytorchWeight: Tensor, weight: Tensor) {
+        let k = testCase.geometry.kernelSize
+        let input = FiniteDifferences.randomTensor(testCase.input, seed: 1)
+        let pytorchWeight = FiniteDifferences.randomTensor(
+            [testCase.outputChannels, testCase.input[3], k, k], seed: 2, scale: 0.5)
+        return (input, pytorchWeight, Convolution2DGeometry.fromPyTorchLayout(pytorchWeight))
+    }
+
+    @Test(arguments: ConvolutionCase.all)
+    func forwardMatchesNaiveConvolution(_ testCase: ConvolutionCase) {
+        let (input, pytorchWeight, weight) = operands(testCase)
+        let expected = naiveConvolution(input: input, pytorchWeight: pytorchWeight, geometry: testCase.geometry)
+        let output = conv2d(input, weight: weight, geometry: testCase.geometry)
+        #expect(output.shape == expected.shape)
+        expectClose(output.scalars, expected.scalars, relative: 1e-5, absolute: 1e-5)
+    }
+
+    @Test(arguments: ConvolutionCase.all)
+    func smallChunksGiveTheSameResults(_ testCase: ConvolutionCase) {
+        let (input, _, weight) = operands(testCase)
+        let geometry = testCase.geometry
+        // Three im2col rows per chunk: many chunks, the last one partial.
+        let limit = 3 * geometry.kernelSize * geometry.kernelSize * testCase.input[3]
+        let whole = conv2d(input, weight: weight, geometry: geometry)
+        let chunked = conv2d(input, weight: weight, geometry: geometry, workspaceLimit: limit)
+        expectClose(chunked.scalars, whole.scalars, relative: 1e-6, absolute: 1e-6)
+        let gradOutput = FiniteDifferences.randomTensor(whole.shape, seed: 3)
+        let wholeGradients = conv2dBackward(gradOutput: gradOutput, input: input, weight: weight, geometry: geometry)
+        let chunkedGradients = conv2dBackward(
+            gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
+            computeInputGradient: true, workspaceLimit: limit)
+        expectClose(chunkedGradients.weight.scalars, wholeGradients.weight.scalars, relative: 1e-5, absolute: 1e-5)
+        expectClose(chunkedGradients.input!.scalars, wholeGradients.input!.scalars, relative: 1e-5, absolute: 1e-5)
+    }
+
+    @Test(arguments: ConvolutionCase.all)
+    func backwardMatchesFiniteDifferences(_ testCase: ConvolutionCase) {
+        let (input, _, weight) = operands(testCase)
+        let geometry = testCase.geometry
+        let output = conv2d(input, weight: weight, geometry: geometry)
+        let weights = FiniteDifferences.randomTensor(output.shape, seed: 4)
+        let gradients = conv2dBackward(gradOutput: weights, input: input, weight: weight, geometry: geometry)
+        FiniteDifferences.check(
+            { conv2d($0, weight: weight, geometry: geometry) }, at: input, weights: weights,
+            analytic: gradients.input!, "input gradient, \(testCase.testDescription)")
+        FiniteDifferences.check(
+            { conv2d(input, weight: $0, geometry: geometry) }, at: weight, weights: weights,
+            analytic: gradients.weight, "weight gradient, \(testCase.testDescription)")
+    }
+
+    @Test func skippingTheInputGradientKeepsTheWeightGradient() {
+        let testCase = ConvolutionCase.all[3]
+        let (input, _, weight) = operands(testCase)
+        let output = conv2d(input, weight: weight, geometry: testCase.geometry)
+        let gradOutput = FiniteDifferences.randomTensor(output.shape, seed: 5)
+        let both = conv2dBackward(gradOutput: gradOutput, input: input, weight: weight, geometry: testCase.geometry)
+        let weightOnly = conv2dBackward(
+            gradOutput: gradOutput, input: input, weight: weight, geometry: testCase.geometry,
+            computeInputGradient: false)
+        #expect(weightOnly.input == nil)
+        expectClose(weightOnly.weight.scalars, both.weight.scalars, relative: 0, absolute: 0)
+    }
+
+    @Test func pytorchLayoutRoundTrips() {
+        let pytorchWeight = FiniteDifferences.randomTensor([4, 3, 3, 2], seed: 6)
+        let weight = Convolution2DGeometry.fromPyTorchLayout(pytorchWeight)
+        #expect(weight.shape == [4, 3, 2, 3])
+        // OIHW [o][i][kh][kw] lands at OHWI [o][kh][kw][i].
+        let (o, i, kh, kw) = (3, 1, 2, 0)
+        expectClose(
+            Double(weight.scalars[((o * 3 + kh) * 2 + kw) * 3 + i]),
+            Double(pytorchWeight.scalars[((o * 3 + i) * 3 + kh) * 2 + kw]), relative: 0, absolute: 0)
+        let back = Convolution2DGeometry.toPyTorchLayout(weight)
+        #expect(back.shape == pytorchWeight.shape)
+        expectClose(back.scalars, pytorchWeight.scalars, relative: 0, absolute: 0)
+    }
+
+    @Test func channelMismatchNamesBothShapes() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = conv2d(
+                Tensor(shape: [2, 8, 8, 3]), weight: Tensor(shape: [5, 3, 3, 4]),
+                geometry: Convolution2DGeometry(kernelSize: 3, stride: 1, padding: 1))
+        }
+        let message = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(message.contains("input [2, 8, 8, 3] has 3 channels but weight expects 4 (weight [5, 3, 3, 4])"))
+    }
+
+    @Test func kernelSizeMismatchFails() async {
+        await #expect(processExitsWith: .failure) {
+            _ = conv2d(
+                Tensor(shape: [1, 8, 8, 3]), weight: Tensor(shape: [5, 1, 1, 3]),
+                geometry: Convolution2DGeometry(kernelSize: 3, stride: 1, padding: 1))
+        }
+    }
+
+    @Test func gradientShapeMismatchFails() async {
+        await #expect(processExitsWith: .failure) {
+            _ = conv2dBackward(
+                gradOutput: Tensor(shape: [1, 4, 4, 5]), input: Tensor(shape: [1, 8, 8, 3]),
+                weight: Tensor(shape: [5, 3, 3, 3]), geometry: Convolution2DGeometry(kernelSize: 3, stride: 1, padding: 1))
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — TensorEngine tests
+//===----------------------------------------------------------------------===//
+
+import Testing
+import TensorEngine
+import _TestSupport
+
+@Suite struct GEMMTests {
+    func naiveProduct(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int) -> [Float] {
+        (0..<(m * n)).map { index in
+            let (row, column) = (index / n, index % n)
+            return Float((0..<k).reduce(0.0) { $0 + Double(a[row * k + $1]) * Double(b[$1 * n + column]) })
+        }
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func matmulMatchesNaiveProduct(transposeA: Bool, transposeB: Bool) {
+        let (m, n, k) = (37, 29, 53)
+        let a = FiniteDifferences.randomTensor([m, k], seed: 1)
+        let b = FiniteDifferences.randomTensor([k, n], seed: 2)
+        let expected = naiveProduct(a.scalars, b.scalars, m: m, n: n, k: k)
+        let product = matmul(
+            transposeA ? a.permuted([1, 0]) : a, transposeB ? b.permuted([1, 0]) : b,
+            transposeA: transposeA, transposeB: transposeB)
+        #expect(product.shape == [m, n])
+        expectClose(product.scalars, expected, relative: 1e-5, absolute: 1e-5)
+    }
+
+    @Test(.enabled(if: CPUFeatures.current.hasUsableAVX512, "this CPU lacks usable AVX-512"))
+    func avx512MachinesDoNotRunPrescottKernels() {
+        let product = matmul(Tensor(shape: [64, 64], repeating: 1), Tensor(shape: [64, 64], repeating: 2))
+        expectClose(Double(product.scalars[0]), 128, relative: 0, absolute: 0)
+        #expect(OpenBLASRuntime.kernelName != "Prescott", "OpenBLAS chose \(OpenBLASRuntime.kernelName)")
+    }
+
+    @Test func threadCountIsSettable() {
+        let original = OpenBLASRuntime.threadCount
+        OpenBLASRuntime.threadCount = 1
+        #expect(OpenBLASRuntime.threadCount == 1)
+        OpenBLASRuntime.threadCount = original
+    }
+
+    @Test func innerDimensionMismatchNamesBothShapes() async {
+        await #expect(processExitsWith: .failure) {
+            _ = matmul(Tensor(shape: [3, 4]), Tensor(shape: [5, 2]))
+        }
+    }
+}
