@@ -2,6 +2,8 @@
 // ghostnet-d — TensorEngine
 //===----------------------------------------------------------------------===//
 
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,9 +18,6 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
 
-    /// Live storage blocks, for leak checks in tests.
-    nonisolated(unsafe) static var liveCount = 0
-
     @usableFromInline
     init(uninitializedCount count: Int) {
         ensure(count >= 0, "tensor element count must be non-negative, got \(count)")
@@ -30,7 +29,7 @@ final class TensorStorage: @unchecked Sendable {
         }
         self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
-        TensorStorage.liveCount += 1
+        TensorAllocations.record(bytes: bytes)
     }
 
     @usableFromInline
@@ -47,7 +46,47 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        TensorStorage.liveCount -= 1
+        TensorAllocations.live.subtract(1, ordering: .relaxed)
         free(base)
+    }
+}
+
+/// Process-wide counters of tensor allocations, so benchmarks can report allocations per training
+/// step and check that steady-state steps make no large allocations. Relaxed atomics: the counts
+/// are statistics, read between steps.
+public enum TensorAllocations {
+    /// An allocation of at least this many bytes counts as large (1 MiB).
+    public static let largeThreshold = 1 << 20
+
+    static let total = Atomic<Int>(0)
+    static let large = Atomic<Int>(0)
+    static let live = Atomic<Int>(0)
+
+    static func record(bytes: Int) {
+        total.add(1, ordering: .relaxed)
+        live.add(1, ordering: .relaxed)
+        if bytes >= largeThreshold { large.add(1, ordering: .relaxed) }
+    }
+
+    /// A snapshot of the counters.
+    public struct Snapshot: Sendable, Equatable {
+        /// Tensor buffers allocated since the process started.
+        public var allocations: Int
+        /// Of those, buffers of at least ``TensorAllocations/largeThreshold`` bytes.
+        public var largeAllocations: Int
+        /// Tensor buffers alive now.
+        public var live: Int
+
+        /// The allocations made between `earlier` and this snapshot.
+        public func since(_ earlier: Snapshot) -> Snapshot {
+            Snapshot(allocations: allocations - earlier.allocations,
+                     largeAllocations: largeAllocations - earlier.largeAllocations, live: live)
+        }
+    }
+
+    /// The counters now.
+    public static var current: Snapshot {
+        Snapshot(allocations: total.load(ordering: .relaxed), largeAllocations: large.load(ordering: .relaxed),
+                 live: live.load(ordering: .relaxed))
     }
 }

@@ -52,3 +52,18 @@ import _TestSupport
         #expect(OpenBLASRuntime.preferredCoreType(for: CPUFeatures()) == nil)
     }
 }
+
+@Suite struct TensorAllocationsTests {
+    @Test func countsLargeAllocationsAndReleases() {
+        let before = TensorAllocations.current
+        do {
+            let small = Tensor(shape: [16])
+            let large = Tensor(shape: [TensorAllocations.largeThreshold / 4])
+            let made = TensorAllocations.current.since(before)
+            // Other tests run in parallel and allocate too, so these are lower bounds.
+            #expect(made.allocations >= 2)
+            #expect(made.largeAllocations >= 1)
+            #expect(small.count + large.count > 0)
+        }
+    }
+}
