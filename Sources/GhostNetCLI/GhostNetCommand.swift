@@ -13,5 +13,6 @@ struct GhostNetCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             SystemCommand.self,
+            CoordinatorCommand.self,
         ])
 }
