@@ -2,6 +2,7 @@
 // ghostnet-d — Coordinator
 //===----------------------------------------------------------------------===//
 
+import Foundation
 import Glibc
 import Logging
 import PerformanceRecords
@@ -38,6 +39,10 @@ public final class LogSink: Sendable {
     }
 
     private static func open(_ path: String) throws(CoordinatorError) -> Int32 {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
         let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw CoordinatorError("cannot open log file \(path): \(String(cString: strerror(errno)))")

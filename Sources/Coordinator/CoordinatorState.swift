@@ -89,14 +89,11 @@ public struct CoordinatorState: Sendable {
         return jobs[job]!.best
     }
 
-    /// Counts one record that arrived over HTTP with `outcome`.
+    /// Counts one record that arrived over HTTP with `outcome` (a conflict's refusal is counted
+    /// by `countRejected` when it is answered).
     public mutating func countReceived(_ outcome: InsertOutcome) {
         receivedCount += 1
-        switch outcome {
-        case .inserted: break
-        case .duplicate: duplicateCount += 1
-        case .conflict: rejectedCount += 1
-        }
+        if outcome == .duplicate { duplicateCount += 1 }
     }
 
     /// Counts one refused request.

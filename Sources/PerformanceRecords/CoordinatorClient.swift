@@ -115,7 +115,6 @@ public struct CoordinatorClient: Sendable {
     private func deliverLocked() throws -> DeliveryReport {
         var waiting = try spool.entriesLocked()
         var report = DeliveryReport()
-        defer { report.pending = waiting.count }
         while let entry = waiting.first {
             switch post(entry) {
             case .accepted:
@@ -126,6 +125,7 @@ public struct CoordinatorClient: Sendable {
                 report.lastError = reason
             case .unavailable(let reason):
                 report.lastError = reason
+                report.pending = waiting.count
                 try spool.replaceLocked(with: waiting)
                 return report
             }

@@ -56,7 +56,12 @@ struct CoordinatorStateTests {
     }
 
     @Test("an unwritable log file is a clear error")
-    func unwritableLog() {
-        #expect(throws: CoordinatorError.self) { try LogSink(path: "/nonexistent-dir/c.log") }
+    func unwritableLog() throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("plain-file")
+        try Data("x".utf8).write(to: file)
+        let error = #expect(throws: CoordinatorError.self) { try LogSink(path: file.appendingPathComponent("c.log").path) }
+        #expect(error?.description.contains("plain-file/c.log") == true)
     }
 }
