@@ -119,7 +119,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests",
-            dependencies: ["GhostNetCLI", "_TestSupport"],
+            dependencies: ["GhostNetCLI", "PerformanceRecords", "_TestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

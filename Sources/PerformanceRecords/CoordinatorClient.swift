@@ -38,12 +38,14 @@ public struct CoordinatorClientConfiguration: Sendable {
     ///
     /// - Returns: nil when no coordinator is configured (the worker then logs the Best values line
     ///   itself with `BestValuesLine.logLine`).
-    /// - Throws: `HTTPClientError` for a malformed URL or an unreadable token file.
+    /// - Throws: `HTTPClientError` for a malformed URL or an unreadable token file,
+    ///   `RecordValidationError` for an invalid job name.
     public static func resolve(
         configuredURL: String?, job: String, spoolPath: String,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> CoordinatorClientConfiguration? {
         guard let url = configuredURL ?? environment[urlVariable].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        try JobName.validate(job)
         var configuration = CoordinatorClientConfiguration(endpoint: try HTTPEndpoint(url: url), job: job, spoolPath: spoolPath)
         if let tokenFile = environment[tokenFileVariable], !tokenFile.isEmpty {
             configuration.token = try BearerToken.read(from: tokenFile)

@@ -197,8 +197,9 @@ public enum HTTPExchange {
     // MARK: Response parsing
 
     static func parseResponse(_ raw: [UInt8], endpoint: HTTPEndpoint) throws(HTTPClientError) -> HTTPExchangeResponse {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let headEnd = raw.indices.dropLast(3).first(where: { Array(raw[$0..<$0 + 4]) == separator }) else {
+        guard let headEnd = raw.indices.dropLast(3).first(where: {
+            raw[$0] == 13 && raw[$0 + 1] == 10 && raw[$0 + 2] == 13 && raw[$0 + 3] == 10
+        }) else {
             throw HTTPClientError("malformed response from \(endpoint): no complete header")
         }
         let lines = String(decoding: raw[..<headEnd], as: UTF8.self)
