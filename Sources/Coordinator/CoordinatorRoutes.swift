@@ -97,8 +97,10 @@ public enum CoordinatorRoutes {
             let job = try jobName(context)
             var request = request
             let body: ByteBuffer
-            do { body = try await request.collectBody(upTo: CoordinatorConfiguration.maximumBodyBytes) } catch {
+            do { body = try await request.collectBody(upTo: CoordinatorConfiguration.maximumBodyBytes) } catch let error as HTTPResponseError where error.status == .contentTooLarge {
                 throw APIError(.contentTooLarge, "body exceeds \(CoordinatorConfiguration.maximumBodyBytes) bytes")
+            } catch {
+                throw APIError(.badRequest, "request body ended early: \(error)")
             }
             let record: PerformanceRecord
             do { record = try PerformanceRecord(jsonText: body.readableBytesView) } catch let error as JSONSyntaxError {

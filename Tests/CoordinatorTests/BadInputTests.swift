@@ -55,15 +55,20 @@ struct BadInputTests {
                 continue
             }
         }
+        // A client that sends half a body and stalls must not hold up anyone else.
+        let stalled = try openStalledRequest(endpoint: coordinator.endpoint)
         // Malformed requests at the HTTP level: the server closes or answers 400, and keeps going.
         for raw in ["GARBAGE\r\n\r\n", "POST /v1/jobs/j/records HTTP/1.1\r\nContent-Length: -5\r\n\r\n", "\u{0}\u{1}\u{2}"] {
             _ = try? await offCooperativePool { [endpoint = coordinator.endpoint] in try rawExchange(raw, endpoint: endpoint) }
         }
         #expect(try await coordinator.send("GET", "/healthz").status == 200)
         #expect(try await coordinator.send("POST", "/v1/jobs/j/records", body: Self.valid).status == 201)
+        // Closed before the shutdown, which otherwise drains the stalled request until the idle timeout.
+        close(stalled)
         await coordinator.stop()
         let warnings = coordinator.logText.split(separator: "\n").filter { $0.contains(" WARNING rejected request: ") }
-        #expect(warnings.count == Self.matrix.count)
+        // Every matrix entry, and possibly the stalled request, whose body ended early.
+        #expect(warnings.count >= Self.matrix.count && warnings.count <= Self.matrix.count + 1, "\(warnings)")
     }
 
     @Test("thousands of random and mutated bodies leave the daemon answering and the store intact")
@@ -125,10 +130,9 @@ struct BadInputTests {
     }
 }
 
-/// Writes `raw` to the server as is and reads until it closes.
-func rawExchange(_ raw: String, endpoint: HTTPEndpoint) throws -> String {
+/// A loopback TCP connection to `endpoint`; the caller closes it.
+func connectedSocket(_ endpoint: HTTPEndpoint) throws -> Int32 {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(endpoint.port).bigEndian)
@@ -138,7 +142,25 @@ func rawExchange(_ raw: String, endpoint: HTTPEndpoint) throws -> String {
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard connected == 0 else { throw CoordinatorError("connect failed") }
+    guard connected == 0 else {
+        close(descriptor)
+        throw CoordinatorError("connect failed")
+    }
+    return descriptor
+}
+
+/// Sends the head of a POST and a tenth of its announced body, then leaves the connection open.
+func openStalledRequest(endpoint: HTTPEndpoint) throws -> Int32 {
+    let descriptor = try connectedSocket(endpoint)
+    let partial = Array("POST /v1/jobs/j/records HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"worker_\"".utf8)
+    _ = partial.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    return descriptor
+}
+
+/// Writes `raw` to the server as is and reads until it closes.
+func rawExchange(_ raw: String, endpoint: HTTPEndpoint) throws -> String {
+    let descriptor = try connectedSocket(endpoint)
+    defer { close(descriptor) }
     let bytes = Array(raw.utf8)
     _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     var answer: [UInt8] = []
