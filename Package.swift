@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: - Native libraries (system-library targets found by pkg-config)
@@ -70,6 +72,15 @@ let package = Package(
             name: "PerformanceRecords",
             swiftSettings: swiftSettings),
         .target(
+            name: "Coordinator",
+            dependencies: [
+                "PerformanceRecords",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "Training",
             dependencies: [
                 "GhostNet", "ImageData", "Distributed", "PerformanceRecords",
@@ -81,6 +92,7 @@ let package = Package(
             name: "GhostNetCLI",
             dependencies: [
                 "Training", "GhostNet", "ImageData", "Distributed", "PerformanceRecords", "TensorEngine",
+                "Coordinator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -110,8 +122,16 @@ let package = Package(
             dependencies: ["Layers", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "PerformanceRecordsTests",
+            dependencies: ["PerformanceRecords", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: ["Coordinator", "PerformanceRecords", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "CLITests",
-            dependencies: ["GhostNetCLI", "GhostNet", "_TestSupport"],
+            dependencies: ["GhostNetCLI", "GhostNet", "PerformanceRecords", "_TestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

@@ -15,5 +15,6 @@ struct GhostNetCommand: AsyncParsableCommand {
             SystemCommand.self,
             ConfigCommand.self,
             ModelCommand.self,
+            CoordinatorCommand.self,
         ])
 }

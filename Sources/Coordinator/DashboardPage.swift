@@ -1,0 +1,123 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Coordinator
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import PerformanceRecords
+
+/// The HTML dashboard: every job with its best set and one server-rendered SVG chart of accuracy
+/// and loss per epoch. No scripts; the page reloads itself every `refreshSeconds`.
+public enum DashboardPage {
+    public static let refreshSeconds = 10
+
+    public static func render(_ state: CoordinatorState) -> String {
+        var html = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8">
+            <meta http-equiv="refresh" content="\(refreshSeconds)">
+            <title>ghostnet-d coordinator</title>
+            <style>
+            body{font-family:sans-serif;margin:1.5em;color:#222}
+            section{margin-bottom:2em}
+            table{border-collapse:collapse;font-size:0.9em}
+            td,th{border:1px solid #ccc;padding:0.2em 0.5em;text-align:left}
+            </style></head><body>
+            <h1>ghostnet-d coordinator</h1>
+
+            """
+        if state.jobs.isEmpty { html += "<p>No records yet.</p>\n" }
+        for name in state.jobNames {
+            let job = state.jobs[name]!
+            html += "<section id=\"job-\(escape(name))\"><h2>\(escape(name))</h2>\n"
+            html += "<p>\(job.records.count) records; objectives \(escape(job.objectives.map(\.description).joined(separator: ", ")))</p>\n"
+            html += chart(job)
+            html += "<table><tr><th>worker</th><th>epoch</th><th>step</th><th>performance</th></tr>\n"
+            for record in job.best {
+                let metrics = record.performance.map { "\($0.key) \(PythonRepr.float($0.value))" }.joined(separator: ", ")
+                html += "<tr><td>\(escape(record.workerID))</td><td>\(record.epoch)</td><td>\(record.step)</td><td>\(escape(metrics))</td></tr>\n"
+            }
+            html += "</table></section>\n"
+        }
+        return html + "</body></html>\n"
+    }
+
+    /// One metric's value per epoch: the best (max for accuracy, min for loss) of that epoch's records.
+    struct Series {
+        var label: String
+        var color: String
+        var points: [(epoch: Int, value: Double)]
+    }
+
+    static func series(_ job: JobRecords, keyMatching: (String) -> Bool, label: String, color: String, better: (Double, Double) -> Bool) -> Series? {
+        guard let key = job.objectives.map(\.key).first(where: keyMatching)
+            ?? job.records.lazy.flatMap(\.performance.keys).first(where: keyMatching)
+        else { return nil }
+        var perEpoch: [Int: Double] = [:]
+        for record in job.records {
+            guard let value = record.performance[key] else { continue }
+            if let current = perEpoch[record.epoch], !better(value, current) { continue }
+            perEpoch[record.epoch] = value
+        }
+        return Series(label: "\(label) (\(key))", color: color, points: perEpoch.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    /// An SVG of two stacked panels, accuracy above loss, x = epoch, each with its own y range.
+    static func chart(_ job: JobRecords) -> String {
+        let width = 640.0, panelHeight = 150.0, left = 60.0, right = 20.0, top = 20.0, gap = 40.0
+        let panels = [
+            series(job, keyMatching: { $0.hasPrefix("accuracy") }, label: "accuracy", color: "#1f77b4", better: >),
+            series(job, keyMatching: { $0.contains("loss") }, label: "loss", color: "#d62728", better: <),
+        ]
+        let epochs = job.records.map(\.epoch)
+        let minimumEpoch = Double(epochs.min() ?? 0), maximumEpoch = Double(epochs.max() ?? 0)
+        let height = top + 2 * panelHeight + gap + 30
+        var svg = "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" "
+            + "viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"accuracy and loss per epoch of \(escape(job.name))\">\n"
+        for (slot, panel) in panels.enumerated() {
+            let y0 = top + Double(slot) * (panelHeight + gap)
+            svg += "<rect x=\"\(left)\" y=\"\(y0)\" width=\"\(width - left - right)\" height=\"\(panelHeight)\" fill=\"none\" stroke=\"#999\"/>\n"
+            guard let panel, !panel.points.isEmpty else {
+                let name = slot == 0 ? "accuracy" : "loss"
+                svg += "<text x=\"\(left + 10)\" y=\"\(y0 + panelHeight / 2)\" font-size=\"12\" fill=\"#777\">no \(name) metric</text>\n"
+                continue
+            }
+            let values = panel.points.map(\.value)
+            var low = values.min()!, high = values.max()!
+            if high - low < 1e-12 { low -= 0.5; high += 0.5 }
+            func x(_ epoch: Int) -> Double {
+                maximumEpoch > minimumEpoch
+                    ? left + (Double(epoch) - minimumEpoch) / (maximumEpoch - minimumEpoch) * (width - left - right)
+                    : left + (width - left - right) / 2
+            }
+            func y(_ value: Double) -> Double { y0 + panelHeight - (value - low) / (high - low) * panelHeight }
+            let points = panel.points.map { String(format: "%.1f,%.1f", x($0.epoch), y($0.value)) }.joined(separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(panel.color)\" stroke-width=\"2\" points=\"\(points)\"/>\n"
+            for point in panel.points {
+                svg += "<circle cx=\"\(String(format: "%.1f", x(point.epoch)))\" cy=\"\(String(format: "%.1f", y(point.value)))\" "
+                    + "r=\"3\" fill=\"\(panel.color)\"><title>epoch \(point.epoch): \(PythonRepr.float(point.value))</title></circle>\n"
+            }
+            svg += "<text x=\"\(left)\" y=\"\(y0 - 5)\" font-size=\"12\">\(escape(panel.label))</text>\n"
+            svg += "<text x=\"\(left - 5)\" y=\"\(y0 + 10)\" font-size=\"10\" text-anchor=\"end\">\(String(format: "%.4g", high))</text>\n"
+            svg += "<text x=\"\(left - 5)\" y=\"\(y0 + panelHeight)\" font-size=\"10\" text-anchor=\"end\">\(String(format: "%.4g", low))</text>\n"
+        }
+        svg += "<text x=\"\(left)\" y=\"\(height - 8)\" font-size=\"10\">epoch \(Int(minimumEpoch))</text>\n"
+        svg += "<text x=\"\(width - right)\" y=\"\(height - 8)\" font-size=\"10\" text-anchor=\"end\">epoch \(Int(maximumEpoch))</text>\n"
+        return svg + "</svg>\n"
+    }
+
+    /// Text escaped for HTML element content and attribute values.
+    static func escape(_ text: String) -> String {
+        var output = ""
+        for character in text {
+            switch character {
+            case "&": output += "&amp;"
+            case "<": output += "&lt;"
+            case ">": output += "&gt;"
+            case "\"": output += "&quot;"
+            case "'": output += "&#39;"
+            default: output.append(character)
+            }
+        }
+        return output
+    }
+}

@@ -1,1 +1,0 @@
-// Placeholder until the PerformanceRecords layer lands; see docs/ARCHITECTURE.md.

@@ -1,0 +1,141 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — PerformanceRecords
+//===----------------------------------------------------------------------===//
+
+import Foundation
+
+/// A record waiting for delivery: the job it belongs to and the record.
+public struct SpooledRecord: Sendable, Equatable {
+    public var job: String
+    public var record: PerformanceRecord
+
+    public init(job: String, record: PerformanceRecord) {
+        self.job = job
+        self.record = record
+    }
+
+    /// One spool line: `{"job":"...","record":{...}}`.
+    var jsonLine: String {
+        OrderedJSON.object([("job", .string(job)), ("record", record.json)]).serialized
+    }
+
+    init(jsonLine: Substring) throws {
+        let value = try OrderedJSON(parsing: Array(jsonLine.utf8))
+        guard case .object(let members) = value, members.count == 2, members[0].key == "job",
+            case .string(let job) = members[0].value, members[1].key == "record"
+        else { throw RecordValidationError("spool line is not {\"job\": ..., \"record\": ...}") }
+        self.init(job: job, record: try PerformanceRecord(json: members[1].value))
+    }
+}
+
+/// Why the spool could not be read or written; names the file.
+public struct SpoolError: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public var description: String { "record spool \(path): \(reason)" }
+}
+
+/// An append-only file of records not yet delivered, one JSON object per line, oldest first.
+///
+/// Every operation holds an exclusive `flock` on `<path>.lock`, so a worker appending while another
+/// process of the same run delivers cannot lose a line. Delivered entries are removed by rewriting
+/// the remaining lines to a temporary file and renaming it over the spool, so a crash leaves either
+/// the old or the new spool, never a torn one. Lines that cannot be read (a crash mid-append) are
+/// moved to `<path>.rejected` rather than dropped.
+public struct RecordSpool: Sendable {
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// Where entries the coordinator refused for good (and unreadable lines) are kept.
+    public var rejectedPath: String { path + ".rejected" }
+
+    /// Runs `body` while holding the spool's lock.
+    public func withLock<Result>(_ body: () throws -> Result) throws -> Result {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { throw SpoolError(path: path, reason: "cannot open lock file: \(String(cString: strerror(errno)))") }
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw SpoolError(path: path, reason: "cannot lock: \(String(cString: strerror(errno)))") }
+        }
+        defer { flock(lock, LOCK_UN) }
+        return try body()
+    }
+
+    /// Appends `entry` as one line and flushes it to disk. Call inside `withLock`.
+    public func appendLocked(_ entry: SpooledRecord) throws {
+        try append(line: entry.jsonLine, to: path)
+    }
+
+    /// The entries waiting, oldest first. Call inside `withLock`.
+    public func entriesLocked() throws -> [SpooledRecord] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw SpoolError(path: path, reason: "cannot read: \(error)")
+        }
+        var entries: [SpooledRecord] = []
+        var unreadable: [Substring] = []
+        for line in text.split(separator: "\n") where !line.isEmpty {
+            if let entry = try? SpooledRecord(jsonLine: line) { entries.append(entry) } else { unreadable.append(line) }
+        }
+        if !unreadable.isEmpty {
+            for line in unreadable { try append(line: String(line), to: rejectedPath) }
+            try replaceLocked(with: entries)
+        }
+        return entries
+    }
+
+    /// Replaces the spool's content with `entries` (atomically). Call inside `withLock`.
+    public func replaceLocked(with entries: [SpooledRecord]) throws {
+        if entries.isEmpty {
+            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+            return
+        }
+        let temporary = path + ".tmp"
+        let text = entries.map { $0.jsonLine + "\n" }.joined()
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+            guard rename(temporary, path) == 0 else {
+                throw SpoolError(path: path, reason: "cannot replace: \(String(cString: strerror(errno)))")
+            }
+        } catch let error as SpoolError {
+            throw error
+        } catch {
+            throw SpoolError(path: path, reason: "cannot write: \(error)")
+        }
+    }
+
+    /// Moves `entry` to the rejected file. Call inside `withLock`.
+    public func rejectLocked(_ entry: SpooledRecord) throws {
+        try append(line: entry.jsonLine, to: rejectedPath)
+    }
+
+    private func append(line: String, to file: String) throws {
+        let descriptor = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw SpoolError(path: file, reason: "cannot open for appending: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array((line + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw SpoolError(path: file, reason: "cannot append: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        guard fsync(descriptor) == 0 else {
+            throw SpoolError(path: file, reason: "cannot flush: \(String(cString: strerror(errno)))")
+        }
+    }
+}
