@@ -98,6 +98,10 @@ let package = Package(
             dependencies: ["TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "DistributedTests",
+            dependencies: ["Distributed", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "CLITests",
             dependencies: ["GhostNetCLI", "_TestSupport"],
             swiftSettings: swiftSettings),

@@ -252,8 +252,9 @@ public enum GradientExchangeError: Error, Sendable, Equatable, CustomStringConve
                 + "every parameter must take part in every step"
         case .parametersDiverged(let step, let groups):
             let listing = groups.map { group in
-                "rank\(group.ranks.count > 1 ? "s" : "") \(group.ranks.map(String.init).joined(separator: ",")) "
-                    + "have checksum \(String(group.checksum, radix: 16))"
+                let ranks = group.ranks.map(String.init).joined(separator: ",")
+                return (group.ranks.count > 1 ? "ranks \(ranks) have" : "rank \(ranks) has")
+                    + " checksum \(String(group.checksum, radix: 16))"
             }
             return "parameters differ across ranks at step \(step): \(listing.joined(separator: "; "))"
         case .collective(let error):

@@ -13,5 +13,8 @@ struct GhostNetCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             SystemCommand.self,
+            RankTableCommand.self,
+            DiagnoseCommand.self,
+            BenchAllreduceGroup.self,
         ])
 }
