@@ -84,8 +84,11 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
             sequence += 1
             var slot = hub.slots[position] ?? LocalCollectiveHub.Slot(operation: operation, size: size, combine: combine)
             guard slot.operation == operation else {
-                return .failure(.mismatchedCollective(
-                    "collective #\(position): rank \(rank) started \(operation), another rank \(slot.operation)"))
+                // Under MPI this would hang or corrupt data; here every rank learns of it at once.
+                let message = "collective #\(position): rank \(rank) started \(operation), another rank \(slot.operation)"
+                hub.abortReason = hub.abortReason ?? "mismatched collectives: \(message)"
+                hub.condition.broadcast()
+                return .failure(.mismatchedCollective(message))
             }
             slot.contributions[rank] = contribution
             if slot.contributions.allSatisfy({ $0 != nil }) {
