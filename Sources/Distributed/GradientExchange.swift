@@ -196,10 +196,7 @@ public final class GradientExchange {
             } catch {
                 throw .collective(error)
             }
-        }
-        let scale = 1 / Float(communicator.size)
-        if communicator.size > 1 {
-            for index in gradients.indices { gradients[index] *= scale }
+            try averageBucket(index)
         }
         step += 1
         for index in isParameterReady.indices { isParameterReady[index] = false }
@@ -207,6 +204,26 @@ public final class GradientExchange {
         requests = Array(repeating: nil, count: buckets.count)
         startTimes = Array(repeating: nil, count: buckets.count)
         nextBucketToStart = 0
+    }
+
+    /// Divides bucket `index`'s sums by the world size, in chunks, testing the next bucket in
+    /// flight between chunks: OpenMPI progresses non-blocking collectives only inside MPI calls,
+    /// so this keeps the next transfer moving while this one is scaled.
+    private func averageBucket(_ index: Int) throws(GradientExchangeError) {
+        guard communicator.size > 1 else { return }
+        let scale = 1 / Float(communicator.size)
+        let elements = buckets[index].elements
+        let chunk = 1 << 16
+        for chunkStart in stride(from: elements.lowerBound, to: elements.upperBound, by: chunk) {
+            for element in chunkStart..<min(chunkStart + chunk, elements.upperBound) { gradients[element] *= scale }
+            if index + 1 < buckets.count {
+                do {
+                    _ = try requests[index + 1]!.test()
+                } catch {
+                    throw .collective(error)
+                }
+            }
+        }
     }
 
     /// The averaged gradient of parameter `index`, in the parameter's shape; valid after ``finish()``.
