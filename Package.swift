@@ -130,6 +130,10 @@ let package = Package(
             dependencies: ["Coordinator", "PerformanceRecords", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "DistributedTests",
+            dependencies: ["Distributed", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "CLITests",
             dependencies: ["GhostNetCLI", "GhostNet", "PerformanceRecords", "_TestSupport"],
             swiftSettings: swiftSettings),

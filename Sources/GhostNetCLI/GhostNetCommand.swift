@@ -16,5 +16,8 @@ struct GhostNetCommand: AsyncParsableCommand {
             ConfigCommand.self,
             ModelCommand.self,
             CoordinatorCommand.self,
+            RankTableCommand.self,
+            DiagnoseCommand.self,
+            BenchAllreduceGroup.self,
         ])
 }

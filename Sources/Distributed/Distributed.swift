@@ -1,1 +1,0 @@
-// Placeholder until the Distributed layer lands; see docs/ARCHITECTURE.md.

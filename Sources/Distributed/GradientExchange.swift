@@ -1,0 +1,285 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Distributed
+//===----------------------------------------------------------------------===//
+
+import TensorEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Averages gradients over all ranks, overlapping communication with backward.
+///
+/// All gradients live in one flat float32 buffer, parameter after parameter in the fixed order of
+/// `parameterShapes` (each parameter row-major, as its ``Tensor``), identical on every rank. The
+/// buffer is split into buckets at parameter boundaries — a parameter is never split, so a
+/// parameter larger than the capacity gets a bucket of its own — filled from the *last* parameter
+/// backwards, because backward produces the last layer's gradients first. When backward has
+/// delivered every gradient of a bucket (``store(_:forParameter:)`` or ``markReady(_:)``), the
+/// bucket's non-blocking all-reduce starts while backward continues. Buckets always start in
+/// bucket order (a bucket that is complete early waits for its predecessors), so every rank issues
+/// the same collectives in the same order even if backward marks parameters in another order.
+/// ``finish()`` waits for all buckets and divides by the world size.
+///
+/// Each collective is watched: one that does not complete within the communicator's
+/// `collectiveTimeout` logs the rank, step and pending bucket and aborts the job.
+public final class GradientExchange {
+    /// Tuning knobs.
+    public struct Configuration: Sendable {
+        /// The largest bucket in bytes (default 25 MiB, as PyTorch DDP); a larger single parameter
+        /// still forms one bucket.
+        public var bucketCapacityBytes: Int
+        /// Compare parameter checksums across ranks every this many steps (0 = never).
+        public var checksumInterval: Int
+
+        public init(bucketCapacityBytes: Int = 25 << 20, checksumInterval: Int = 100) {
+            precondition(bucketCapacityBytes >= MemoryLayout<Float>.stride, "bucket capacity must hold one float")
+            precondition(checksumInterval >= 0, "checksum interval must not be negative")
+            self.bucketCapacityBytes = bucketCapacityBytes
+            self.checksumInterval = checksumInterval
+        }
+    }
+
+    /// A contiguous run of parameters all-reduced together.
+    public struct Bucket: Sendable, Equatable {
+        /// Indices into `parameterShapes`.
+        public var parameters: Range<Int>
+        /// The bucket's elements in the flat gradient buffer.
+        public var elements: Range<Int>
+    }
+
+    public let communicator: any Communicator
+    public let configuration: Configuration
+    /// The shape of each parameter, in flat-buffer order.
+    public let parameterShapes: [[Int]]
+    /// Where each parameter's gradient starts in the flat buffer.
+    public let parameterOffsets: [Int]
+    /// The buckets in launch order: bucket 0 holds the last parameters.
+    public let buckets: [Bucket]
+    /// Completed steps (``finish()`` calls).
+    public private(set) var step = 0
+
+    /// The flat gradient buffer; owned, freed in `deinit`.
+    private let gradients: UnsafeMutableBufferPointer<Float>
+    private let bucketOfParameter: [Int]
+    private var isParameterReady: [Bool]
+    private var missingInBucket: [Int]
+    private var requests: [(any CollectiveRequest)?]
+    private var startTimes: [ContinuousClock.Instant?]
+    private var nextBucketToStart = 0
+
+    /// - Parameters:
+    ///   - parameterShapes: the model's parameter shapes in a fixed order shared by all ranks.
+    ///   - communicator: the group to average over.
+    ///   - configuration: bucket size and checksum interval.
+    public init(parameterShapes: [[Int]], communicator: any Communicator, configuration: Configuration = .init()) {
+        precondition(!parameterShapes.isEmpty, "a gradient exchange needs at least one parameter")
+        self.communicator = communicator
+        self.configuration = configuration
+        self.parameterShapes = parameterShapes
+        let counts = parameterShapes.map(Tensor.elementCount(of:))
+        var offsets: [Int] = []
+        var total = 0
+        for count in counts {
+            offsets.append(total)
+            total += count
+        }
+        parameterOffsets = offsets
+        buckets = Self.makeBuckets(counts: counts, offsets: offsets, capacity: configuration.bucketCapacityBytes / MemoryLayout<Float>.stride)
+        var bucketOfParameter = [Int](repeating: 0, count: counts.count)
+        for (index, bucket) in buckets.enumerated() {
+            for parameter in bucket.parameters { bucketOfParameter[parameter] = index }
+        }
+        self.bucketOfParameter = bucketOfParameter
+        gradients = .allocate(capacity: max(total, 1))
+        gradients.initialize(repeating: 0)
+        isParameterReady = Array(repeating: false, count: counts.count)
+        missingInBucket = buckets.map(\.parameters.count)
+        requests = Array(repeating: nil, count: buckets.count)
+        startTimes = Array(repeating: nil, count: buckets.count)
+    }
+
+    deinit {
+        gradients.deallocate()
+    }
+
+    /// Splits parameters into buckets of at most `capacity` elements, walking from the last
+    /// parameter to the first; a parameter is never split.
+    static func makeBuckets(counts: [Int], offsets: [Int], capacity: Int) -> [Bucket] {
+        var buckets: [Bucket] = []
+        var upper = counts.count
+        while upper > 0 {
+            var lower = upper - 1
+            var elements = counts[lower]
+            while lower > 0, elements + counts[lower - 1] <= capacity {
+                lower -= 1
+                elements += counts[lower]
+            }
+            buckets.append(Bucket(parameters: lower..<upper, elements: offsets[lower]..<offsets[lower] + elements))
+            upper = lower
+        }
+        return buckets
+    }
+
+    /// The number of gradient elements (all parameters).
+    public var elementCount: Int { parameterOffsets.last! + Tensor.elementCount(of: parameterShapes.last!) }
+
+    // MARK: - During backward
+
+    /// Calls `body` with parameter `index`'s slot of the flat buffer for writing its gradient
+    /// (row-major, the parameter's shape); call ``markReady(_:)`` afterwards.
+    ///
+    /// - Precondition: the parameter was not yet marked ready this step (its bucket may be in flight).
+    public func withGradient<Result>(
+        ofParameter index: Int, _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
+    ) rethrows -> Result {
+        precondition(!isParameterReady[index], "parameter \(index) was already marked ready this step")
+        return try body(slice(ofParameter: index))
+    }
+
+    /// Copies `gradient` into parameter `index`'s slot and marks it ready.
+    ///
+    /// - Precondition: `gradient.shape` equals the parameter's shape.
+    public func store(_ gradient: Tensor, forParameter index: Int) throws(CommunicatorError) {
+        precondition(
+            gradient.shape == parameterShapes[index],
+            "gradient of parameter \(index) has shape \(gradient.shape), expected \(parameterShapes[index])")
+        let destination = withGradient(ofParameter: index) { $0 }
+        gradient.withUnsafeBufferPointer { source in
+            _ = destination.update(fromContentsOf: source)
+        }
+        try markReady(index)
+    }
+
+    /// Records that parameter `index`'s gradient is final for this step; starts every bucket that
+    /// is now complete (in bucket order) and drives the ones in flight.
+    public func markReady(_ index: Int) throws(CommunicatorError) {
+        precondition(!isParameterReady[index], "parameter \(index) was marked ready twice in one step")
+        isParameterReady[index] = true
+        missingInBucket[bucketOfParameter[index]] -= 1
+        while nextBucketToStart < buckets.count, missingInBucket[nextBucketToStart] == 0 {
+            let bucket = nextBucketToStart
+            startTimes[bucket] = .now
+            requests[bucket] = try communicator.startAllreduceSum(
+                UnsafeMutableBufferPointer(rebasing: gradients[buckets[bucket].elements]))
+            nextBucketToStart += 1
+        }
+        for request in requests.prefix(nextBucketToStart) {
+            if let request { _ = try request.test() }
+        }
+    }
+
+    // MARK: - End of step
+
+    /// Waits for every bucket, divides the sums by the world size and advances ``step``.
+    ///
+    /// - Throws: ``GradientExchangeError/parametersNotReady(_:)`` if backward skipped a parameter
+    ///   (every parameter takes part every step); ``CommunicatorError`` from the collectives. A
+    ///   bucket not done within the collective timeout aborts the job first.
+    public func finish() throws(GradientExchangeError) {
+        let missing = isParameterReady.indices.filter { !isParameterReady[$0] }
+        guard missing.isEmpty else { throw .parametersNotReady(missing) }
+        let timeout = communicator.collectiveTimeout
+        for (index, bucket) in buckets.enumerated() {
+            let started = startTimes[index]!
+            let remaining = timeout - started.duration(to: .now)
+            do {
+                try requests[index]!.wait(timeout: max(remaining, .zero))
+            } catch .timedOut {
+                let bytes = bucket.elements.count * MemoryLayout<Float>.stride
+                let reason =
+                    "collective watchdog: rank \(communicator.rank), step \(step + 1): gradient bucket \(index) of \(buckets.count) "
+                    + "(parameters \(bucket.parameters.lowerBound)-\(bucket.parameters.upperBound - 1), \(bytes) bytes) "
+                    + "not complete after \(RankTable.seconds(timeout)) s"
+                communicator.abort(reason: reason)
+                throw .collective(.timedOut(operation: reason, rank: communicator.rank, seconds: RankTable.seconds(timeout)))
+            } catch {
+                throw .collective(error)
+            }
+            try averageBucket(index)
+        }
+        step += 1
+        for index in isParameterReady.indices { isParameterReady[index] = false }
+        missingInBucket = buckets.map(\.parameters.count)
+        requests = Array(repeating: nil, count: buckets.count)
+        startTimes = Array(repeating: nil, count: buckets.count)
+        nextBucketToStart = 0
+    }
+
+    /// Divides bucket `index`'s sums by the world size, in chunks, testing the next bucket in
+    /// flight between chunks: OpenMPI progresses non-blocking collectives only inside MPI calls,
+    /// so this keeps the next transfer moving while this one is scaled.
+    private func averageBucket(_ index: Int) throws(GradientExchangeError) {
+        guard communicator.size > 1 else { return }
+        let scale = 1 / Float(communicator.size)
+        let elements = buckets[index].elements
+        let chunk = 1 << 16
+        for chunkStart in stride(from: elements.lowerBound, to: elements.upperBound, by: chunk) {
+            for element in chunkStart..<min(chunkStart + chunk, elements.upperBound) { gradients[element] *= scale }
+            if index + 1 < buckets.count {
+                do {
+                    _ = try requests[index + 1]!.test()
+                } catch {
+                    throw .collective(error)
+                }
+            }
+        }
+    }
+
+    /// The averaged gradient of parameter `index`, in the parameter's shape; valid after ``finish()``.
+    public func gradient(ofParameter index: Int) -> Tensor {
+        let source = slice(ofParameter: index)
+        return Tensor(shape: parameterShapes[index]) { destination in
+            _ = destination.update(fromContentsOf: source)
+        }
+    }
+
+    /// Calls `body` with the whole flat gradient buffer (parameters in order) for reading.
+    public func withGradients<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try body(UnsafeBufferPointer(gradients))
+    }
+
+    /// Compares parameter checksums across ranks when ``step`` is a multiple of the checksum
+    /// interval (see ``Communicator/verifyIdenticalParameters(_:step:)``).
+    public func verifyParametersIfDue(_ parameters: [Tensor]) throws(GradientExchangeError) {
+        guard configuration.checksumInterval > 0, step % configuration.checksumInterval == 0 else { return }
+        try communicator.verifyIdenticalParameters(parameters, step: step)
+    }
+
+    private func slice(ofParameter index: Int) -> UnsafeMutableBufferPointer<Float> {
+        let start = parameterOffsets[index]
+        return UnsafeMutableBufferPointer(rebasing: gradients[start..<start + Tensor.elementCount(of: parameterShapes[index])])
+    }
+}
+
+/// Why a gradient exchange or a parameter check failed.
+public enum GradientExchangeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Backward never marked these parameters ready this step.
+    case parametersNotReady([Int])
+    /// Ranks hold different parameters: each group lists ranks that agree, with their checksum.
+    case parametersDiverged(step: Int, groups: [(ranks: [Int], checksum: UInt64)])
+    /// A collective failed.
+    case collective(CommunicatorError)
+
+    public var description: String {
+        switch self {
+        case .parametersNotReady(let indices):
+            let shown = indices.prefix(10).map(String.init).joined(separator: ", ")
+            return "backward did not deliver the gradients of \(indices.count) parameter(s) (\(shown)\(indices.count > 10 ? ", …" : "")); "
+                + "every parameter must take part in every step"
+        case .parametersDiverged(let step, let groups):
+            let listing = groups.map { group in
+                let ranks = group.ranks.map(String.init).joined(separator: ",")
+                return (group.ranks.count > 1 ? "ranks \(ranks) have" : "rank \(ranks) has")
+                    + " checksum \(String(group.checksum, radix: 16))"
+            }
+            return "parameters differ across ranks at step \(step): \(listing.joined(separator: "; "))"
+        case .collective(let error):
+            return error.description
+        }
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.description == rhs.description
+    }
+}

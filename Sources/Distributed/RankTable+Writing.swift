@@ -1,0 +1,158 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Distributed
+//===----------------------------------------------------------------------===//
+
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Generating tables
+
+extension RankTable {
+    /// The JSON text of a table for `servers` with `ranksPerServer` CPU ranks each, as the
+    /// reference `hccl_tools.py` + `merge_hccl.py` would write it: ranks numbered server-major in
+    /// the given server order, every scalar a string, `status` last.
+    ///
+    /// Version 1.0 writes `server_list` with `device_id` 0..<ranksPerServer per server. A CPU rank has
+    /// no Ascend NIC; on a multi-server table (where `device_ip` is required) each rank's
+    /// `device_ip` is its server's IPv4 address, so the ranks of one server share it (the loader
+    /// warns once per server). Version 1.1 writes `node_list` with host ranks (no `device_id`), the
+    /// format HCCL itself uses for CPU ranks; `node_addr` must be an address.
+    ///
+    /// - Parameters:
+    ///   - servers: host names or addresses, in rank order; names are resolved to IPv4 where the
+    ///     format needs an address.
+    ///   - ranksPerServer: worker processes per server, at least 1.
+    ///   - version: `.serverList` (1.0) or `.nodeList` (1.1).
+    /// - Throws: ``RankTableError`` for an empty or repeated server, or a name that does not resolve.
+    public static func generateJSON(
+        servers: [String], ranksPerServer: Int, version: Version = .serverList
+    ) throws(RankTableError) -> String {
+        let file = "(generated)"
+        guard !servers.isEmpty else { throw RankTableError(.invalid, file: file, message: "no servers given") }
+        guard ranksPerServer >= 1 else {
+            throw RankTableError(.invalid, file: file, message: "ranks per server must be at least 1, got \(ranksPerServer)")
+        }
+        if let empty = servers.firstIndex(where: \.isEmpty) {
+            throw RankTableError(.invalid, file: file, message: "server \(empty) has an empty name")
+        }
+        if let repeated = servers.enumerated().first(where: { servers[..<$0.offset].contains($0.element) }) {
+            throw RankTableError(.invalid, file: file, message: "server '\(repeated.element)' is listed twice")
+        }
+        let needsAddresses = version == .nodeList || servers.count > 1
+        var addresses: [String] = []
+        if needsAddresses {
+            for server in servers {
+                guard let address = IPAddress.family(of: server) != nil ? server : IPAddress.resolveIPv4(server) else {
+                    throw RankTableError(
+                        .invalid, file: file,
+                        message: "server '\(server)' does not resolve to an IPv4 address, which this table format needs; give its address")
+                }
+                addresses.append(address)
+            }
+        }
+        func quoted(_ text: String) -> String { "\"\(text)\"" }
+        var lines: [String] = ["{", "  \"version\": \(quoted(version.rawValue)),"]
+        switch version {
+        case .serverList, .superPod:
+            lines.append("  \"server_count\": \(quoted(String(servers.count))),")
+            lines.append("  \"server_list\": [")
+            for (serverIndex, server) in servers.enumerated() {
+                lines.append("    {")
+                lines.append("      \"server_id\": \(quoted(server)),")
+                lines.append("      \"host_nic_ip\": \"reserve\",")
+                lines.append("      \"device\": [")
+                for local in 0..<ranksPerServer {
+                    var fields = ["\"device_id\": \(quoted(String(local)))"]
+                    if needsAddresses { fields.append("\"device_ip\": \(quoted(addresses[serverIndex]))") }
+                    fields.append("\"rank_id\": \(quoted(String(serverIndex * ranksPerServer + local)))")
+                    let separator = local == ranksPerServer - 1 ? "" : ","
+                    lines.append("        {\(fields.joined(separator: ", "))}\(separator)")
+                }
+                lines.append("      ]")
+                lines.append("    }\(serverIndex == servers.count - 1 ? "" : ",")")
+            }
+            lines.append("  ],")
+        case .nodeList:
+            lines.append("  \"collective_id\": \"ghostnet-d\",")
+            lines.append("  \"mode\": \"tcp\",")
+            lines.append("  \"node_list\": [")
+            for serverIndex in servers.indices {
+                let ranks = (0..<ranksPerServer).map { "{\"rank_id\": \(quoted(String(serverIndex * ranksPerServer + $0)))}" }
+                let separator = serverIndex == servers.count - 1 ? "" : ","
+                lines.append("    {\"node_addr\": \(quoted(addresses[serverIndex])), \"ranks\": [\(ranks.joined(separator: ", "))]}\(separator)")
+            }
+            lines.append("  ],")
+        }
+        lines.append("  \"status\": \"completed\"")
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Writes `text` to `path` atomically: a temporary file in the same folder, then `rename`, so a
+    /// reader polling the path never sees a partial table.
+    public static func writeAtomically(_ text: String, to path: String) throws(RankTableError) {
+        let target = URL(fileURLWithPath: path)
+        let temporary = target.deletingLastPathComponent()
+            .appendingPathComponent(".\(target.lastPathComponent).tmp-\(getpid())")
+        do {
+            try Data(text.utf8).write(to: temporary)
+        } catch {
+            throw RankTableError(.unreadable, file: path, message: "cannot write temporary file '\(temporary.path)': \(error.localizedDescription)")
+        }
+        guard rename(temporary.path, target.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary.path)
+            throw RankTableError(.unreadable, file: path, message: "cannot rename the temporary file into place: \(reason)")
+        }
+    }
+}
+
+// MARK: - OpenMPI hostfile
+
+extension RankTable {
+    /// An OpenMPI hostfile placing every rank on its server: one `host slots=K` line per server,
+    /// in rank order.
+    ///
+    /// mpirun maps ranks by slot, filling the first line's host with ranks `0..<K`, then the next;
+    /// so this is exact only when each server holds one contiguous block of rank ids.
+    ///
+    /// - Throws: ``RankTableError`` when a server's ranks are not contiguous.
+    public func hostfile(file: String) throws(RankTableError) -> String {
+        guard hasContiguousServerBlocks else {
+            let server = servers.first { server in
+                let ids = server.ranks.map(\.id).sorted()
+                return ids != Array(ids[0]..<ids[0] + ids.count)
+            }!
+            throw RankTableError(
+                .invalid, file: file,
+                message: "server '\(server.id)' ranks are not one contiguous block, so an OpenMPI hostfile (by-slot mapping) "
+                    + "cannot place them; renumber the table server-major")
+        }
+        return servers
+            .sorted { $0.ranks.map(\.id).min()! < $1.ranks.map(\.id).min()! }
+            .map { "\($0.id) slots=\($0.ranks.count)\n" }
+            .joined()
+    }
+}
+
+extension IPAddress {
+    /// The first IPv4 address `name` resolves to, or `nil`.
+    static func resolveIPv4(_ name: String) -> String? {
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        guard let address = first.pointee.ai_addr else { return nil }
+        return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { ipv4 in
+            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            var raw = ipv4.pointee.sin_addr
+            guard inet_ntop(AF_INET, &raw, &text, socklen_t(text.count)) != nil else { return nil }
+            return String(filledCBuffer: text)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — Distributed
+//===----------------------------------------------------------------------===//
+
+/// Why a rank table could not be used.
+///
+/// The description names the file, the JSON path of the offending value (when there is one) and
+/// what was expected, e.g. `rank table 'hccl.json': server_list[1].device[0].rank_id: must be a
+/// string like "2", got number 2`.
+public struct RankTableError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The broad reason, for callers that react differently (wait for `notReady`, exit otherwise).
+    public enum Code: Sendable, Equatable {
+        /// No path given and neither environment variable set.
+        case notConfigured
+        /// The path does not name a readable regular file.
+        case unreadable
+        /// The file is not valid JSON.
+        case syntax
+        /// `status` is `"initializing"`: the writer has not finished.
+        case notReady
+        /// The JSON breaks a format or consistency rule.
+        case invalid
+    }
+
+    public var code: Code
+    /// The table's path, or the environment variable that should have named it.
+    public var file: String
+    /// The JSON path of the offending value, e.g. `server_list[1].device[0].rank_id`.
+    public var jsonPath: String?
+    /// What is wrong and what was expected.
+    public var message: String
+
+    public init(_ code: Code, file: String, jsonPath: String? = nil, message: String) {
+        self.code = code
+        self.file = file
+        self.jsonPath = jsonPath
+        self.message = message
+    }
+
+    public var description: String {
+        if code == .notConfigured { return message }
+        if let jsonPath { return "rank table '\(file)': \(jsonPath): \(message)" }
+        return "rank table '\(file)': \(message)"
+    }
+}

@@ -1,0 +1,79 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — command-line interface
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import Distributed
+
+/// `ghostnet-d ranktable`: check, generate and convert HCCL-style rank tables.
+struct RankTableCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ranktable",
+        abstract: "Check, generate and convert HCCL-style rank tables (versions 1.0, 1.1, 1.2).",
+        subcommands: [Check.self, Generate.self, Hostfile.self])
+
+    /// `ranktable check FILE`.
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a rank table and print it as servers → ranks (exit status 1 when invalid).")
+
+        @Argument(help: "The rank table JSON file.")
+        var file: String
+
+        func run() throws {
+            let table = try RankTable.load(path: file)
+            for warning in table.warnings { StandardError.print("warning: \(warning)") }
+            print(table)
+        }
+    }
+
+    /// `ranktable generate --servers h1,h2 --ranks-per-server 4`.
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a rank table: ranks numbered server-major in the order of --servers, status written last, atomic write.")
+
+        @Option(help: "Comma-separated server host names or addresses, in rank order.")
+        var servers: String
+
+        @Option(help: "Worker processes per server.")
+        var ranksPerServer: Int
+
+        @Option(help: "Table version: 1.0 (server_list) or 1.1 (node_list of host ranks).")
+        var version: String = "1.0"
+
+        @Option(help: "Output file (default: standard output).")
+        var out: String?
+
+        func validate() throws {
+            guard ranksPerServer >= 1 else { throw ValidationError("--ranks-per-server must be at least 1") }
+            guard ["1.0", "1.1"].contains(version) else {
+                throw ValidationError("--version must be 1.0 or 1.1, got '\(version)'")
+            }
+        }
+
+        func run() throws {
+            let text = try RankTable.generateJSON(
+                servers: servers.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
+                ranksPerServer: ranksPerServer, version: RankTable.Version(rawValue: version)!)
+            if let out {
+                try RankTable.writeAtomically(text, to: out)
+            } else {
+                print(text, terminator: "")
+            }
+        }
+    }
+
+    /// `ranktable hostfile FILE`.
+    struct Hostfile: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an OpenMPI hostfile for a rank table: one 'host slots=N' line per server, in rank order.")
+
+        @Argument(help: "The rank table JSON file.")
+        var file: String
+
+        func run() throws {
+            let table = try RankTable.load(path: file)
+            print(try table.hostfile(file: file), terminator: "")
+        }
+    }
+}

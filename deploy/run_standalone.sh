@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# ghostnet-d — single-process training launcher.
+#
+#   deploy/run_standalone.sh [CONFIG]
+#
+# Runs one ghostnet-d process without MPI (rank 0 of 1): $GHOSTNET_BIN $GHOSTNET_COMMAND, where
+# GHOSTNET_COMMAND defaults to "train --config CONFIG". A rank table inherited from the
+# environment is ignored (RANK_TABLE_FILE and MINDSPORE_HCCL_CONFIG_PATH are unset).
+set -euo pipefail
+
+if [[ $# -gt 1 ]]; then
+    echo "Usage: bash deploy/run_standalone.sh [CONFIG]" >&2
+    exit 1
+fi
+CONFIG=${1:-configs/ghostnet101_imagenet.yaml}
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+if [[ -z "${GHOSTNET_BIN:-}" ]]; then
+    if [[ -x "$SCRIPT_DIR/../.build/release/ghostnet-d" ]]; then
+        GHOSTNET_BIN=$SCRIPT_DIR/../.build/release/ghostnet-d
+    else
+        GHOSTNET_BIN=$(command -v ghostnet-d || true)
+    fi
+fi
+if [[ -z "$GHOSTNET_BIN" || ! -x "$GHOSTNET_BIN" ]]; then
+    echo "error: ghostnet-d not found; build it (make build) or set GHOSTNET_BIN" >&2
+    exit 1
+fi
+if [[ -z "${GHOSTNET_COMMAND:-}" && ! -f "$CONFIG" ]]; then
+    echo "error: CONFIG=$CONFIG is not a file" >&2
+    exit 1
+fi
+COMMAND=${GHOSTNET_COMMAND:-"train --config $CONFIG"}
+unset RANK_TABLE_FILE MINDSPORE_HCCL_CONFIG_PATH RANK_ID RANK_SIZE
+# shellcheck disable=SC2086 # COMMAND is a word list on purpose.
+exec "$GHOSTNET_BIN" $COMMAND
