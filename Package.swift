@@ -37,6 +37,9 @@ let package = Package(
         .systemLibrary(
             name: "CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .target(
+            name: "CJPEGShims",
+            dependencies: ["CJPEG"]),
         .systemLibrary(
             name: "CMPI", pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
@@ -60,7 +63,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "ImageData",
-            dependencies: ["CJPEG", "TensorEngine"],
+            dependencies: ["CJPEGShims", "TensorEngine"],
             swiftSettings: swiftSettings),
         .target(
             name: "Distributed",
@@ -96,6 +99,10 @@ let package = Package(
         .testTarget(
             name: "TensorEngineTests",
             dependencies: ["TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ImageDataTests",
+            dependencies: ["ImageData", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests",

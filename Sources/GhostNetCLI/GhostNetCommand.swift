@@ -13,5 +13,7 @@ struct GhostNetCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             SystemCommand.self,
+            DatasetCommand.self,
+            BenchCommand.self,
         ])
 }
