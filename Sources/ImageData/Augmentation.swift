@@ -21,6 +21,9 @@ public struct Normalization: Sendable {
     /// ImageNet's statistics, as torchvision uses them.
     public static let imageNet = Normalization(
         mean: (0.485, 0.456, 0.406), standardDeviation: (0.229, 0.224, 0.225))
+
+    /// No change: values stay in [0, 1].
+    public static let identity = Normalization(mean: (0, 0, 0), standardDeviation: (1, 1, 1))
 }
 
 /// torchvision's `ColorJitter`: brightness, contrast and saturation factors drawn from
@@ -65,16 +68,23 @@ public enum SampleTransform: Sendable {
 }
 
 /// A rectangle of source pixels.
-struct CropRectangle {
-    var x: Double
-    var y: Double
-    var width: Double
-    var height: Double
+package struct CropRectangle {
+    package var x: Double
+    package var y: Double
+    package var width: Double
+    package var height: Double
+
+    package init(x: Double, y: Double, width: Double, height: Double) {
+        self.x = x
+        self.y = y
+        self.width = width
+        self.height = height
+    }
 }
 
 extension SampleTransform {
     /// torchvision's `RandomResizedCrop.get_params` for a `width × height` image.
-    static func randomResizedCrop(
+    package static func randomResizedCrop(
         width: Int, height: Int, scale: ClosedRange<Double>, aspectRatio: ClosedRange<Double>,
         using random: inout SeededRandom
     ) -> CropRectangle {
@@ -83,8 +93,8 @@ extension SampleTransform {
         for _ in 0..<10 {
             let targetArea = area * (scale.lowerBound + (scale.upperBound - scale.lowerBound) * random.nextUnitDouble())
             let ratio = exp(logRatio.0 + (logRatio.1 - logRatio.0) * random.nextUnitDouble())
-            let cropWidth = Int((targetArea * ratio).squareRoot().rounded())
-            let cropHeight = Int((targetArea / ratio).squareRoot().rounded())
+            let cropWidth = Int((targetArea * ratio).squareRoot().rounded(.toNearestOrEven))
+            let cropHeight = Int((targetArea / ratio).squareRoot().rounded(.toNearestOrEven))
             if cropWidth > 0 && cropWidth <= width && cropHeight > 0 && cropHeight <= height {
                 let top = Int(random.next() % UInt64(height - cropHeight + 1))
                 let left = Int(random.next() % UInt64(width - cropWidth + 1))
@@ -95,9 +105,9 @@ extension SampleTransform {
         let inputRatio = Double(width) / Double(height)
         var cropWidth = width, cropHeight = height
         if inputRatio < aspectRatio.lowerBound {
-            cropHeight = Int((Double(width) / aspectRatio.lowerBound).rounded())
+            cropHeight = Int((Double(width) / aspectRatio.lowerBound).rounded(.toNearestOrEven))
         } else if inputRatio > aspectRatio.upperBound {
-            cropWidth = Int((Double(height) * aspectRatio.upperBound).rounded())
+            cropWidth = Int((Double(height) * aspectRatio.upperBound).rounded(.toNearestOrEven))
         }
         return CropRectangle(
             x: Double((width - cropWidth) / 2), y: Double((height - cropHeight) / 2),
@@ -108,10 +118,11 @@ extension SampleTransform {
     /// centre crop of the image resized so its short side is `round(resizeRatio · imageSize)`.
     ///
     /// - Returns: the region, and the resized image size (torchvision truncates the long side).
-    static func evaluationRegion(
+    package static func evaluationRegion(
         width: Int, height: Int, imageSize: Int, resizeRatio: Double
     ) -> (region: CropRectangle, resizedWidth: Int, resizedHeight: Int) {
-        let shortSide = Int((resizeRatio * Double(imageSize)).rounded())
+        // Python's round() and int(round(...)) as torchvision uses them: halves go to even.
+        let shortSide = Int((resizeRatio * Double(imageSize)).rounded(.toNearestOrEven))
         let resizedWidth: Int, resizedHeight: Int
         if width <= height {
             resizedWidth = shortSide
@@ -120,8 +131,8 @@ extension SampleTransform {
             resizedHeight = shortSide
             resizedWidth = Int(Double(shortSide) * Double(width) / Double(height))
         }
-        let top = Int((Double(resizedHeight - imageSize) / 2).rounded())
-        let left = Int((Double(resizedWidth - imageSize) / 2).rounded())
+        let top = Int((Double(resizedHeight - imageSize) / 2).rounded(.toNearestOrEven))
+        let left = Int((Double(resizedWidth - imageSize) / 2).rounded(.toNearestOrEven))
         let scaleX = Double(width) / Double(resizedWidth)
         let scaleY = Double(height) / Double(resizedHeight)
         let region = CropRectangle(

@@ -11,13 +11,13 @@ import Glibc
 /// The filter is a triangle (bilinear) whose support widens by the reduction factor when
 /// downscaling, which is PIL's antialiased bilinear resize (torchvision's `antialias=True`); when
 /// upscaling it is plain bilinear interpolation with half-pixel centres.
-struct ResampleAxis {
+package struct ResampleAxis {
     /// Taps per output sample (the same for all, zero-padded).
-    let taps: Int
+    package let taps: Int
     /// First source index of each output sample's window.
-    let starts: [Int]
+    package let starts: [Int]
     /// `outputCount × taps` weights, each row summing to `weightScale`.
-    let weights: [Float]
+    package let weights: [Float]
 
     /// Builds the taps that map the source interval [`regionStart`, `regionStart + regionLength`)
     /// onto `outputCount` samples.
@@ -26,7 +26,7 @@ struct ResampleAxis {
     ///   - bounds: the source indices the filter may read (the crop, or the whole image).
     ///   - weightScale: multiplies every weight (e.g. 1/255 to produce values in [0, 1]).
     ///   - mirrored: output sample `i` takes the taps of `outputCount − 1 − i` (horizontal flip).
-    init(
+    package init(
         outputCount: Int, regionStart: Double, regionLength: Double, bounds: Range<Int>,
         weightScale: Float = 1, mirrored: Bool = false
     ) {

@@ -94,7 +94,7 @@ public struct SamplePipeline {
 
     /// The size to ask libjpeg for: the region must keep at least `outputSize` pixels a side, and
     /// DCT-domain scaling is used only when the output is at most half the region.
-    static func minimumDecodeSize(header: JPEGHeader, region: CropRectangle, outputSize: Int) -> (width: Int, height: Int) {
+    package static func minimumDecodeSize(header: JPEGHeader, region: CropRectangle, outputSize: Int) -> (width: Int, height: Int) {
         let target = Double(outputSize)
         guard 2 * target <= region.width && 2 * target <= region.height else {
             return (header.width, header.height)

@@ -17,6 +17,9 @@ public struct LoaderOptions: Sendable {
     public var dropLast: Bool
     /// Make a bad image an error instead of skipping it and using a replacement.
     public var strictData: Bool
+    /// Training only: the area fraction range of the random-resized crop (torchvision: 0.08…1;
+    /// small synthetic images train better with a larger lower bound).
+    public var cropScale: ClosedRange<Double>
     /// Training only: colour jitter after the crop and flip (nil for none).
     public var colorJitter: ColorJitter?
     public var normalization: Normalization
@@ -27,13 +30,14 @@ public struct LoaderOptions: Sendable {
 
     public init(
         threadCount: Int = 1, prefetchDepth: Int = 2, dropLast: Bool = false, strictData: Bool = false,
-        colorJitter: ColorJitter? = nil, normalization: Normalization = .imageNet,
+        cropScale: ClosedRange<Double> = 0.08...1, colorJitter: ColorJitter? = nil, normalization: Normalization = .imageNet,
         maximumSide: Int = JPEGDecoder.defaultMaximumSide, maximumReplacementAttempts: Int = 16
     ) {
         self.threadCount = threadCount
         self.prefetchDepth = prefetchDepth
         self.dropLast = dropLast
         self.strictData = strictData
+        self.cropScale = cropScale
         self.colorJitter = colorJitter
         self.normalization = normalization
         self.maximumSide = maximumSide
@@ -93,6 +97,8 @@ public final class ShardedLoader: Sendable {
     ) {
         precondition(options.threadCount >= 1, "the loader needs at least one thread, got \(options.threadCount)")
         precondition(imageSize >= 1, "image size must be positive, got \(imageSize)")
+        precondition(options.cropScale.lowerBound > 0 && options.cropScale.upperBound <= 1,
+                     "crop scale must lie in (0, 1], got \(options.cropScale)")
         self.dataset = dataset
         self.split = split
         self.seed = seed
@@ -102,7 +108,9 @@ public final class ShardedLoader: Sendable {
         case .train:
             plan = ShardPlan(sampleCount: sampleCount, rank: rank, worldSize: worldSize, batchSize: batchSize,
                              mode: .training(seed: seed, dropLast: options.dropLast))
-            transform = .train(imageSize: imageSize, colorJitter: options.colorJitter, normalization: options.normalization)
+            transform = .train(
+                imageSize: imageSize, scale: options.cropScale, colorJitter: options.colorJitter,
+                normalization: options.normalization)
         case .validation:
             plan = ShardPlan(sampleCount: sampleCount, rank: rank, worldSize: worldSize, batchSize: batchSize,
                              mode: .evaluation)

@@ -214,21 +214,28 @@ public enum SyntheticDataset {
         let shape = classIndex % 10
 
         var pixels = [UInt8](repeating: 0, count: width * height * 3)
-        var noiseBits: UInt64 = 0
-        var noiseLeft = 0
-        for y in 0..<height {
-            let v = (Double(y) + 0.5 - centerY) / radius
-            let shade = 1 + gradient * (Double(y) / Double(height) - 0.5)
-            for x in 0..<width {
-                let u = (Double(x) + 0.5 - centerX) / radius
-                let color = isInside(shape: shape, u: u, v: v) ? foreground : background
-                for channel in 0..<3 {
-                    if noiseLeft == 0 { noiseBits = random.next(); noiseLeft = 8 }
-                    let noise = Double(Int(noiseBits & 0xFF) - 128) * 0.12
-                    noiseBits >>= 8
-                    noiseLeft -= 1
-                    let value = color[channel] * 255 * shade + noise
-                    pixels[(y * width + x) * 3 + channel] = UInt8(min(max(value.rounded(), 0), 255))
+        pixels.withUnsafeMutableBufferPointer { output in
+            var noiseBits: UInt64 = 0
+            var noiseLeft = 0
+            for y in 0..<height {
+                let v = (Double(y) + 0.5 - centerY) / radius
+                let shade = Float(255 * (1 + gradient * (Double(y) / Double(height) - 0.5)))
+                let rowForeground = foreground * shade, rowBackground = background * shade
+                for x in 0..<width {
+                    let u = (Double(x) + 0.5 - centerX) / radius
+                    let color = isInside(shape: shape, u: u, v: v) ? rowForeground : rowBackground
+                    if noiseLeft < 3 { noiseBits = random.next(); noiseLeft = 8 }
+                    let noise = SIMD3<Float>(
+                        Float(Int(noiseBits & 0xFF) - 128), Float(Int((noiseBits >> 8) & 0xFF) - 128),
+                        Float(Int((noiseBits >> 16) & 0xFF) - 128)) * 0.12
+                    noiseBits >>= 24
+                    noiseLeft -= 3
+                    let value = (color + noise).rounded(.toNearestOrAwayFromZero)
+                        .clamped(lowerBound: SIMD3(repeating: 0), upperBound: SIMD3(repeating: 255))
+                    let base = (y * width + x) * 3
+                    output[base] = UInt8(value.x)
+                    output[base + 1] = UInt8(value.y)
+                    output[base + 2] = UInt8(value.z)
                 }
             }
         }
@@ -253,19 +260,21 @@ public enum SyntheticDataset {
     }
 
     /// HSV (hue in turns, wrapped) to RGB in [0, 1].
-    private static func rgb(hue: Double, saturation: Double, value: Double) -> [Double] {
+    private static func rgb(hue: Double, saturation: Double, value: Double) -> SIMD3<Float> {
         let wrapped = hue - hue.rounded(.down)
         let sector = wrapped * 6
         let fraction = sector - sector.rounded(.down)
         let p = value * (1 - saturation), q = value * (1 - saturation * fraction), t = value * (1 - saturation * (1 - fraction))
+        let rgb: SIMD3<Double>
         switch Int(sector) % 6 {
-        case 0: return [value, t, p]
-        case 1: return [q, value, p]
-        case 2: return [p, value, t]
-        case 3: return [p, q, value]
-        case 4: return [t, p, value]
-        default: return [value, p, q]
+        case 0: rgb = [value, t, p]
+        case 1: rgb = [q, value, p]
+        case 2: rgb = [p, value, t]
+        case 3: rgb = [p, q, value]
+        case 4: rgb = [t, p, value]
+        default: rgb = [value, p, q]
         }
+        return SIMD3<Float>(rgb)
     }
 }
 
