@@ -11,7 +11,7 @@ struct BenchDataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data",
         abstract: "Measure decoded and augmented training images per second (and per thread).",
-        discussion: "Reads training batches from DIR as the trainer would (random-resized crop, flip, normalise) and reports the rate.")
+        discussion: "Reads training batches from the --data folder as the trainer would (random-resized crop, flip, normalise) and reports the rate.")
 
     @Option(help: "The dataset root holding train/ and val/.")
     var data: String

@@ -85,7 +85,7 @@ extension DatasetCommand {
             commandName: "synth",
             abstract: "Write a synthetic ImageNet-layout dataset of real JPEG files.",
             discussion: """
-                Class c is shape (c mod 10) in hue c·0.382 at a random position and scale over a noisy \
+                Class c is shape (c mod 10) in a hue of its own at a random position and scale over a noisy \
                 background; sizes vary from 100 to 500 px; some files are grayscale, progressive or \
                 Adobe CMYK. Classes are named n00000000, n00000001, … The output depends only on the options.
                 """)

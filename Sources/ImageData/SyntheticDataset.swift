@@ -9,7 +9,7 @@ import TensorEngine
 /// smoke tests and benchmarks without ImageNet.
 ///
 /// Class `c` draws shape `c mod 10` (disc, square, triangle, ring, plus, horizontal bars, vertical
-/// bars, diagonal bars, checkerboard, diamond) in a colour whose hue is `c · 0.382` turns, at a
+/// bars, diagonal bars, checkerboard, diamond) in a colour of its own hue (`classHue`), at a
 /// random position and scale over a noisy low-saturation background. Shape and colour are each
 /// enough to tell ten classes apart (grayscale files keep the shape), so a small network learns
 /// them at 32–64 px within a few epochs.
@@ -171,7 +171,8 @@ public enum SyntheticDataset {
             width = Int.random(in: configuration.sideRange, using: &random)
             height = Int.random(in: configuration.sideRange, using: &random)
         }
-        let image = render(classIndex: job.classIndex, width: width, height: height, using: &random)
+        let image = render(
+            classIndex: job.classIndex, classCount: configuration.classes, width: width, height: height, using: &random)
         let draw = random.nextUnitDouble()
         let progressive = random.nextUnitDouble() < configuration.progressiveFraction
         let quality = Int.random(in: 80...95, using: &random)
@@ -198,8 +199,10 @@ public enum SyntheticDataset {
     }
 
     /// Draws one image of class `classIndex` (see the type's description for the scheme).
-    public static func render(classIndex: Int, width: Int, height: Int, using random: inout SeededRandom) -> RGBImage {
-        let hue = (Double(classIndex) * 0.381_966_011).truncatingRemainder(dividingBy: 1)
+    public static func render(
+        classIndex: Int, classCount: Int, width: Int, height: Int, using random: inout SeededRandom
+    ) -> RGBImage {
+        let hue = classHue(classIndex, classCount: classCount)
         let foreground = rgb(
             hue: hue + (random.nextUnitDouble() - 0.5) * 0.04, saturation: 0.75 + 0.25 * random.nextUnitDouble(),
             value: 0.75 + 0.25 * random.nextUnitDouble())
@@ -240,6 +243,14 @@ public enum SyntheticDataset {
             }
         }
         return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
+    /// Up to 12 classes get evenly spaced hues (at least 30° apart); more classes step by the
+    /// golden angle, so every class still gets its own hue.
+    static func classHue(_ classIndex: Int, classCount: Int) -> Double {
+        classCount <= 12
+            ? Double(classIndex) / Double(classCount)
+            : (Double(classIndex) * 0.381_966_011).truncatingRemainder(dividingBy: 1)
     }
 
     /// Whether (u, v), in units of the object's radius around its centre, is inside `shape`.
