@@ -39,6 +39,9 @@ let package = Package(
         .systemLibrary(
             name: "CJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .target(
+            name: "CJPEGShims",
+            dependencies: ["CJPEG"]),
         .systemLibrary(
             name: "CMPI", pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
@@ -62,7 +65,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "ImageData",
-            dependencies: ["CJPEG", "TensorEngine"],
+            dependencies: ["CJPEGShims", "TensorEngine"],
             swiftSettings: swiftSettings),
         .target(
             name: "Distributed",
@@ -132,6 +135,10 @@ let package = Package(
         .testTarget(
             name: "DistributedTests",
             dependencies: ["Distributed", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ImageDataTests",
+            dependencies: ["ImageData", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests",

@@ -44,12 +44,3 @@ struct BenchAllreduceCommand: ParsableCommand {
         try worker.finish()
     }
 }
-
-/// Makes `bench allreduce` reachable until this branch is merged with the one that creates the
-/// `bench` command group; the merge replaces this type by an entry in that group's subcommands.
-struct BenchAllreduceGroup: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Benchmarks.",
-        subcommands: [BenchAllreduceCommand.self])
-}

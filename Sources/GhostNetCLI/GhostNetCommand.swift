@@ -18,6 +18,7 @@ struct GhostNetCommand: AsyncParsableCommand {
             CoordinatorCommand.self,
             RankTableCommand.self,
             DiagnoseCommand.self,
-            BenchAllreduceGroup.self,
+            DatasetCommand.self,
+            BenchCommand.self,
         ])
 }

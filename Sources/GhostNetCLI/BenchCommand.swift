@@ -1,0 +1,13 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — command-line interface
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+
+/// `ghostnet-d bench`: throughput measurements of the pipeline's parts.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the throughput of parts of the training pipeline.",
+        subcommands: [BenchDataCommand.self, BenchAllreduceCommand.self])
+}

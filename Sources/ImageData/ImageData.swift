@@ -1,1 +1,0 @@
-// Placeholder until the ImageData layer lands; see docs/ARCHITECTURE.md.
