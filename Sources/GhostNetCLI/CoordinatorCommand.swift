@@ -34,7 +34,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var tokenFile: String?
 
     @Option(name: .customLong("objective"),
-            help: "An objective KEY:max or KEY:min of the best set (repeatable). Default: every performance key, flops/params/latency minimised, the rest maximised.")
+            help: "An objective KEY:max or KEY:min of the best set (repeatable). Default: every performance key, flops/params/latency/loss minimised, the rest maximised.")
     var objectives: [String] = []
 
     func validate() throws {

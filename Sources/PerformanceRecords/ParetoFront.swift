@@ -31,11 +31,13 @@ public struct Objective: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(key):\(direction.rawValue)" }
 
-    /// Keys the reference minimises by default; every other key is maximised.
-    public static let minimisedByDefault: Set<String> = ["flops", "params", "latency"]
+    /// Keys minimised by default; every other key is maximised. The reference minimises `flops`,
+    /// `params` and `latency`; `loss` (which our workers also report) is a cost too, and maximising
+    /// it would keep the worst epochs in the best set.
+    public static let minimisedByDefault: Set<String> = ["flops", "params", "latency", "loss"]
 
     /// The default objectives of a job: every performance key of its records in first-seen order,
-    /// `flops`, `params` and `latency` minimised, the rest maximised.
+    /// `flops`, `params`, `latency` and `loss` minimised, the rest maximised.
     public static func defaults(for records: [PerformanceRecord]) -> [Objective] {
         var seen: Set<String> = []
         var objectives: [Objective] = []

@@ -25,11 +25,11 @@ struct ParetoFrontTests {
         #expect(ParetoFront.best(of: records).map(\.workerID) == ["a", "b", "d"])
     }
 
-    @Test("default objectives minimise flops, params and latency and maximise the rest")
+    @Test("default objectives minimise flops, params, latency and loss and maximise the rest")
     func defaultObjectives() {
         let records = [record("0", [("accuracy_top1", 0.5), ("flops", 1), ("params", 2), ("latency", 3), ("loss", 4)])]
         #expect(Objective.defaults(for: records).map(\.description)
-            == ["accuracy_top1:max", "flops:min", "params:min", "latency:min", "loss:max"])
+            == ["accuracy_top1:max", "flops:min", "params:min", "latency:min", "loss:min"])
     }
 
     @Test("configured objectives override the defaults")
