@@ -118,7 +118,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GhostNetTests",
-            dependencies: ["GhostNet", "TensorEngine", "_TestSupport"],
+            dependencies: ["GhostNet", "Layers", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "LayersTests",

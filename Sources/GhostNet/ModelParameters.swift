@@ -25,6 +25,20 @@ public struct ModelParameters: Sendable {
         self.indices = Dictionary(uniqueKeysWithValues: structure.tensors.enumerated().map { ($1.name, $0) })
     }
 
+    /// The model state from tensors already in PyTorch layout, one per ``GhostNetStructure/tensors``
+    /// entry in the same order (e.g. a running model's export).
+    ///
+    /// - Precondition: every tensor has its spec's shape.
+    public init(structure: GhostNetStructure, orderedTensors tensors: [Tensor]) {
+        ensure(
+            tensors.count == structure.tensors.count,
+            "ModelParameters: \(tensors.count) tensors for \(structure.tensors.count) model tensors")
+        for (spec, tensor) in zip(structure.tensors, tensors) {
+            ensure(tensor.shape == spec.shape, "ModelParameters: '\(spec.name)' is \(tensor.shape), expected \(spec.shape)")
+        }
+        self.init(structure: structure, tensors: tensors)
+    }
+
     /// A freshly initialised model, reproducible from `seed`.
     ///
     /// Each tensor is drawn from its own generator, `SeededRandom(seed:streams:)` keyed by the FNV-1a

@@ -11,8 +11,8 @@ extension GhostNetArchitecture: ExpressibleByArgument {}
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Describe GhostNet-D networks and create model checkpoints.",
-        subcommands: [Summary.self, Initialize.self])
+        abstract: "Describe GhostNet-D networks, create model checkpoints and run them on tensor files.",
+        subcommands: [Summary.self, Initialize.self, Forward.self, Gradient.self])
 }
 
 /// The options that choose one network.
@@ -96,6 +96,71 @@ extension ModelCommand {
             let checkpoint = Checkpoint(parameters: .initialized(for: structure, seed: seed), seed: seed)
             try checkpoint.write(to: output)
             print("wrote \(output): \(structure.configuration.architectureName), \(structure.tensors.count) tensors, \(structure.parameterCount) parameters, seed \(seed)")
+        }
+    }
+}
+
+/// The options of the commands that run a model on tensor files.
+struct ModelRunOptions: ParsableArguments {
+    @Option(help: "The model: a ghostnet-d checkpoint, or a PyTorch state_dict saved as safetensors (then described by the network options).")
+    var checkpoint: String
+
+    @Option(help: "A safetensors file with the F32 tensor 'input', images NCHW [N, 3, H, W].")
+    var input: String
+
+    @Option(help: "The safetensors file to write (replaced atomically).")
+    var output: String
+}
+
+extension ModelCommand {
+    /// `ghostnet-d model forward`.
+    struct Forward: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compute the logits of a batch of images and write them as the F32 tensor 'logits' [N, classes].",
+            discussion: """
+                The network options apply only to a checkpoint without ghostnet-d metadata (e.g. \
+                a PyTorch export); a ghostnet-d checkpoint describes its own network. Batch norm \
+                uses the running statistics unless --train-mode is given.
+                """)
+
+        @OptionGroup var files: ModelRunOptions
+
+        @Flag(help: "Normalise with the batch's statistics, as PyTorch's model.train() (needs more than one value per channel).")
+        var trainMode = false
+
+        @OptionGroup var network: NetworkOptions
+
+        func run() throws {
+            let shape = try ModelInteroperability.forward(
+                checkpoint: files.checkpoint, input: files.input, output: files.output, trainingMode: trainMode,
+                untaggedConfiguration: try network.makeConfiguration())
+            print("wrote \(files.output): logits \(shape)")
+        }
+    }
+
+    /// `ghostnet-d model grad`.
+    struct Gradient: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "grad",
+            abstract: "Write the mean cross-entropy of a labelled batch and its gradient for every parameter.",
+            discussion: """
+                Batch norm runs in training mode. The output holds the F32 scalar 'loss' and one \
+                tensor per trainable parameter under its PyTorch name, in PyTorch layout. The \
+                network options apply only to a checkpoint without ghostnet-d metadata.
+                """)
+
+        @OptionGroup var files: ModelRunOptions
+
+        @Option(help: "A safetensors file with the I64 or I32 tensor 'labels' [N], classes in 0..<classes.")
+        var labels: String
+
+        @OptionGroup var network: NetworkOptions
+
+        func run() throws {
+            let loss = try ModelInteroperability.gradient(
+                checkpoint: files.checkpoint, input: files.input, labels: labels, output: files.output,
+                untaggedConfiguration: try network.makeConfiguration())
+            print("wrote \(files.output): loss \(loss)")
         }
     }
 }

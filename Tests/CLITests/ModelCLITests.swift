@@ -71,4 +71,137 @@ import _TestSupport
         #expect(result.standardError.contains("/nonexistent-dir/w.safetensors"), "\(result.combined)")
         #expect(!result.standardError.contains("Fatal error"))
     }
+
+    // MARK: - forward and grad
+
+    static let tinyNetwork = ["--blocks", "3,4,3,3", "--width", "8", "--classes", "10", "--image-size", "32"]
+
+    /// Writes `tensors` (and integer `labels`, when given) to a safetensors file at `path`.
+    static func writeTensors(_ tensors: [String: Tensor], labels: [Int64]? = nil, to path: String) throws {
+        var file = SafeTensorsFile()
+        for name in tensors.keys.sorted() { file.append(tensors[name]!, named: name) }
+        if let labels { file.append(int64: labels, shape: [labels.count], named: "labels") }
+        try file.write(to: path)
+    }
+
+    /// A checkpoint made by `model init` and an NCHW image batch, in a fresh directory.
+    static func prepare(batch: Int) throws -> (directory: URL, checkpoint: String, input: String, imagesNCHW: Tensor) {
+        let directory = try TemporaryDirectory.make()
+        let checkpoint = directory.appendingPathComponent("w.safetensors").path
+        let result = try BuiltProducts.runGhostnet(["model", "init"] + tinyNetwork + ["--seed", "4", "--output", checkpoint])
+        #expect(result.status == 0, "\(result.combined)")
+        let images = FiniteDifferences.randomTensor([batch, 3, 32, 32], seed: 12)
+        let input = directory.appendingPathComponent("x.safetensors").path
+        try writeTensors(["input": images], to: input)
+        return (directory, checkpoint, input, images)
+    }
+
+    /// `model forward` reads NCHW images and writes the logits the library computes, in both modes.
+    @Test func forwardWritesTheLogitsOfTheCheckpoint() throws {
+        let (directory, checkpoint, input, imagesNCHW) = try Self.prepare(batch: 3)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let images = imagesNCHW.permuted([0, 2, 3, 1])
+        for trainMode in [false, true] {
+            let output = directory.appendingPathComponent("y\(trainMode).safetensors").path
+            let result = try BuiltProducts.runGhostnet(
+                ["model", "forward", "--checkpoint", checkpoint, "--input", input, "--output", output] + (trainMode ? ["--train-mode"] : []))
+            #expect(result.status == 0, "\(result.combined)")
+            #expect(result.standardOutput.contains("logits [3, 10]"))
+            let logits = try SafeTensorsFile(contentsOf: output).tensor(named: "logits")
+            #expect(logits.shape == [3, 10])
+            var model = GhostNetModel(try Checkpoint(contentsOf: checkpoint).parameters)
+            let expected = trainMode ? try model.trainingStep(images: images, labels: [0, 0, 0]).logits : try model.evaluate(images: images)
+            expectClose(logits.scalars, expected.scalars, relative: 1e-6, absolute: 1e-6)
+        }
+    }
+
+    /// `model grad` writes the loss and, under every parameter's name in PyTorch layout, the
+    /// gradient the library computes.
+    @Test func gradWritesTheLossAndEveryParameterGradient() throws {
+        let (directory, checkpoint, input, imagesNCHW) = try Self.prepare(batch: 2)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let labelsPath = directory.appendingPathComponent("l.safetensors").path
+        try Self.writeTensors([:], labels: [7, 2], to: labelsPath)
+        let output = directory.appendingPathComponent("g.safetensors").path
+        let result = try BuiltProducts.runGhostnet(
+            ["model", "grad", "--checkpoint", checkpoint, "--input", input, "--labels", labelsPath, "--output", output])
+        #expect(result.status == 0, "\(result.combined)")
+
+        let file = try SafeTensorsFile(contentsOf: output)
+        var model = GhostNetModel(try Checkpoint(contentsOf: checkpoint).parameters)
+        let step = try model.trainingStep(images: imagesNCHW.permuted([0, 2, 3, 1]), labels: [7, 2])
+        #expect(file.names.sorted() == (["loss"] + model.structure.trainableTensors.map(\.name)).sorted())
+        let loss = try file.tensor(named: "loss")
+        #expect(loss.shape == [])
+        expectClose(Double(loss.scalars[0]), step.loss, relative: 1e-6, absolute: 0)
+        for slot in model.parameterSlots {
+            let written = try file.tensor(named: slot.name)
+            #expect(written.shape == slot.pytorchShape, "\(slot.name)")
+            expectClose(written.scalars, slot.pytorchLayout(step.gradients.tensors[slot.index]).scalars, relative: 1e-6, absolute: 1e-9, "\(slot.name)")
+        }
+    }
+
+    /// A plain state_dict export (no ghostnet-d metadata) is read as the network the flags describe.
+    @Test func forwardReadsAPlainExportWithTheNetworkFlags() throws {
+        let (directory, checkpoint, input, _) = try Self.prepare(batch: 2)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let parameters = try Checkpoint(contentsOf: checkpoint).parameters
+        let export = directory.appendingPathComponent("export.safetensors").path
+        try Self.writeTensors(Dictionary(uniqueKeysWithValues: zip(parameters.structure.tensors.map(\.name), parameters.tensors)), to: export)
+        var outputs: [String] = []
+        for source in [checkpoint, export] {
+            let output = directory.appendingPathComponent("y\(outputs.count).safetensors").path
+            let result = try BuiltProducts.runGhostnet(
+                ["model", "forward", "--checkpoint", source, "--input", input, "--output", output] + Self.tinyNetwork)
+            #expect(result.status == 0, "\(result.combined)")
+            outputs.append(output)
+        }
+        let logits = try outputs.map { try SafeTensorsFile(contentsOf: $0).tensor(named: "logits").scalars }
+        expectClose(logits[1], logits[0], relative: 0, absolute: 0)
+
+        // Without the flags the export is read as ghostnet101, which it is not.
+        let result = try BuiltProducts.runGhostnet(
+            ["model", "forward", "--checkpoint", export, "--input", input, "--output", outputs[0]])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("\(export): the tensors do not match the network"), "\(result.combined)")
+    }
+
+    @Test func badTensorFilesFailWithTheFileAndTheReason() throws {
+        let (directory, checkpoint, input, _) = try Self.prepare(batch: 2)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("out.safetensors").path
+        let nhwc = directory.appendingPathComponent("nhwc.safetensors").path
+        try Self.writeTensors(["input": Tensor(shape: [2, 32, 32, 3])], to: nhwc)
+        let misnamed = directory.appendingPathComponent("misnamed.safetensors").path
+        try Self.writeTensors(["images": Tensor(shape: [2, 3, 32, 32])], to: misnamed)
+        let single = directory.appendingPathComponent("single.safetensors").path
+        try Self.writeTensors(["input": FiniteDifferences.randomTensor([1, 3, 32, 32], seed: 3)], to: single)
+        let threeLabels = directory.appendingPathComponent("labels3.safetensors").path
+        try Self.writeTensors([:], labels: [1, 2, 3], to: threeLabels)
+        let badLabel = directory.appendingPathComponent("labels-bad.safetensors").path
+        try Self.writeTensors([:], labels: [1, 10], to: badLabel)
+        let floatLabels = directory.appendingPathComponent("labels-float.safetensors").path
+        try Self.writeTensors(["labels": Tensor(shape: [2])], to: floatLabels)
+
+        let forward = ["model", "forward", "--checkpoint", checkpoint, "--output", output]
+        let grad = ["model", "grad", "--checkpoint", checkpoint, "--input", input, "--output", output]
+        let cases: [([String], String)] = [
+            (forward + ["--input", nhwc], "\(nhwc): tensor 'input' has shape [2, 32, 32, 3], expected NCHW [N, 3, H, W]"),
+            (forward + ["--input", misnamed], "\(misnamed): no tensor named 'input'"),
+            (forward + ["--input", single, "--train-mode"], "expected more than 1 value per channel when training: with batch size 1"),
+            (grad + ["--labels", threeLabels], "\(threeLabels): tensor 'labels' has shape [3], expected [2]"),
+            (grad + ["--labels", badLabel], "\(badLabel): label 10 at position 1 is outside 0..<10"),
+            (grad + ["--labels", floatLabels], "\(floatLabels): tensor 'labels' has dtype F32, expected I64 or I32"),
+        ]
+        for (arguments, message) in cases {
+            let result = try BuiltProducts.runGhostnet(arguments)
+            #expect(result.status != 0, "\(arguments)")
+            #expect(result.standardError.contains(message), "\(arguments): \(result.combined)")
+            #expect(!result.standardError.contains("Fatal error"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: output))
+        // One image infers fine.
+        let result = try BuiltProducts.runGhostnet(forward + ["--input", single])
+        #expect(result.status == 0, "\(result.combined)")
+    }
 }

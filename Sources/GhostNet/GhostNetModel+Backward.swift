@@ -1,0 +1,145 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — GhostNet
+//===----------------------------------------------------------------------===//
+
+import Layers
+import TensorEngine
+
+/// The gradient of a loss with respect to every trainable tensor of a ``GhostNetModel``, one
+/// tensor per ``TensorSlot``, in slot order and the model's internal layout (OHWI convolution
+/// weights), so that ``tensors`` lines up with ``GhostNetModel/parameters``.
+public struct ParameterGradients: Sendable {
+    /// The model's parameter slots.
+    public let slots: [TensorSlot]
+    /// `∂loss/∂parameter` for each slot; the all-reduce may replace them with averages.
+    public var tensors: [Tensor]
+
+    /// The gradient of the parameter named `name` (a PyTorch `state_dict` key).
+    ///
+    /// - Precondition: `name` is a parameter of the model.
+    public subscript(name: String) -> Tensor {
+        guard let slot = slots.first(where: { $0.name == name }) else {
+            preconditionFailure("no parameter named '\(name)'")
+        }
+        return tensors[slot.index]
+    }
+
+    /// Appends every gradient under its parameter's name, in PyTorch layout and slot order.
+    public func append(to file: inout SafeTensorsFile) {
+        for (slot, tensor) in zip(slots, tensors) { file.append(slot.pytorchLayout(tensor), named: slot.name) }
+    }
+}
+
+/// The outcome of ``GhostNetModel/trainingStep(images:labels:gradientReady:)``.
+public struct TrainingStepResult: Sendable {
+    /// The mean cross-entropy over the batch.
+    public let loss: Double
+    /// The training-mode logits, `[N, classes]` (e.g. for training accuracy).
+    public let logits: Tensor
+    /// The gradient of ``loss`` for every parameter.
+    public var gradients: ParameterGradients
+}
+
+extension GhostNetModel {
+    /// Differentiates a training-mode forward pass, from the last layer back to the first.
+    ///
+    /// Each parameter's gradient is final as soon as its layer has been differentiated, so it is
+    /// announced right then: parameters are announced exactly once each, in strictly decreasing
+    /// slot index (`fc.bias` first, `conv1.weight` last). A caller can start reducing a gradient
+    /// while earlier layers are still being differentiated. The tape's activations are released
+    /// stage by stage as the pass moves back.
+    ///
+    /// - Parameters:
+    ///   - tape: What ``forwardForTraining(_:)`` recorded; consumed.
+    ///   - gradLogits: `∂loss/∂logits`, `[N, classes]`.
+    ///   - gradientReady: Called with each parameter's slot and gradient (internal layout).
+    /// - Returns: All parameter gradients, in slot order.
+    public func backward(
+        _ tape: consuming ForwardTape, gradLogits: Tensor,
+        gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
+    ) -> ParameterGradients {
+        differentiate(tape, gradLogits: gradLogits, inputGradient: false, gradientReady: gradientReady).parameters
+    }
+
+    /// ``backward(_:gradLogits:gradientReady:)`` that also returns the gradient with respect to the
+    /// images, `[N, H, W, 3]` (training itself does not need it).
+    public func backwardWithInputGradient(
+        _ tape: consuming ForwardTape, gradLogits: Tensor,
+        gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
+    ) -> (parameters: ParameterGradients, images: Tensor) {
+        let result = differentiate(tape, gradLogits: gradLogits, inputGradient: true, gradientReady: gradientReady)
+        return (result.parameters, result.images!)
+    }
+
+    private func differentiate(
+        _ tape: consuming ForwardTape, gradLogits: Tensor, inputGradient: Bool,
+        gradientReady: (TensorSlot, Tensor) -> Void
+    ) -> (parameters: ParameterGradients, images: Tensor?) {
+        ensure(
+            gradLogits.shape == [tape.classifier.featureShape[0], structure.configuration.classes],
+            "GhostNetModel.backward: gradLogits \(gradLogits.shape) must be [\(tape.classifier.featureShape[0]), \(structure.configuration.classes)]")
+        var gradients = [Tensor?](repeating: nil, count: parameterSlots.count)
+        let emit: GradientSink = { index, gradient in
+            ensure(gradients[index] == nil, "gradient of \(parameterSlots[index].name) announced twice")
+            gradients[index] = gradient
+            gradientReady(parameterSlots[index], gradient)
+        }
+        var gradient = classifier.backward(gradLogits, tape: tape.classifier, emit: emit)
+        for index in stages.indices.reversed() {
+            let stageTape = tape.stages.removeLast()
+            gradient = stages[index].backward(gradient, tape: stageTape, emit: emit)
+        }
+        let imageGradient = stem.backward(gradient, tape: tape.stem, inputGradient: inputGradient, emit: emit)
+        let tensors = gradients.enumerated().map { index, gradient in
+            guard let gradient else { preconditionFailure("no gradient for \(parameterSlots[index].name)") }
+            return gradient
+        }
+        return (ParameterGradients(slots: parameterSlots, tensors: tensors), imageGradient)
+    }
+
+    // MARK: - Loss
+
+    /// One training step's computation: training-mode forward, mean softmax cross-entropy against
+    /// integer labels, backward. Updates the running statistics; does not change the parameters.
+    ///
+    /// - Parameters:
+    ///   - images: `[N, H, W, 3]`, NHWC.
+    ///   - labels: `N` class indices in `0..<classes`.
+    ///   - gradientReady: Called with each parameter gradient as soon as it is final (see
+    ///     ``backward(_:gradLogits:gradientReady:)``).
+    /// - Throws: ``GhostNetModelError`` for a bad image shape, a label count or value that does not
+    ///   fit, or a batch too small for training-mode batch norm.
+    public mutating func trainingStep(
+        images: Tensor, labels: [Int], gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
+    ) throws(GhostNetModelError) -> TrainingStepResult {
+        let classes = structure.configuration.classes
+        guard labels.count == images.shape.first else {
+            throw GhostNetModelError("\(labels.count) labels for a batch of \(images.shape.first ?? 0) images")
+        }
+        if let bad = labels.firstIndex(where: { !(0..<classes).contains($0) }) {
+            throw GhostNetModelError("label \(labels[bad]) of image \(bad) is outside 0..<\(classes)")
+        }
+        return try step(images: images, gradientReady: gradientReady) { softmaxCrossEntropy(logits: $0, labels: labels) }
+    }
+
+    /// ``trainingStep(images:labels:gradientReady:)`` against soft targets (mixup, label
+    /// smoothing): `targets` is `[N, classes]`, rows of non-negative weights summing to 1.
+    public mutating func trainingStep(
+        images: Tensor, targets: Tensor, gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
+    ) throws(GhostNetModelError) -> TrainingStepResult {
+        let expected = [images.shape.first ?? 0, structure.configuration.classes]
+        guard targets.shape == expected else {
+            throw GhostNetModelError("targets \(targets.shape) must be [N, classes] = \(expected)")
+        }
+        return try step(images: images, gradientReady: gradientReady) { softmaxCrossEntropy(logits: $0, targets: targets) }
+    }
+
+    private mutating func step(
+        images: Tensor, gradientReady: (TensorSlot, Tensor) -> Void, loss: (Tensor) -> LossAndGradient
+    ) throws(GhostNetModelError) -> TrainingStepResult {
+        let (logits, tape) = try forwardForTraining(images)
+        let objective = loss(logits)
+        let gradients = backward(tape, gradLogits: objective.gradLogits, gradientReady: gradientReady)
+        return TrainingStepResult(loss: objective.loss, logits: logits, gradients: gradients)
+    }
+}

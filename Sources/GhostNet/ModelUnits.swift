@@ -1,0 +1,245 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — GhostNet
+//===----------------------------------------------------------------------===//
+
+import Layers
+import TensorEngine
+
+// The executable building blocks of ``GhostNetModel``: Layers values built from the phase-1 specs,
+// each tagged with the flat indices of its tensors (see ``TensorSlot``). Every unit
+//
+//   - `forward(_:mode:record:)` returns its output and, when `record` is true, a tape of what its
+//     backward pass needs (otherwise the layers' caches die as soon as the next layer has run);
+//   - `backward(_:tape:emit:)` consumes its tape, calls `emit(parameterIndex, gradient)` for each of
+//     its parameters in decreasing index order as soon as the gradient is final, and returns the
+//     input gradient;
+//   - `visit(_:)` hands each of its tensors (parameters and running statistics) to a closure for
+//     reading or in-place update.
+//
+// Activations are NHWC; convolution weights are OHWI inside, PyTorch OIHW at the boundary.
+
+/// Receives one parameter gradient, by parameter index, in internal (OHWI) layout.
+typealias GradientSink = (_ parameterIndex: Int, _ gradient: Tensor) -> Void
+
+/// Which flat list a visited tensor belongs to.
+enum ModelTensorKind: Sendable {
+    /// A trainable parameter, indexed in ``GhostNetModel/parameterSlots``.
+    case parameter
+    /// A batch-norm running statistic, indexed in ``GhostNetModel/bufferSlots``.
+    case buffer
+}
+
+/// Receives each tensor of a unit with its kind and index in that kind's list.
+typealias TensorVisitor = (_ kind: ModelTensorKind, _ index: Int, _ tensor: inout Tensor) throws -> Void
+
+/// The flat indices of a structure's tensors: parameters and buffers each numbered in
+/// `state_dict()` order.
+struct SlotIndices {
+    private let parameters: [String: Int]
+    private let buffers: [String: Int]
+
+    init(structure: GhostNetStructure) {
+        let trainable = structure.tensors.filter(\.isTrainable)
+        let running = structure.tensors.filter { !$0.isTrainable }
+        parameters = Dictionary(uniqueKeysWithValues: trainable.enumerated().map { ($1.name, $0) })
+        buffers = Dictionary(uniqueKeysWithValues: running.enumerated().map { ($1.name, $0) })
+    }
+
+    func parameter(_ spec: TensorSpec) -> Int { parameters[spec.name]! }
+    func buffer(_ spec: TensorSpec) -> Int { buffers[spec.name]! }
+}
+
+/// The tensors of a unit come from ``ModelParameters`` (PyTorch layout) by spec.
+struct UnitSource {
+    let parameters: ModelParameters
+    let indices: SlotIndices
+}
+
+/// A bias-free convolution and the index of its weight.
+struct ConvolutionUnit: Sendable {
+    var layer: Conv2D
+    let weightIndex: Int
+
+    init(_ spec: ConvolutionSpec, from source: UnitSource) {
+        layer = Conv2D(
+            inputChannels: spec.inputChannels, outputChannels: spec.outputChannels, kernelSize: spec.kernelSize,
+            stride: spec.stride, padding: spec.padding, pytorchWeight: source.parameters[spec.weight])
+        weightIndex = source.indices.parameter(spec.weight)
+    }
+
+    func forward(_ input: Tensor) -> (output: Tensor, cache: Conv2D.Cache) {
+        layer.forward(input, mode: .training)
+    }
+
+    func backward(_ gradOutput: Tensor, cache: Conv2D.Cache, emit: GradientSink) -> Tensor {
+        let (gradInput, gradients) = layer.backward(gradOutput, cache: cache)
+        emit(weightIndex, gradients.weight)
+        return gradInput
+    }
+
+    /// The weight gradient alone, for the stem, whose input (the image) needs no gradient.
+    func backwardWithoutInputGradient(_ gradOutput: Tensor, cache: Conv2D.Cache, emit: GradientSink) {
+        emit(weightIndex, layer.parameterGradients(gradOutput, cache: cache).weight)
+    }
+
+    mutating func visit(_ body: TensorVisitor) rethrows {
+        try body(.parameter, weightIndex, &layer.parameters.weight)
+    }
+}
+
+/// A batch norm and the indices of its weight, bias and running statistics.
+struct NormalizationUnit: Sendable {
+    var layer: BatchNorm2D
+    /// γ; β is `weightIndex + 1`.
+    let weightIndex: Int
+    /// The running mean; the running variance is `runningMeanIndex + 1`.
+    let runningMeanIndex: Int
+    /// The PyTorch module path, e.g. `layer3.merge.2`, for error messages.
+    let name: String
+    /// Whether ReLU follows, fused into the same pass.
+    let fusesReLU: Bool
+
+    init(_ spec: BatchNormSpec, fusingReLU: Bool, from source: UnitSource) {
+        let parameters = source.parameters
+        layer = BatchNorm2D(
+            channels: spec.channels,
+            parameters: .init(weight: parameters[spec.weight], bias: parameters[spec.bias]),
+            runningMean: parameters[spec.runningMean], runningVariance: parameters[spec.runningVariance])
+        weightIndex = source.indices.parameter(spec.weight)
+        runningMeanIndex = source.indices.buffer(spec.runningMean)
+        name = spec.name
+        fusesReLU = fusingReLU
+    }
+
+    mutating func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: BatchNorm2D.Cache) {
+        layer.forward(input, mode: mode, fusingReLU: fusesReLU)
+    }
+
+    func backward(_ gradOutput: Tensor, cache: BatchNorm2D.Cache, emit: GradientSink) -> Tensor {
+        let (gradInput, gradients) = layer.backward(gradOutput, cache: cache)
+        emit(weightIndex + 1, gradients.bias)
+        emit(weightIndex, gradients.weight)
+        return gradInput
+    }
+
+    mutating func visit(_ body: TensorVisitor) rethrows {
+        try body(.parameter, weightIndex, &layer.parameters.weight)
+        try body(.parameter, weightIndex + 1, &layer.parameters.bias)
+        try body(.buffer, runningMeanIndex, &layer.runningMean)
+        try body(.buffer, runningMeanIndex + 1, &layer.runningVariance)
+    }
+}
+
+/// A 1×1 convolution followed by batch norm without ReLU: a ResNet `downsample`, the ghost
+/// branch's `cheap` and the convolution and batch norm of its `merge`.
+struct ConvolutionNormUnit: Sendable {
+    var convolution: ConvolutionUnit
+    var normalization: NormalizationUnit
+
+    struct Tape: Sendable {
+        let convolution: Conv2D.Cache
+        let normalization: BatchNorm2D.Cache
+    }
+
+    init(_ spec: ConvolutionNormSpec, from source: UnitSource) {
+        convolution = ConvolutionUnit(spec.convolution, from: source)
+        normalization = NormalizationUnit(spec.normalization, fusingReLU: false, from: source)
+    }
+
+    mutating func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, tape: Tape) {
+        let (convolved, convolutionCache) = convolution.forward(input)
+        let (output, normalizationCache) = normalization.forward(convolved, mode: mode)
+        return (output, Tape(convolution: convolutionCache, normalization: normalizationCache))
+    }
+
+    func backward(_ gradOutput: Tensor, tape: consuming Tape, emit: GradientSink) -> Tensor {
+        let gradConvolved = normalization.backward(gradOutput, cache: tape.normalization, emit: emit)
+        return convolution.backward(gradConvolved, cache: tape.convolution, emit: emit)
+    }
+
+    mutating func visit(_ body: TensorVisitor) rethrows {
+        try convolution.visit(body)
+        try normalization.visit(body)
+    }
+}
+
+/// The ResNet bottleneck (see ``BottleneckSpec``):
+/// `ReLU(bn3(conv3(ReLU(bn2(conv2(ReLU(bn1(conv1(x)))))))) + shortcut(x))`.
+struct BottleneckUnit: Sendable {
+    var conv1: ConvolutionUnit
+    var bn1: NormalizationUnit
+    var conv2: ConvolutionUnit
+    var bn2: NormalizationUnit
+    var conv3: ConvolutionUnit
+    var bn3: NormalizationUnit
+    var downsample: ConvolutionNormUnit?
+
+    struct Tape: Sendable {
+        let conv1: Conv2D.Cache
+        let bn1: BatchNorm2D.Cache
+        let conv2: Conv2D.Cache
+        let bn2: BatchNorm2D.Cache
+        let conv3: Conv2D.Cache
+        let bn3: BatchNorm2D.Cache
+        let downsample: ConvolutionNormUnit.Tape?
+        /// The block's output, whose sign masks the final ReLU's gradient.
+        let output: Tensor
+    }
+
+    init(_ spec: BottleneckSpec, from source: UnitSource) {
+        conv1 = ConvolutionUnit(spec.conv1, from: source)
+        bn1 = NormalizationUnit(spec.bn1, fusingReLU: true, from: source)
+        conv2 = ConvolutionUnit(spec.conv2, from: source)
+        bn2 = NormalizationUnit(spec.bn2, fusingReLU: true, from: source)
+        conv3 = ConvolutionUnit(spec.conv3, from: source)
+        bn3 = NormalizationUnit(spec.bn3, fusingReLU: false, from: source)
+        downsample = spec.downsample.map { ConvolutionNormUnit($0, from: source) }
+    }
+
+    /// `[N, H, W, inputChannels]` → `[N, H/stride, W/stride, 4·planes]`.
+    mutating func forward(_ input: Tensor, mode: Mode, record: Bool) -> (output: Tensor, tape: Tape?) {
+        let (h1, conv1Cache) = conv1.forward(input)
+        let (a1, bn1Cache) = bn1.forward(h1, mode: mode)
+        let (h2, conv2Cache) = conv2.forward(a1)
+        let (a2, bn2Cache) = bn2.forward(h2, mode: mode)
+        let (h3, conv3Cache) = conv3.forward(a2)
+        var (sum, bn3Cache) = bn3.forward(h3, mode: mode)
+        var downsampleTape: ConvolutionNormUnit.Tape?
+        if downsample != nil {
+            let (shortcut, tape) = downsample!.forward(input, mode: mode)
+            addInPlace(&sum, shortcut)
+            downsampleTape = tape
+        } else {
+            addInPlace(&sum, input)
+        }
+        let output = relu(sum)
+        guard record else { return (output, nil) }
+        return (output, Tape(
+            conv1: conv1Cache, bn1: bn1Cache, conv2: conv2Cache, bn2: bn2Cache, conv3: conv3Cache,
+            bn3: bn3Cache, downsample: downsampleTape, output: output))
+    }
+
+    /// The input gradient; emits downsample, bn3, conv3, bn2, conv2, bn1, conv1 (decreasing index).
+    func backward(_ gradOutput: Tensor, tape: consuming Tape, emit: GradientSink) -> Tensor {
+        let gradSum = reluBackward(gradOutput: gradOutput, output: tape.output)
+        let gradShortcut = downsample.map { $0.backward(gradSum, tape: tape.downsample!, emit: emit) } ?? gradSum
+        var gradient = bn3.backward(gradSum, cache: tape.bn3, emit: emit)
+        gradient = conv3.backward(gradient, cache: tape.conv3, emit: emit)
+        gradient = bn2.backward(gradient, cache: tape.bn2, emit: emit)
+        gradient = conv2.backward(gradient, cache: tape.conv2, emit: emit)
+        gradient = bn1.backward(gradient, cache: tape.bn1, emit: emit)
+        gradient = conv1.backward(gradient, cache: tape.conv1, emit: emit)
+        addInPlace(&gradient, gradShortcut)
+        return gradient
+    }
+
+    mutating func visit(_ body: TensorVisitor) rethrows {
+        try conv1.visit(body)
+        try bn1.visit(body)
+        try conv2.visit(body)
+        try bn2.visit(body)
+        try conv3.visit(body)
+        try bn3.visit(body)
+        try downsample?.visit(body)
+    }
+}
