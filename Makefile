@@ -6,7 +6,7 @@ CONFIG     ?= release
 SWIFTFLAGS := -c $(CONFIG)
 BIN        := .build/$(CONFIG)/ghostnet-d
 
-.PHONY: all deps build test test-faults demo bench clean
+.PHONY: all deps build test demo clean
 
 all: build
 
@@ -22,5 +22,10 @@ test: deps
 	$(SWIFT) build $(SWIFTFLAGS) --build-tests
 	$(SWIFT) test $(SWIFTFLAGS) --skip-build
 
+# The main job: 2 ranks train a tiny GhostNet-D on the built-in synthetic dataset, reporting to a
+# coordinator; ends with its Best values line. Follow it with `tail -f demo-run/coordinator.log`.
+demo: build
+	./deploy/demo.sh
+
 clean:
-	rm -rf .build
+	rm -rf .build demo-run

@@ -27,7 +27,7 @@ absolute_path() {
 }
 
 RANK_TABLE_FILE=$(absolute_path "$1")
-CONFIG=$(absolute_path "${2:-configs/ghostnet101_imagenet.yaml}")
+CONFIG=$(absolute_path "${2:-$(dirname "${BASH_SOURCE[0]}")/../conf/ghostnet_d.yml}")
 if [[ ! -f "$RANK_TABLE_FILE" ]]; then
     echo "error: RANK_TABLE_FILE=$RANK_TABLE_FILE is not a file" >&2
     exit 1

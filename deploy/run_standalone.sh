@@ -12,7 +12,7 @@ if [[ $# -gt 1 ]]; then
     echo "Usage: bash deploy/run_standalone.sh [CONFIG]" >&2
     exit 1
 fi
-CONFIG=${1:-configs/ghostnet101_imagenet.yaml}
+CONFIG=${1:-$(dirname "${BASH_SOURCE[0]}")/../conf/ghostnet_d.yml}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 if [[ -z "${GHOSTNET_BIN:-}" ]]; then
     if [[ -x "$SCRIPT_DIR/../.build/release/ghostnet-d" ]]; then

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# ghostnet-d — the `make demo` job: a 2-rank training run of a tiny GhostNet-D on the built-in
+# synthetic dataset, reported to a coordinator, ending with the coordinator's Best values line.
+#
+#   deploy/demo.sh [CONFIG]        (default conf/demo.yml; run from the repository root)
+#
+# Steps: generate the dataset (once) → start the coordinator in the background → run
+# deploy/run_distributed.sh with the 1 server × 2 ranks table → print the last Best values line.
+# Follow the run live with:  tail -f demo-run/coordinator.log
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+CONFIG=${1:-conf/demo.yml}
+BIN=${GHOSTNET_BIN:-.build/release/ghostnet-d}
+RUN_DIR=demo-run
+PORT=${GHOSTNET_DEMO_PORT:-8470}
+mkdir -p "$RUN_DIR"
+
+if [[ ! -d "$RUN_DIR/data/train" ]]; then
+    echo "demo: generating the synthetic dataset in $RUN_DIR/data"
+    "$BIN" dataset synth --out "$RUN_DIR/data" --classes 10 --train-per-class 160 --val-per-class 30 --seed 7
+fi
+
+# A fresh job each time: the coordinator keeps its records across demo runs in its own database,
+# so clear the job's checkpoints and start the coordinator on a clean data directory.
+rm -rf "$RUN_DIR/checkpoints" "$RUN_DIR/coordinator" "$RUN_DIR/logs"
+: >"$RUN_DIR/coordinator.log"
+"$BIN" coordinator --listen "127.0.0.1:$PORT" --data-dir "$RUN_DIR/coordinator" \
+    --log "$RUN_DIR/coordinator.log" --objective accuracy_top1:max >"$RUN_DIR/coordinator.out" 2>&1 &
+COORDINATOR=$!
+trap 'kill -TERM $COORDINATOR 2>/dev/null; wait $COORDINATOR 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    kill -0 $COORDINATOR 2>/dev/null || { cat "$RUN_DIR/coordinator.out" >&2; exit 1; }
+    sleep 0.1
+done
+echo "demo: coordinator on 127.0.0.1:$PORT (dashboard http://127.0.0.1:$PORT/, log $RUN_DIR/coordinator.log)"
+
+GHOSTNET_BIN="$BIN" GHOSTNET_COORDINATOR="http://127.0.0.1:$PORT" \
+    bash deploy/run_distributed.sh rank_tables/rank_table_1x2.json "$CONFIG"
+
+echo
+grep "Best values" "$RUN_DIR/coordinator.log" | tail -n 1
