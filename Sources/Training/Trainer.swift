@@ -211,7 +211,8 @@ public final class Trainer {
             }
             try saveCheckpoint()
         }
-        let checksum = String(type(of: communicator).checksum(model.parameters), radix: 16)
+        let hex = String(type(of: communicator).checksum(model.parameters), radix: 16)
+        let checksum = String(repeating: "0", count: 16 - hex.count) + hex
         logger.info("training finished: epoch \(state.epoch), global step \(state.globalStep), parameter checksum \(checksum)")
         reporter?.finish()
         return lastMetrics

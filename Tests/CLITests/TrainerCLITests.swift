@@ -5,6 +5,7 @@
 import Foundation
 import GhostNet
 import ImageData
+import TensorEngine
 import Testing
 import _TestSupport
 
@@ -90,13 +91,13 @@ import _TestSupport
         #expect(output.contains("'accuracy_top5': "))
 
         let checkpoints = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("checkpoints").path)
-        #expect(checkpoints.contains("ckpt-e0002-s000008.safetensors"), "\(checkpoints)")
+        #expect(checkpoints.contains("ckpt-e0002-s000016.safetensors"), "\(checkpoints)")
         let evalConfig = try Self.writeConfiguration(in: folder, pipeline: "eval")
-        let checkpoint = folder.appendingPathComponent("checkpoints/ckpt-e0002-s000008.safetensors").path
+        let checkpoint = folder.appendingPathComponent("checkpoints/ckpt-e0002-s000016.safetensors").path
         let eval = try BuiltProducts.runGhostnet(
             ["eval", "--config", evalConfig, "--checkpoint", checkpoint], environment: Self.noCoordinator, timeout: 60)
         #expect(eval.status == 0, "\(eval.combined)")
-        #expect(eval.standardOutput.contains("\(checkpoint): epoch 2 step 8: top-1 "), "\(eval.standardOutput)")
+        #expect(eval.standardOutput.contains("\(checkpoint): epoch 2 step 16: top-1 "), "\(eval.standardOutput)")
         #expect(eval.standardOutput.contains(" INFO Best values: [{'worker_id': '0', 'performance': {'accuracy_top1': "))
         #expect(eval.standardOutput.contains("'flops': 0.0, 'params': "), "\(eval.standardOutput)")
     }
@@ -111,16 +112,17 @@ import _TestSupport
             "--set", "fully_train.trainer.mixup=True", "--set", "runtime.save_steps=10",
         ])
         #expect(result.status == 0, "\(result.combined)")
-        func finalChecksum(_ rank: Int) throws -> Substring? {
-            let log = try String(contentsOf: folder.appendingPathComponent("logs/train-rank\(rank).log"), encoding: .utf8)
-            return log.split(separator: "\n").last { $0.contains("training finished:") }
+        let logs = try (0..<2).map { rank in
+            try String(contentsOf: folder.appendingPathComponent("logs/train-rank\(rank).log"), encoding: .utf8)
         }
-        let rank0 = try finalChecksum(0), rank1 = try finalChecksum(1)
-        #expect(rank0?.contains("global step 20, parameter checksum") == true, "\(String(describing: rank0))")
-        #expect(rank0?.split(separator: " ").last == rank1?.split(separator: " ").last, "\(String(describing: rank0)) vs \(String(describing: rank1))")
-        // save_steps: step 10 falls in epoch 3, after 2 completed epochs.
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("checkpoints").path)
-        #expect(names.contains("ckpt-e0002-s000010.safetensors"), "\(names)")
+        // "training finished: epoch 5, global step 20, parameter checksum <hex>" on each rank.
+        let checksums = logs.map { log in
+            log.split(separator: "\n").last { $0.contains("training finished: epoch 5, global step 20, parameter checksum ") }?
+                .split(separator: " ").first { $0.count == 16 && $0.allSatisfy(\.isHexDigit) }
+        }
+        #expect(checksums[0] != nil && checksums[0] == checksums[1], "\(logs[0])\n---\n\(logs[1])")
+        // save_steps: step 10 falls in epoch 3, after 2 completed epochs (later pruned: keep 3 + best).
+        #expect(logs[0].contains("checkpoints/ckpt-e0002-s000010.safetensors"), "\(logs[0])")
     }
 
     @Test(.enabled(if: BuiltProducts.mpirun != nil, "needs mpirun"))

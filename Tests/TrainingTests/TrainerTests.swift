@@ -7,6 +7,7 @@ import Foundation
 import GhostNet
 import ImageData
 import Logging
+import TensorEngine
 import Testing
 import Training
 import _TestSupport
