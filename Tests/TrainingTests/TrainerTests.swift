@@ -168,6 +168,19 @@ func modelBits(_ model: GhostNetModel) -> [[UInt32]] {
         #expect(try CheckpointDirectory(url: job.checkpointFolder, keep: 2).list().isEmpty)
     }
 
+    /// The policy for a checkpoint folder that cannot be written: stop on every rank, name the
+    /// file, and leave the earlier checkpoints alone.
+    @Test func unwritableCheckpointFolderStopsTheRunCleanly() throws {
+        let job = try TinyJob()
+        let blocker = job.folder.appendingPathComponent("not-a-folder")
+        try Data("x".utf8).write(to: blocker)
+        let trainer = try job.trainer(["fully_train.trainer.epochs=1", "runtime.checkpoint_dir=\(blocker.path)/checkpoints"])
+        let error = #expect(throws: TrainingError.self) { try trainer.run() }
+        #expect(error?.kind == .checkpoint && error?.isCollective == true)
+        #expect(error?.message.contains("cannot write checkpoint ckpt-e0001-s000006.safetensors at epoch 1, global step 6: ") == true, "\(String(describing: error))")
+        #expect(error?.message.contains("no earlier checkpoint exists") == true)
+    }
+
     @Test func twoThreadRanksKeepIdenticalReplicas() throws {
         let job = try TinyJob()
         let communicators = LocalCommunicator.group(size: 2, collectiveTimeout: .seconds(120))
