@@ -90,7 +90,7 @@ struct EvalCommand: ParsableCommand {
         launch.logger.info("best: \(best.path)")
         // The sink writes "<time> INFO <message>", the coordinator's BestValuesLine.logLine format.
         launch.logger.info("\(BestValuesLine.message(for: [best.record]))")
-        reporter?.finish()
+        reporter?.finish(logBestValues: false)
         try launch.worker.finish()
     }
 

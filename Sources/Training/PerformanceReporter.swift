@@ -48,15 +48,16 @@ public final class PerformanceReporter {
     }
 
     /// Ends reporting: with a coordinator, one more delivery attempt for spooled records; without
-    /// one, logs the `Best values: [...]` line of the best record.
-    public func finish() {
+    /// one, logs the `Best values: [...]` line of the best records (ties included) unless
+    /// `logBestValues` is false (the caller prints its own).
+    public func finish(logBestValues: Bool = true) {
         if let client {
             do {
                 warnAboutUndelivered(try client.deliverPending(), spool: client.configuration.spoolPath)
             } catch {
                 logger.warning("cannot read the record spool: \(error)")
             }
-        } else if !records.isEmpty {
+        } else if logBestValues, !records.isEmpty {
             logger.info("\(BestValuesLine.message(for: ParetoFront.best(of: records, objectives: Self.bestObjectives)))")
         }
     }

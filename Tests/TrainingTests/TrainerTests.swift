@@ -141,6 +141,25 @@ func modelBits(_ model: GhostNetModel) -> [[UInt32]] {
         #expect(bitPatterns(momentum.map(\.scalars)) == bitPatterns(reference.momentum.map(\.scalars)))
     }
 
+    /// A `save_steps` checkpoint in the middle of an epoch resumes at the next batch of the same
+    /// epoch, with the same sampler order, mixup draws and learning rates.
+    @Test func resumingFromAMidEpochCheckpointIsExact() throws {
+        let job = try TinyJob()
+        let settings = ["runtime.save_steps=4", "runtime.keep_checkpoints=20"]
+        let uninterrupted = try job.trainer(settings)
+        try uninterrupted.run()
+        // Forget everything after global step 8 (epoch 2, step 2 of 6), as if the job died there.
+        for entry in try CheckpointDirectory(url: job.checkpointFolder, keep: 20).list() where entry.globalStep > 8 {
+            try FileManager.default.removeItem(at: entry.modelURL)
+            try FileManager.default.removeItem(at: entry.optimizerURL)
+        }
+        let resumed = try job.trainer(settings + ["runtime.resume=True"])
+        try resumed.run()
+        #expect(job.log().contains("resume: reading \(job.checkpointFolder.path)/ckpt-e0001-s000008.safetensors"), "\(job.log())")
+        #expect(job.log().contains("resume: continuing at epoch 2, step 3 (global step 9)"))
+        #expect(modelBits(resumed.model) == modelBits(uninterrupted.model))
+    }
+
     @Test func truncatedNewestCheckpointIsSkippedOnResume() throws {
         let job = try TinyJob()
         try job.trainer(["fully_train.trainer.epochs=2"]).run()
