@@ -99,6 +99,22 @@ func modelBits(_ model: GhostNetModel) -> [[UInt32]] {
     bitPatterns((model.parameters + model.runningStatistics).map(\.scalars))
 }
 
+/// Records an issue naming the first tensor and element whose bit patterns differ.
+func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLocation: SourceLocation = #_sourceLocation) {
+    guard actual.count == expected.count else {
+        Issue.record("\(actual.count) tensors vs expected \(expected.count)", sourceLocation: sourceLocation)
+        return
+    }
+    for (index, (tensor, reference)) in zip(actual, expected).enumerated() where tensor != reference {
+        let shared = min(tensor.count, reference.count)
+        let element = (0..<shared).first { tensor[$0] != reference[$0] } ?? shared
+        let found = element < tensor.count ? "\(Float(bitPattern: tensor[element]))" : "nothing"
+        let wanted = element < reference.count ? "\(Float(bitPattern: reference[element]))" : "nothing"
+        Issue.record("tensor \(index) differs first at element \(element): \(found) vs \(wanted)", sourceLocation: sourceLocation)
+        return
+    }
+}
+
 @Suite(.serialized) struct TrainerTests {
     @Test func everyStepUsesTheScheduledLearningRate() throws {
         let job = try TinyJob()
@@ -131,14 +147,14 @@ func modelBits(_ model: GhostNetModel) -> [[UInt32]] {
         try resumed.run()
         #expect(job.log().contains("resume: continuing at epoch 3, step 1"), "\(job.log())")
         #expect(resumed.state.globalStep == uninterrupted.state.globalStep)
-        #expect(modelBits(resumed.model) == modelBits(uninterrupted.model))
+        expectBitIdentical(modelBits(resumed.model), modelBits(uninterrupted.model))
         // The saved momentum of the last checkpoints is the same too.
         let slots = resumed.model.parameterSlots
         let last = try CheckpointDirectory(url: job.checkpointFolder, keep: 2).list()[0]
         let reference = try TrainingCheckpoint(
             contentsOf: CheckpointDirectory(url: TinyJob.checkpoints(of: uninterrupted), keep: 2).list()[0], slots: slots)
         let momentum = try TrainingCheckpoint(contentsOf: last, slots: slots).momentum
-        #expect(bitPatterns(momentum.map(\.scalars)) == bitPatterns(reference.momentum.map(\.scalars)))
+        expectBitIdentical(bitPatterns(momentum.map(\.scalars)), bitPatterns(reference.momentum.map(\.scalars)))
     }
 
     /// A `save_steps` checkpoint in the middle of an epoch resumes at the next batch of the same
@@ -157,7 +173,7 @@ func modelBits(_ model: GhostNetModel) -> [[UInt32]] {
         try resumed.run()
         #expect(job.log().contains("resume: reading \(job.checkpointFolder.path)/ckpt-e0001-s000008.safetensors"), "\(job.log())")
         #expect(job.log().contains("resume: continuing at epoch 2, step 3 (global step 9)"))
-        #expect(modelBits(resumed.model) == modelBits(uninterrupted.model))
+        expectBitIdentical(modelBits(resumed.model), modelBits(uninterrupted.model))
     }
 
     @Test func truncatedNewestCheckpointIsSkippedOnResume() throws {
@@ -210,7 +226,7 @@ func modelBits(_ model: GhostNetModel) -> [[UInt32]] {
             return (modelBits(trainer.model), trainer.state.globalStep, metrics?.imageCount ?? 0)
         }
         let outcomes = try results.map { try $0.get() }
-        #expect(outcomes[0].0 == outcomes[1].0)
+        expectBitIdentical(outcomes[1].0, outcomes[0].0)
         // 24 images over 2 ranks in batches of 4: 3 steps per epoch.
         #expect(outcomes[0].1 == 6)
         #expect(outcomes.allSatisfy { $0.2 == 8 })
