@@ -20,8 +20,9 @@ struct EvalCommand: ParsableCommand {
             under mpirun (each rank evaluates its shard; every rank must see the files). The network comes \
             from each checkpoint's metadata. Rank 0 prints top-1 and top-5 per checkpoint, then \
             'INFO Best values: [...]' for the checkpoint with the highest top-1, and sends each checkpoint's \
-            record to the coordinator when one is configured. Unreadable checkpoints are reported and skipped; \
-            the exit status is non-zero when none could be evaluated.
+            record to the coordinator when one is configured; the lines also go to runtime.log_dir's \
+            train-rank<r>.log. Unreadable checkpoints are reported and skipped; the exit status is non-zero \
+            when none could be evaluated.
             """)
 
     @Option(help: "The YAML configuration file with an eval step (see conf/eval.yml).")

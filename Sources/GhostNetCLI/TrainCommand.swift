@@ -16,11 +16,14 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train GhostNet-D as the configuration's fully_train step describes (run one per rank under mpirun).",
         discussion: """
-            Every rank reads its shard of train/, gradients are averaged over all ranks each step, and after \
-            every epoch the model is evaluated on val/ (top-1, top-5, loss; rank 0 reports the record to the \
-            coordinator, or logs the Best values line at the end when none is configured) and checkpointed by \
-            rank 0 into runtime.checkpoint_dir (the last keep_checkpoints plus the best). Logs go to standard \
-            output (rank 0) and to <log_dir>/train-rank<r>.log. Flags override the file's values. \
+            Every rank reads its shard of train/, gradients are averaged over all ranks each step; every \
+            runtime.eval_interval epochs (and after the last) the model is evaluated on val/ (top-1, top-5, loss; \
+            rank 0 reports the record to the coordinator, or logs the Best values line at the end when none is \
+            configured), and after every epoch rank 0 checkpoints it into runtime.checkpoint_dir (the last \
+            keep_checkpoints plus the best). Logs go to standard output (rank 0) and to \
+            <log_dir>/train-rank<r>.log. Flags override the file's values; --collective-timeout, --bucket-mib \
+            and --openblas-threads override runtime.collective_timeout, bucket_mib and threads when given a \
+            value other than their default. \
             If a checkpoint cannot be written, the run stops on every rank and the previous checkpoints stay \
             intact; --resume continues from the newest valid one (a corrupt or partial one is skipped with a \
             warning) and, at the same world size, ends bit-identical to an uninterrupted run. \
