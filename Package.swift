@@ -119,7 +119,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "_TestSupport"],
+            dependencies: ["Training", "GhostNet", "ImageData", "Distributed", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GhostNetTests",
@@ -151,7 +151,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests",
-            dependencies: ["GhostNetCLI", "GhostNet", "PerformanceRecords", "_TestSupport"],
+            dependencies: ["GhostNetCLI", "GhostNet", "ImageData", "PerformanceRecords", "_TestSupport"],
             swiftSettings: swiftSettings),
     ]
 )

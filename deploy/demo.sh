@@ -18,7 +18,8 @@ mkdir -p "$RUN_DIR"
 
 if [[ ! -d "$RUN_DIR/data/train" ]]; then
     echo "demo: generating the synthetic dataset in $RUN_DIR/data"
-    "$BIN" dataset synth --out "$RUN_DIR/data" --classes 10 --train-per-class 160 --val-per-class 30 --seed 7
+    "$BIN" dataset synth --out "$RUN_DIR/data" --classes 10 --train-per-class 300 --val-per-class 30 --seed 7 \
+        --fixed-size 64x64
 fi
 
 # A fresh job each time: the coordinator keeps its records across demo runs in its own database,

@@ -14,6 +14,8 @@
 #   MPIRUN_ARGS         extra mpirun options, e.g. "--mca btl_tcp_if_include eth1 --mca oob_tcp_if_include eth1"
 #   OPENBLAS_CORETYPE   exported to every rank when set
 #   OPENBLAS_NUM_THREADS  exported to every rank when set (default in ghostnet-d: cores ÷ ranks on a server)
+#   GHOSTNET_COORDINATOR, GHOSTNET_COORDINATOR_TOKEN_FILE, GHOSTNET_CACHE_DIR, OPENBLAS_L2_SIZE
+#                       exported to every rank when set
 # See deploy/README.md for multi-node set-up.
 set -euo pipefail
 
@@ -69,7 +71,9 @@ fi
 if [[ $(id -u) -eq 0 ]]; then
     LAUNCH+=(--allow-run-as-root)
 fi
-for variable in OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS; do
+# Forwarded to every rank (on other servers mpirun passes only what -x names).
+for variable in OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS OPENBLAS_L2_SIZE GHOSTNET_COORDINATOR \
+    GHOSTNET_COORDINATOR_TOKEN_FILE GHOSTNET_CACHE_DIR; do
     if [[ -n "${!variable:-}" ]]; then LAUNCH+=(-x "$variable"); fi
 done
 

@@ -105,12 +105,15 @@ extension GhostNetModel {
     /// - Parameters:
     ///   - images: `[N, H, W, 3]`, NHWC.
     ///   - labels: `N` class indices in `0..<classes`.
+    ///   - batchNormMode: `.training` normalises with batch statistics (the default); `.inference`
+    ///     trains with frozen batch norm (see ``forwardForTraining(_:batchNormMode:)``).
     ///   - gradientReady: Called with each parameter gradient as soon as it is final (see
     ///     ``backward(_:gradLogits:gradientReady:)``).
     /// - Throws: ``GhostNetModelError`` for a bad image shape, a label count or value that does not
     ///   fit, or a batch too small for training-mode batch norm.
     public mutating func trainingStep(
-        images: Tensor, labels: [Int], gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
+        images: Tensor, labels: [Int], batchNormMode: Mode = .training,
+        gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
     ) throws(GhostNetModelError) -> TrainingStepResult {
         let classes = structure.configuration.classes
         guard labels.count == images.shape.first else {
@@ -119,25 +122,31 @@ extension GhostNetModel {
         if let bad = labels.firstIndex(where: { !(0..<classes).contains($0) }) {
             throw GhostNetModelError("label \(labels[bad]) of image \(bad) is outside 0..<\(classes)")
         }
-        return try step(images: images, gradientReady: gradientReady) { softmaxCrossEntropy(logits: $0, labels: labels) }
+        return try step(images: images, batchNormMode: batchNormMode, gradientReady: gradientReady) {
+            softmaxCrossEntropy(logits: $0, labels: labels)
+        }
     }
 
     /// ``trainingStep(images:labels:gradientReady:)`` against soft targets (mixup, label
     /// smoothing): `targets` is `[N, classes]`, rows of non-negative weights summing to 1.
     public mutating func trainingStep(
-        images: Tensor, targets: Tensor, gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
+        images: Tensor, targets: Tensor, batchNormMode: Mode = .training,
+        gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
     ) throws(GhostNetModelError) -> TrainingStepResult {
         let expected = [images.shape.first ?? 0, structure.configuration.classes]
         guard targets.shape == expected else {
             throw GhostNetModelError("targets \(targets.shape) must be [N, classes] = \(expected)")
         }
-        return try step(images: images, gradientReady: gradientReady) { softmaxCrossEntropy(logits: $0, targets: targets) }
+        return try step(images: images, batchNormMode: batchNormMode, gradientReady: gradientReady) {
+            softmaxCrossEntropy(logits: $0, targets: targets)
+        }
     }
 
     private mutating func step(
-        images: Tensor, gradientReady: (TensorSlot, Tensor) -> Void, loss: (Tensor) -> LossAndGradient
+        images: Tensor, batchNormMode: Mode, gradientReady: (TensorSlot, Tensor) -> Void,
+        loss: (Tensor) -> LossAndGradient
     ) throws(GhostNetModelError) -> TrainingStepResult {
-        let (logits, tape) = try forwardForTraining(images)
+        let (logits, tape) = try forwardForTraining(images, batchNormMode: batchNormMode)
         let objective = loss(logits)
         let gradients = backward(tape, gradLogits: objective.gradLogits, gradientReady: gradientReady)
         return TrainingStepResult(loss: objective.loss, logits: logits, gradients: gradients)

@@ -194,17 +194,20 @@ public struct GhostNetModel: Sendable {
         try forward(images, mode: .inference)
     }
 
-    /// Runs a training-mode forward pass that records what ``backward(_:gradLogits:gradientReady:)``
-    /// needs.
+    /// Runs a forward pass that records what ``backward(_:gradLogits:gradientReady:)`` needs.
     ///
-    /// - Parameter images: `[N, H, W, 3]`.
+    /// - Parameters:
+    ///   - images: `[N, H, W, 3]`.
+    ///   - batchNormMode: `.training` (the default) normalises with batch statistics and updates the
+    ///     running statistics; `.inference` trains with frozen batch norm, normalising with the
+    ///     running statistics and leaving them unchanged.
     /// - Returns: The logits `[N, classes]` and the tape of the pass; the tape holds every cached
     ///   activation until backward consumes it.
     public mutating func forwardForTraining(
-        _ images: Tensor
+        _ images: Tensor, batchNormMode: Mode = .training
     ) throws(GhostNetModelError) -> (logits: Tensor, tape: ForwardTape) {
-        try checkInput(images, mode: .training)
-        let (logits, tape) = run(images, mode: .training, record: true)
+        try checkInput(images, mode: batchNormMode)
+        let (logits, tape) = run(images, mode: batchNormMode, record: true)
         return (logits, tape!)
     }
 

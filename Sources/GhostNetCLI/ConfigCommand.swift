@@ -37,14 +37,7 @@ extension ConfigCommand {
         var skipEnvironment = false
 
         func run() throws {
-            let parsedOverrides: [ConfigurationOverride]
-            do {
-                parsedOverrides = try overrides.map { assignment throws(ConfigurationIssue) in
-                    try ConfigurationOverride(assignment: assignment)
-                }
-            } catch {
-                throw ConfigurationError(file: file, issues: [error])
-            }
+            let parsedOverrides = try ConfigurationOverride.parsing(overrides, file: file)
             let configuration = try TrainingConfiguration.load(contentsOf: file, overrides: parsedOverrides)
             print("# \(file): resolved configuration")
             print(configuration.resolvedYAML, terminator: "")

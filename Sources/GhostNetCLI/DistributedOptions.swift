@@ -14,13 +14,16 @@ struct DistributedOptions: ParsableArguments {
     var rankTableWait: Double = 0
 
     @Option(help: "Seconds one collective may take before the job is aborted (the collective watchdog).")
-    var collectiveTimeout: Double = 600
+    var collectiveTimeout: Double = Self.defaultCollectiveTimeout
 
     @Option(help: "OpenBLAS threads per rank (default: $OPENBLAS_NUM_THREADS, else cores on this server ÷ ranks on it).")
     var openblasThreads: Int?
 
     @Option(help: "Gradient bucket size in MiB.")
-    var bucketMib: Double = 25
+    var bucketMib: Double = Self.defaultBucketMib
+
+    static let defaultCollectiveTimeout: Double = 600
+    static let defaultBucketMib: Double = 25
 
     func validate() throws {
         guard rankTableWait >= 0 else { throw ValidationError("--rank-table-wait must not be negative") }

@@ -20,5 +20,7 @@ struct GhostNetCommand: AsyncParsableCommand {
             DiagnoseCommand.self,
             DatasetCommand.self,
             BenchCommand.self,
+            TrainCommand.self,
+            EvalCommand.self,
         ])
 }

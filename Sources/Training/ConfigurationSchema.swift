@@ -171,6 +171,7 @@ enum ConfigurationSchema {
             .section("train", [
                 SchemaKey("color_jitter", .boolean, .value(.boolean(false))),
                 SchemaKey("drop_last", .boolean, .value(.boolean(false))),
+                SchemaKey("crop_min_scale", .real(NumericBounds(lower: 0, lowerInclusive: false, upper: 1)), .value(.real(0.08))),
             ]),
             .section("val", [
                 SchemaKey("batch_size", .integer(.atLeast(1)), .derived("dataset.common.batch_size")),
@@ -203,6 +204,7 @@ enum ConfigurationSchema {
             SchemaKey("checksum_interval", .integer(.atLeast(0)), .value(.integer(100))),
             SchemaKey("threads", .integer(.atLeast(0)), .value(.integer(0))),
             SchemaKey("resume", .boolean, .value(.boolean(false))),
+            SchemaKey("freeze_batch_norm", .boolean, .value(.boolean(false))),
         ]),
     ]
 

@@ -11,7 +11,7 @@ import Glibc
 /// Mixup (Zhang et al., "mixup: Beyond Empirical Risk Minimization", 2018) for one rank's batch.
 ///
 /// Each step draws λ ~ Beta(α, α) and a permutation π of the batch from a generator keyed by
-/// (seed, epoch, step), so a resumed run draws the same values. Images become
+/// (seed, epoch, step, rank), so a resumed run draws the same values and ranks mix differently. Images become
 /// x̃ᵢ = λ·xᵢ + (1 − λ)·x_π(i), and the targets become the soft distribution
 /// tᵢ = λ·s(yᵢ) + (1 − λ)·s(y_π(i)), where s is the (optionally label-smoothed) one-hot vector.
 /// Cross-entropy is linear in the target, so CE(logits, tᵢ) = λ·CE(yᵢ) + (1 − λ)·CE(y_π(i)).
@@ -50,9 +50,10 @@ public struct Mixup: Sendable {
         self.labelSmoothing = labelSmoothing
     }
 
-    /// λ and the permutation for step `step` of epoch `epoch`, for a batch of `batchSize` samples.
-    public func draw(epoch: Int, step: Int, batchSize: Int) -> Draw {
-        var generator = SeededRandom(seed: seed, streams: Mixup.stream, UInt64(epoch), UInt64(step))
+    /// λ and the permutation for step `step` of epoch `epoch` on rank `rank`, for a batch of
+    /// `batchSize` samples.
+    public func draw(epoch: Int, step: Int, rank: Int = 0, batchSize: Int) -> Draw {
+        var generator = SeededRandom(seed: seed, streams: Mixup.stream, UInt64(epoch), UInt64(step), UInt64(rank))
         let lambda = generator.nextBeta(alpha, alpha)
         var permutation = Array(0..<batchSize)
         for index in stride(from: batchSize - 1, to: 0, by: -1) {

@@ -99,6 +99,8 @@ public struct TrainingConfiguration: Sendable {
         public var imageSize: Int
         public var colorJitter: Bool
         public var dropLast: Bool
+        /// The smallest area fraction of the random-resized crop (torchvision: 0.08); the largest is 1.
+        public var cropMinimumScale: Double
         public var validationBatchSize: Int
     }
 
@@ -136,6 +138,10 @@ public struct TrainingConfiguration: Sendable {
         /// OpenBLAS threads per rank; 0 chooses automatically.
         public var threads: Int
         public var resume: Bool
+        /// Train with batch norm in inference mode: normalise with the running statistics and never
+        /// update them, so every sample's gradient is independent of the rest of its batch (fine-tuning,
+        /// and the check that 2 ranks × batch B equal 1 rank × batch 2B).
+        public var freezeBatchNorm: Bool
     }
 
     /// The file the configuration was read from, as given.
@@ -296,7 +302,8 @@ public struct TrainingConfiguration: Sendable {
             bucketMebibytes: tree.real("runtime.bucket_mib"),
             checksumInterval: tree.integer("runtime.checksum_interval"),
             threads: tree.integer("runtime.threads"),
-            resume: tree.boolean("runtime.resume"))
+            resume: tree.boolean("runtime.resume"),
+            freezeBatchNorm: tree.boolean("runtime.freeze_batch_norm"))
     }
 }
 
@@ -334,6 +341,7 @@ extension TrainingConfiguration.Step {
             imageSize: tree.integer("\(dataset).common.image_size"),
             colorJitter: tree.boolean("\(dataset).train.color_jitter"),
             dropLast: tree.boolean("\(dataset).train.drop_last"),
+            cropMinimumScale: tree.real("\(dataset).train.crop_min_scale"),
             validationBatchSize: tree.integer("\(dataset).val.batch_size"))
     }
 }

@@ -57,6 +57,10 @@ public final class TrainingLogSink: Sendable {
         close(fileDescriptor)
     }
 
+    /// Whether ``showProgress(_:)`` draws a live bar (lines echo to a terminal) rather than
+    /// writing ordinary lines.
+    public var showsLiveBar: Bool { echoToStandardOutput && standardOutputIsTerminal }
+
     /// Writes one line: `message` with the timestamp and `level` prefix.
     public func write(level: Logger.Level, _ message: String, at date: Date = Date()) {
         let line = Self.prefix(level: level, date: date) + message + "\n"

@@ -15,7 +15,7 @@ import _TestSupport
         #expect(result.status == 0, "\(result.combined)")
         let output = result.standardOutput
         #expect(output.contains("\n    epochs: 3\n"), "\(output)")
-        #expect(output.contains("\n        T_max: 8\n"))
+        #expect(output.contains("\n        T_max: 30\n"))
         #expect(output.contains("\n      type: ghostnet_d.ghostnet50\n"))
         #expect(output.contains("\n  keep_checkpoints: 3\n"))
         #expect(output.hasSuffix("# configuration OK\n"))
@@ -36,7 +36,7 @@ import _TestSupport
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("bad.yml")
         try String(contentsOfFile: demo, encoding: .utf8)
-            .replacingOccurrences(of: "        epochs: 8", with: "        epoch: 8")
+            .replacingOccurrences(of: "        epochs: 30", with: "        epoch: 30")
             .write(to: file, atomically: true, encoding: .utf8)
         let result = try BuiltProducts.runGhostnet(
             ["config", "check", file.path, "--set", "fully_train.dataset.common.batch_size=0"], timeout: 60)
