@@ -38,9 +38,10 @@ refused() {
     checked+=("$name")
 }
 
-refused misspelt-key "fully_train.trainer.optimizer.params.momentm" "momentum" "$WORK/misspelt-key.yml"
-refused negative-lr "fully_train.trainer.optimizer.params.lr" "-0.1" "$WORK/negative-lr.yml"
-refused zero-batch "fully_train.dataset.common.batch_size" "$WORK/zero-batch.yml"
-refused missing-data "fully_train.dataset.common.data_path" "$WORK/no-such-folder"
+refused misspelt-key "fully_train.trainer.optimizer.params.momentm: unknown key" \
+    "did you mean \`fully_train.trainer.optimizer.params.momentum\`?" "$WORK/misspelt-key.yml:"
+refused negative-lr "fully_train.trainer.optimizer.params.lr: expected a number > 0, got \`-0.1\`" "$WORK/negative-lr.yml:"
+refused zero-batch "fully_train.dataset.common.batch_size: expected an integer >= 1, got \`0\`" "$WORK/zero-batch.yml:"
+refused missing-data "fully_train.dataset.common.data_path: $WORK/no-such-folder does not exist" "$WORK/missing-data.yml:"
 
 result "refused with key path: ${checked[*]}"
