@@ -4,11 +4,12 @@
 //
 // Layers, bottom up (imports only point down; see docs/ARCHITECTURE.md):
 //   C shims      COpenBLAS, CJPEG (+ CJPEGShims), CMPI
+//   formats      StrictJSON                         (pure Swift, no dependencies)
 //   engine       TensorEngine                       (imports COpenBLAS)
 //   model        Layers -> GhostNet
 //   data         ImageData                          (imports CJPEG*, TensorEngine)
-//   distributed  Distributed                        (imports CMPI, TensorEngine)
-//   records      PerformanceRecords                 (pure Swift; shared by training and coordinator)
+//   distributed  Distributed                        (imports CMPI, TensorEngine, StrictJSON)
+//   records      PerformanceRecords                 (imports StrictJSON; shared by training and coordinator)
 //   top          Training, Coordinator
 //   CLI          GhostNetCLI (the `ghostnet-d` executable)
 import PackageDescription
@@ -49,6 +50,9 @@ let package = Package(
         // MARK: - Swift layers
 
         .target(
+            name: "StrictJSON",
+            swiftSettings: swiftSettings),
+        .target(
             name: "TensorEngine",
             dependencies: [
                 "COpenBLAS",
@@ -69,15 +73,16 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(
             name: "Distributed",
-            dependencies: ["CMPI", "TensorEngine"],
+            dependencies: ["CMPI", "TensorEngine", "StrictJSON"],
             swiftSettings: swiftSettings),
         .target(
             name: "PerformanceRecords",
+            dependencies: ["StrictJSON"],
             swiftSettings: swiftSettings),
         .target(
             name: "Coordinator",
             dependencies: [
-                "PerformanceRecords",
+                "PerformanceRecords", "StrictJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,11 +131,11 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "PerformanceRecordsTests",
-            dependencies: ["PerformanceRecords", "_TestSupport"],
+            dependencies: ["PerformanceRecords", "StrictJSON", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "PerformanceRecords", "TensorEngine", "_TestSupport"],
+            dependencies: ["Coordinator", "PerformanceRecords", "StrictJSON", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "DistributedTests",
@@ -139,6 +144,10 @@ let package = Package(
         .testTarget(
             name: "ImageDataTests",
             dependencies: ["ImageData", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StrictJSONTests",
+            dependencies: ["StrictJSON", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests",

@@ -5,6 +5,7 @@
 import Hummingbird
 import Logging
 import PerformanceRecords
+import StrictJSON
 
 /// A refusal with a status and a one-line reason, answered as `{"error": "<reason>"}`.
 public struct APIError: HTTPResponseError, CustomStringConvertible {
@@ -25,13 +26,13 @@ public struct APIError: HTTPResponseError, CustomStringConvertible {
 
 /// JSON responses from ordered values, so record keys keep their order on the way out too.
 enum JSONResponse {
-    static func make(_ value: OrderedJSON, status: HTTPResponse.Status = .ok) -> Response {
+    static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
     }
 
-    static func records(_ records: [PerformanceRecord]) -> OrderedJSON {
+    static func records(_ records: [PerformanceRecord]) -> JSONValue {
         .array(records.map(\.json))
     }
 }

@@ -5,6 +5,7 @@
 import Foundation
 import GRDB
 import PerformanceRecords
+import StrictJSON
 
 /// A record as stored: its job and the record.
 public struct StoredRecord: Sendable, Equatable {
@@ -118,16 +119,18 @@ public final class RecordStore: Sendable {
     private static func storedRecord(_ row: Row) throws -> StoredRecord {
         let job: String = row["job"]
         let performanceText: String = row["performance"]
-        let performance: OrderedJSON
-        do { performance = try OrderedJSON(parsing: performanceText) } catch {
+        let performance: JSONValue
+        do { performance = try JSONValue(parsing: performanceText) } catch {
             throw CoordinatorError("stored performance of job \(job) is not JSON: \(error)")
         }
         let workerID: String = row["worker_id"]
         let rank: Int = row["rank"], epoch: Int = row["epoch"], step: Int = row["step"]
         let timestamp: Double = row["timestamp"]
-        let members: [(key: String, value: OrderedJSON)] = [
+        // JSON cannot carry a non-finite number, so a hand-edited timestamp is refused here.
+        guard timestamp.isFinite else { throw CoordinatorError("stored timestamp of job \(job) is not finite: \(timestamp)") }
+        let members: [(key: String, value: JSONValue)] = [
             ("worker_id", .string(workerID)), ("rank", .integer(rank)), ("epoch", .integer(epoch)),
-            ("step", .integer(step)), ("performance", performance), ("timestamp", .number(timestamp)),
+            ("step", .integer(step)), ("performance", performance), ("timestamp", .double(timestamp)),
         ]
         // Re-validated on the way in, so a hand-edited row cannot feed NaN into the best set.
         let record = try PerformanceRecord(json: .object(members))

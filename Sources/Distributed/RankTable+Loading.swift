@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+internal import StrictJSON
 
 #if canImport(Glibc)
 import Glibc
@@ -68,10 +69,10 @@ extension RankTable {
         }
         let document: JSONValue
         do {
-            document = try JSONParser.parse(bytes)
+            document = try JSONValue(parsing: bytes)
         } catch {
             throw RankTableError(
-                .syntax, file: file, message: "is not valid JSON: \(error.message) at line \(error.line):\(error.column)")
+                .syntax, file: file, message: "is not valid JSON: \(error.reason) at line \(error.line):\(error.column)")
         }
         var validator = RankTableValidator(file: file)
         return try validator.validate(document)
@@ -116,7 +117,7 @@ struct RankTableValidator {
     }
 
     mutating func validate(_ document: JSONValue) throws(RankTableError) -> RankTable {
-        guard case .object(let top) = document else {
+        guard let top = document.fields else {
             throw failure(nil, "must be a JSON object, got \(document.kindName)")
         }
         let root = Node(value: document, path: "")
@@ -303,11 +304,11 @@ struct RankTableValidator {
                     throw failure(memberNode.child("server_id"), "super_pod_list server_id '\(serverID)' is not in server_list")
                 }
                 listed += 1
-                guard case .object(let server) = serverNodes[serverIndex].value,
+                guard let server = serverNodes[serverIndex].value.fields,
                     case .array(let devices) = server["device"]
                 else { continue }
                 for (deviceIndex, device) in devices.enumerated() {
-                    guard case .object(let fields) = device, case .string(let text) = fields["super_device_id"],
+                    guard case .string(let text) = device.fields?["super_device_id"],
                         let superDeviceID = Int(text)
                     else { continue }
                     let path = "\(serverNodes[serverIndex].path).device[\(deviceIndex)].super_device_id"
@@ -423,7 +424,7 @@ struct RankTableValidator {
     // MARK: Typed field access (rules 5-7)
 
     private func object(_ node: Node) throws(RankTableError) -> [String: JSONValue] {
-        guard case .object(let fields) = node.value else {
+        guard let fields = node.value.fields else {
             throw failure(node.path, "must be an object, got \(node.value.kindName)")
         }
         return fields
@@ -503,6 +504,27 @@ struct RankTableValidator {
         case "server_id", "device_ip", "host_ip", "node_addr", "rank_ip", "backup_device_ip": "10.0.0.1"
         case let port where port.hasSuffix("port"): "60000"
         default: "text"
+        }
+    }
+}
+
+extension JSONValue {
+    /// An object's members by key, or `nil` when the value is not an object. A repeated key keeps
+    /// its last value, as Python's `json` module (which the reference tools use) reads it.
+    fileprivate var fields: [String: JSONValue]? {
+        guard case .object(let members) = self else { return nil }
+        return Dictionary(members.lazy.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+    }
+
+    /// A short rendering of the value for error messages: `"text"`, `7`, `an object`, ...
+    fileprivate var snippet: String {
+        switch self {
+        case .object: "an object"
+        case .array: "an array"
+        case .string(let text): "\"\(text)\""
+        case .number(let number): number.text
+        case .bool(let value): "\(value)"
+        case .null: "null"
         }
     }
 }

@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+internal import StrictJSON
 
 #if canImport(Glibc)
 import Glibc
@@ -53,7 +54,7 @@ extension RankTable {
                 addresses.append(address)
             }
         }
-        func quoted(_ text: String) -> String { "\"\(text)\"" }
+        func quoted(_ text: String) -> String { JSONValue.string(text).serialized }
         var lines: [String] = ["{", "  \"version\": \(quoted(version.rawValue)),"]
         switch version {
         case .serverList, .superPod:

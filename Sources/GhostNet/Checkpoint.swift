@@ -79,7 +79,7 @@ public struct Checkpoint: Sendable {
     /// Reads and verifies the checkpoint at `path`.
     ///
     /// - Throws: ``SafeTensorsError`` for an unreadable, truncated or corrupted file,
-    ///   ``CheckpointError`` when it is not a checkpoint of this format (missing or invalid
+    ///   ``ModelFileError`` when it is not a checkpoint of this format (missing or invalid
     ///   metadata, no checksum), ``ModelParametersError`` when its tensors do not match the network
     ///   its metadata describes.
     public init(contentsOf path: String) throws {
@@ -92,14 +92,14 @@ public struct Checkpoint: Sendable {
         let fields = CheckpointFields(metadata: file.metadata, path: file.path)
         let version: Int = try fields.value(MetadataKey.formatVersion)
         guard version == Self.formatVersion else {
-            throw CheckpointError(path: file.path, "checkpoint format_version \(version) is not supported (this program reads version \(Self.formatVersion))")
+            throw ModelFileError(path: file.path, "checkpoint format_version \(version) is not supported (this program reads version \(Self.formatVersion))")
         }
         guard file.metadata[SafeTensorsFile.checksumKey] != nil else {
-            throw CheckpointError(path: file.path, "metadata has no '\(SafeTensorsFile.checksumKey)', so the data cannot be verified")
+            throw ModelFileError(path: file.path, "metadata has no '\(SafeTensorsFile.checksumKey)', so the data cannot be verified")
         }
         let blocksText: String = try fields.value(MetadataKey.blocks)
         guard let blocks = GhostNetConfiguration.blocksPerStage(parsing: blocksText) else {
-            throw CheckpointError(path: file.path, "metadata 'blocks' is '\(blocksText)', expected comma-separated integers")
+            throw ModelFileError(path: file.path, "metadata 'blocks' is '\(blocksText)', expected comma-separated integers")
         }
         let configuration: GhostNetConfiguration
         do {
@@ -107,11 +107,11 @@ public struct Checkpoint: Sendable {
                 blocksPerStage: blocks, width: try fields.value(MetadataKey.width),
                 classes: try fields.value(MetadataKey.classes), imageSize: try fields.value(MetadataKey.imageSize))
         } catch let error as GhostNetConfigurationError {
-            throw CheckpointError(path: file.path, "metadata describes no valid network: \(error)")
+            throw ModelFileError(path: file.path, "metadata describes no valid network: \(error)")
         }
         let architecture: String = try fields.value(MetadataKey.architecture)
         guard architecture == configuration.architectureName else {
-            throw CheckpointError(path: file.path, "metadata 'arch' is '\(architecture)' but 'blocks' \(blocksText) make it '\(configuration.architectureName)'")
+            throw ModelFileError(path: file.path, "metadata 'arch' is '\(architecture)' but 'blocks' \(blocksText) make it '\(configuration.architectureName)'")
         }
         parameters = try ModelParameters(
             structure: GhostNetStructure(configuration: configuration), loadingFrom: file,
@@ -147,17 +147,18 @@ private struct CheckpointFields {
 
     func value<Value: LosslessStringConvertible>(_ key: String) throws -> Value {
         guard let text = metadata[key] else {
-            throw CheckpointError(path: path, "metadata has no '\(key)'; not a ghostnet-d checkpoint?")
+            throw ModelFileError(path: path, "metadata has no '\(key)'; not a ghostnet-d checkpoint?")
         }
         guard let value = Value(text) else {
-            throw CheckpointError(path: path, "metadata '\(key)' is '\(text)', which is not a valid \(Value.self)")
+            throw ModelFileError(path: path, "metadata '\(key)' is '\(text)', which is not a valid \(Value.self)")
         }
         return value
     }
 }
 
-/// A safetensors file that is not a valid ghostnet-d checkpoint.
-public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+/// A safetensors file that does not hold what ghostnet-d reads from it: a checkpoint with missing or
+/// invalid metadata, or an input of `model forward`/`model grad` whose tensors do not fit.
+public struct ModelFileError: Error, CustomStringConvertible, Sendable {
     /// The file concerned.
     public let path: String
     /// What is wrong, in words.

@@ -22,7 +22,7 @@ public enum ModelInteroperability {
     /// plain `state_dict` export without that metadata (e.g. PyTorch's `save_file`), which is read
     /// as `untaggedConfiguration`.
     ///
-    /// - Throws: ``SafeTensorsError``, ``CheckpointError`` or ``ModelParametersError`` naming the
+    /// - Throws: ``SafeTensorsError``, ``ModelFileError`` or ``ModelParametersError`` naming the
     ///   file and what does not fit.
     public static func loadModel(checkpoint path: String, untaggedConfiguration: GhostNetConfiguration) throws -> GhostNetModel {
         let file = try SafeTensorsFile(contentsOf: path)
@@ -39,7 +39,7 @@ public enum ModelInteroperability {
         let images = try file.tensor(named: inputName)
         let shape = images.shape
         guard shape.count == 4, shape[1] == GhostNetStructure.imageChannels, shape.allSatisfy({ $0 >= 1 }) else {
-            throw InteroperabilityError(
+            throw ModelFileError(
                 path: path, "tensor '\(inputName)' has shape \(shape), expected NCHW [N, \(GhostNetStructure.imageChannels), H, W] with N, H, W ≥ 1")
         }
         return images.permuted([0, 2, 3, 1])
@@ -51,10 +51,10 @@ public enum ModelInteroperability {
         let labels = try file.integers(named: labelsName)
         let shape = file.entry(named: labelsName)!.shape
         guard shape == [count] else {
-            throw InteroperabilityError(path: path, "tensor '\(labelsName)' has shape \(shape), expected [\(count)] (one label per image)")
+            throw ModelFileError(path: path, "tensor '\(labelsName)' has shape \(shape), expected [\(count)] (one label per image)")
         }
         if let bad = labels.firstIndex(where: { !(0..<Int64(classes)).contains($0) }) {
-            throw InteroperabilityError(path: path, "label \(labels[bad]) at position \(bad) is outside 0..<\(classes)")
+            throw ModelFileError(path: path, "label \(labels[bad]) at position \(bad) is outside 0..<\(classes)")
         }
         return labels.map { Int($0) }
     }
@@ -99,19 +99,4 @@ public enum ModelInteroperability {
         try file.write(to: output)
         return step.loss
     }
-}
-
-/// An input file of `model forward` or `model grad` that does not hold what the command needs.
-public struct InteroperabilityError: Error, CustomStringConvertible, Sendable {
-    /// The file concerned.
-    public let path: String
-    /// What is wrong, in words.
-    public let message: String
-
-    public init(path: String, _ message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    public var description: String { "\(path): \(message)" }
 }

@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import StrictJSON
 
 /// How a worker reaches the coordinator and how hard it tries.
 public struct CoordinatorClientConfiguration: Sendable {

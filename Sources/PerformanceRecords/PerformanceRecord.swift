@@ -2,6 +2,8 @@
 // ghostnet-d — PerformanceRecords
 //===----------------------------------------------------------------------===//
 
+import StrictJSON
+
 /// Named measurements of one model (`accuracy_top1`, `flops`, `params`, `loss`, ...), in the order
 /// the worker reported them.
 ///
@@ -83,20 +85,20 @@ extension PerformanceRecord {
 
     /// The record as a JSON object:
     /// `{"worker_id":"0","rank":0,"epoch":3,"step":1200,"performance":{...},"timestamp":1.7e9}`.
-    public var json: OrderedJSON {
+    public var json: JSONValue {
         .object([
             ("worker_id", .string(workerID)),
             ("rank", .integer(rank)),
             ("epoch", .integer(epoch)),
             ("step", .integer(step)),
             ("performance", PerformanceRecord.json(of: performance)),
-            ("timestamp", .number(timestamp)),
+            ("timestamp", .double(timestamp)),
         ])
     }
 
     /// The metrics as a JSON object in their order.
-    public static func json(of performance: PerformanceMetrics) -> OrderedJSON {
-        .object(performance.entries.map { ($0.key, .number($0.value)) })
+    public static func json(of performance: PerformanceMetrics) -> JSONValue {
+        .object(performance.entries.map { ($0.key, .double($0.value)) })
     }
 
     /// Reads a record from JSON text, strictly: every field present with its type, no unknown
@@ -104,15 +106,15 @@ extension PerformanceRecord {
     ///
     /// - Throws: `JSONSyntaxError` for malformed text, `RecordValidationError` otherwise.
     public init(jsonText bytes: some Collection<UInt8>) throws {
-        try self.init(json: try OrderedJSON(parsing: bytes))
+        try self.init(json: try JSONValue(parsing: bytes))
     }
 
     /// Reads a record from a parsed JSON value; see `init(jsonText:)`.
-    public init(json: OrderedJSON) throws(RecordValidationError) {
+    public init(json: JSONValue) throws(RecordValidationError) {
         guard case .object(let members) = json else {
             throw RecordValidationError("a record must be a JSON object, got \(json.typeName)")
         }
-        var fields: [String: OrderedJSON] = [:]
+        var fields: [String: JSONValue] = [:]
         for member in members {
             guard PerformanceRecord.fieldNames.contains(member.key) else {
                 throw RecordValidationError("unknown field '\(PerformanceRecord.clipped(member.key))'")
@@ -121,13 +123,13 @@ extension PerformanceRecord {
                 throw RecordValidationError("field '\(member.key)' appears twice")
             }
         }
-        func field(_ name: String) throws(RecordValidationError) -> OrderedJSON {
+        func field(_ name: String) throws(RecordValidationError) -> JSONValue {
             guard let value = fields[name] else { throw RecordValidationError("missing field '\(name)'") }
             return value
         }
         func count(_ name: String) throws(RecordValidationError) -> Int {
             let value = try field(name)
-            guard case .integer(let integer) = value, integer >= 0 else {
+            guard case .number(let number) = value, let integer = number.integerValue, integer >= 0 else {
                 throw RecordValidationError("field '\(name)' must be an integer >= 0, got \(value.typeName)")
             }
             return integer
@@ -162,13 +164,14 @@ extension PerformanceRecord {
             timestamp: try PerformanceRecord.finiteNumber(try field("timestamp"), path: "field 'timestamp'"))
     }
 
-    private static func finiteNumber(_ value: OrderedJSON, path: String) throws(RecordValidationError) -> Double {
-        switch value {
-        case .integer(let integer): return Double(integer)
-        case .number(let number) where number.isFinite: return number
-        case .number: throw RecordValidationError("\(path) must be a finite number, got an out-of-range number")
-        default: throw RecordValidationError("\(path) must be a finite number, got \(value.typeName)")
+    private static func finiteNumber(_ value: JSONValue, path: String) throws(RecordValidationError) -> Double {
+        guard case .number(let number) = value else {
+            throw RecordValidationError("\(path) must be a finite number, got \(value.typeName)")
         }
+        guard number.doubleValue.isFinite else {
+            throw RecordValidationError("\(path) must be a finite number, got an out-of-range number")
+        }
+        return number.doubleValue
     }
 
     private static func validateText(_ text: String, what: String) throws(RecordValidationError) {
@@ -182,6 +185,19 @@ extension PerformanceRecord {
 
     private static func clipped(_ text: String) -> String {
         text.count <= 40 ? text : String(text.prefix(40)) + "..."
+    }
+}
+
+extension JSONValue {
+    /// The value's type as record errors name it: `an integer` (fits `Int`), `a number`,
+    /// `a string`, ..., `null`.
+    fileprivate var typeName: String {
+        switch self {
+        case .null: "null"
+        case .number(let number) where number.integerValue != nil: "an integer"
+        case .array, .object: "an \(kindName)"
+        default: "a \(kindName)"
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import StrictJSON
 
 /// A record waiting for delivery: the job it belongs to and the record.
 public struct SpooledRecord: Sendable, Equatable {
@@ -16,11 +17,11 @@ public struct SpooledRecord: Sendable, Equatable {
 
     /// One spool line: `{"job":"...","record":{...}}`.
     var jsonLine: String {
-        OrderedJSON.object([("job", .string(job)), ("record", record.json)]).serialized
+        JSONValue.object([("job", .string(job)), ("record", record.json)]).serialized
     }
 
     init(jsonLine: Substring) throws {
-        let value = try OrderedJSON(parsing: Array(jsonLine.utf8))
+        let value = try JSONValue(parsing: Array(jsonLine.utf8))
         guard case .object(let members) = value, members.count == 2, members[0].key == "job",
             case .string(let job) = members[0].value, members[1].key == "record"
         else { throw RecordValidationError("spool line is not {\"job\": ..., \"record\": ...}") }

@@ -5,6 +5,7 @@
 import Coordinator
 import Foundation
 import PerformanceRecords
+import StrictJSON
 import TensorEngine
 import Testing
 import _TestSupport
@@ -47,7 +48,7 @@ struct BadInputTests {
         for (path, body, expected) in Self.matrix {
             let response = try await coordinator.send("POST", path, body: body)
             #expect(response.status == expected, "\(path) \(body.prefix(80)): \(response.bodyText)")
-            let error = try? OrderedJSON(parsing: response.body)
+            let error = try? JSONValue(parsing: response.body)
             guard case .object(let members) = error, members.count == 1, members[0].key == "error",
                 case .string(let message) = members[0].value, !message.isEmpty
             else {

@@ -5,6 +5,7 @@
 import Coordinator
 import Foundation
 import PerformanceRecords
+import StrictJSON
 import Testing
 import _TestSupport
 

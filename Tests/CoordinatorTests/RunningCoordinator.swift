@@ -5,6 +5,7 @@
 import Coordinator
 import Foundation
 import PerformanceRecords
+import StrictJSON
 import Testing
 import _TestSupport
 
@@ -88,7 +89,7 @@ final class RunningCoordinator: Sendable {
     /// The stored records of `job`, read back through the API.
     func records(job: String) async throws -> [PerformanceRecord] {
         let response = try await send("GET", "/v1/jobs/\(job)/records", token: configuration.token)
-        guard response.status == 200, case .object(let members) = try OrderedJSON(parsing: response.body),
+        guard response.status == 200, case .object(let members) = try JSONValue(parsing: response.body),
             case .array(let records) = members.first(where: { $0.key == "records" })?.value
         else { throw CoordinatorError("unexpected answer \(response.status): \(response.bodyText)") }
         return try records.map { try PerformanceRecord(json: $0) }

@@ -29,6 +29,13 @@ import _TestSupport
         #expect(table.warnings.isEmpty)
     }
 
+    @Test func serverNamesAreEscapedInTheGeneratedJSON() throws {
+        let name = #"rack "7" \ node"#
+        let text = try RankTable.generateJSON(servers: [name], ranksPerServer: 1)
+        #expect(text.contains(#""server_id": "rack \"7\" \\ node","#))
+        #expect(try RankTable.parse(Array(text.utf8), file: "g.json").servers.map(\.id) == [name])
+    }
+
     @Test func generatorRefusesBadServerLists() {
         #expect(throws: RankTableError.self) { try RankTable.generateJSON(servers: ["a", "a"], ranksPerServer: 1) }
         #expect(throws: RankTableError.self) { try RankTable.generateJSON(servers: [""], ranksPerServer: 1) }

@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import PerformanceRecords
+import StrictJSON
 import Testing
 import _TestSupport
 
@@ -26,23 +27,6 @@ struct PerformanceRecordTests {
         let again = try PerformanceRecord(jsonText: Array(record.json.serialized.utf8))
         #expect(again == record)
         #expect(again.performance.keys == record.performance.keys)
-    }
-
-    @Test("JSON strings, escapes and nesting parse strictly")
-    func jsonParser() throws {
-        let value = try OrderedJSON(parsing: #" {"z":[1,2.5,-0,true,false,null],"a":"\u00e9\ud83d\ude00\n\"","m":{}} "#)
-        guard case .object(let members) = value else {
-            Issue.record("expected an object")
-            return
-        }
-        #expect(members.map(\.key) == ["z", "a", "m"])
-        #expect(members[1].value == .string("é😀\n\""))
-        #expect(members[0].value == .array([.integer(1), .number(2.5), .integer(0), .bool(true), .bool(false), .null]))
-        let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
-        #expect(throws: JSONSyntaxError.self) { try OrderedJSON(parsing: deep) }
-        for bad in ["", "{", "{\"a\":}", "[1,]", "01", "1.", "-", "\"\\x\"", "\"a", "{\"a\":1}x", "nul", "\"\u{01}\"", "\"\\ud800\""] {
-            #expect(throws: JSONSyntaxError.self, "\(bad)") { try OrderedJSON(parsing: bad) }
-        }
     }
 
     /// Bodies that must be refused, with a word the message must contain.
