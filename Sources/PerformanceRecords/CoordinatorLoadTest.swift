@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 
 import Foundation
+import StrictJSON
 import Synchronization
 
 /// A bounded load test of a running coordinator: concurrent clients send valid requests with
@@ -135,7 +136,7 @@ public struct CoordinatorLoadTest: Sendable {
     private func verify(job: String, expected: [PerformanceRecord], into report: inout Report) {
         do {
             let response = try HTTPExchange.send("GET", "/v1/jobs/\(job)/records", to: endpoint, headers: authorization, timeout: requestTimeout)
-            guard response.status == 200, case .object(let members) = try OrderedJSON(parsing: response.body),
+            guard response.status == 200, case .object(let members) = try JSONValue(parsing: response.body),
                 case .array(let values) = members.first(where: { $0.key == "records" })?.value
             else {
                 report.fail("reading back job \(job): \(response.status) \(response.bodyText.prefix(200))")
