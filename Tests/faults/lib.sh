@@ -22,6 +22,7 @@ fault_init() {
     : >"$WORK/.pids"
     : >"$WORK/.mounts"
     trap fault_cleanup EXIT
+    trap 'echo "FAIL: ${BASH_SOURCE[0]##*/} line $LINENO: \`$BASH_COMMAND\` failed"' ERR
     trap 'exit 143' TERM INT
     [[ -x "$GHOSTNET_BIN" ]] || fail "ghostnet-d not built at $GHOSTNET_BIN (make build)"
 }
@@ -115,5 +116,99 @@ records_json() {
 # best_lines LOG: the Best values messages of a coordinator log, timestamps removed.
 best_lines() { grep -o 'Best values: .*' "$1" || true; }
 
-# ghostnet_processes: ids of running ghostnet-d processes started from this scenario's binary.
-ghostnet_processes() { pgrep -f -- "^$GHOSTNET_BIN " || true; }
+# ghostnet_processes SUBCOMMAND: ids of running `ghostnet-d SUBCOMMAND` processes of this binary.
+ghostnet_processes() { pgrep -f -- "^$GHOSTNET_BIN $1 " || true; }
+
+# synth_dataset DIR: a small synthetic dataset (4 classes × 96 train / 8 val JPEGs of 64×64).
+synth_dataset() {
+    "$GHOSTNET_BIN" dataset synth --out "$1" --classes 4 --train-per-class 96 --val-per-class 8 --seed 11 >/dev/null
+}
+
+# needs_train: ends the scenario when this build has no `ghostnet-d train`.
+needs_train() {
+    "$GHOSTNET_BIN" train --help >/dev/null 2>&1 || fail "this build has no \`ghostnet-d train\` (the trainer branch is not merged)"
+}
+
+# train_config FILE DATA RUN EPOCHS: a training configuration for the fault scenarios: the demo's
+# tiny GhostNet-D (blocks [2, 2, 2, 2]), 4 classes, batch 8 per rank (24 steps per epoch on 2
+# ranks), checkpoints in RUN/checkpoints (keep 3), logs in RUN/logs, progress every step, a 20 s
+# collective timeout, job name fault-<basename of RUN>.
+train_config() {
+    local file=$1 data=$2 run=$3 epochs=$4
+    cat >"$file" <<YAML
+general:
+    backend: cpu
+    parallel_fully_train: True
+    seed: 7
+pipeline: [fully_train]
+fully_train:
+    pipe_step:
+        type: TrainPipeStep
+    model:
+        model_desc:
+            type: ghostnet_d.ghostnet50
+            width: 16
+            num_classes: 4
+            image_size: 32
+            blocks: [2, 2, 2, 2]
+    trainer:
+        type: Trainer
+        epochs: $epochs
+        mixup: False
+        optimizer:
+            type: SGD
+            params:
+                lr: 0.05
+                momentum: 0.9
+                weight_decay: 0.0005
+        lr_scheduler:
+            type: CosineAnnealingLR
+            by_epoch: False
+            params:
+                T_max: $epochs
+        loss:
+            type: CrossEntropyLoss
+            params:
+                sparse: True
+    dataset:
+        type: Imagenet
+        common:
+            data_path: $data
+            batch_size: 8
+            n_class: 4
+            workers: 1
+        val:
+            batch_size: 16
+runtime:
+    checkpoint_dir: $run/checkpoints
+    keep_checkpoints: 3
+    log_dir: $run/logs
+    job_name: fault-$(basename "$run")
+    report_interval: 1
+    eval_interval: 1
+    collective_timeout: 20
+    threads: 1
+YAML
+}
+
+# train_2ranks CONFIG [options...]: `ghostnet-d train` on 2 local ranks with the 1 server × 2 table.
+train_2ranks() {
+    local config=$1
+    shift
+    mpirun -np 2 "${MPIRUN_LOCAL[@]}" "$GHOSTNET_BIN" train --config "$config" \
+        --rank-table "$ROOT/rank_tables/rank_table_1x2.json" "$@"
+}
+
+# tensor_digest FILE: the SHA-256 of a safetensors file's tensor data (everything after its
+# 8-byte header length and JSON header), so files whose metadata differs can still be compared
+# bit for bit.
+tensor_digest() {
+    local header
+    header=$(od -An -t u8 -N 8 "$1" | tr -d ' ')
+    tail -c +$((9 + header)) "$1" | sha256sum | cut -d ' ' -f 1
+}
+
+# newest_checkpoint DIR: the newest model file of a checkpoint folder (highest global step).
+newest_checkpoint() {
+    find "$1" -maxdepth 1 -name 'ckpt-e*-s*.safetensors' ! -name '*.optimizer.safetensors' | sort | tail -n 1
+}

@@ -32,7 +32,7 @@ launch() {
     [[ $status -ne 124 && $status -ne 137 ]] || fail "$name: still running after 30 s (a hang)"
     [[ $status -ne 0 ]] || fail "$name: exited 0"
     grep -qF -- "$expected" "$WORK/$name.out" || { cat "$WORK/$name.out"; fail "$name: no '$expected' in the output"; }
-    [[ -z "$(ghostnet_processes)" ]] || fail "$name: ghostnet-d processes left: $(ghostnet_processes)"
+    [[ -z "$(ghostnet_processes diagnose)" ]] || fail "$name: ghostnet-d processes left: $(ghostnet_processes diagnose)"
     note "$name: exit $status after $took s: $(grep -m 1 -F -- "$expected" "$WORK/$name.out")"
     timings+=("$name ${took}s")
 }

@@ -2,9 +2,11 @@
 # Scenario 7 — configuration faults.
 #
 # Four broken copies of conf/demo.yml: a misspelt key (`momentm`), a negative lr, a batch size of 0,
-# and a data_path that does not exist. Each goes through `ghostnet-d config check`.
+# and a data_path that does not exist. Each goes through `ghostnet-d config check`, then through
+# `mpirun -np 2 ghostnet-d train` (bounded at 30 s).
 # Proves: each is refused (non-zero exit, within seconds) with an error naming the file, the key
-# path and what was expected (a suggestion for the misspelling), before anything else happens.
+# path and what was expected (a suggestion for the misspelling); under mpirun both ranks stop
+# before either waits on the other, and no train process is left.
 # timeout: 120
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 fault_init
@@ -44,4 +46,21 @@ refused negative-lr "fully_train.trainer.optimizer.params.lr: expected a number 
 refused zero-batch "fully_train.dataset.common.batch_size: expected an integer >= 1, got \`0\`" "$WORK/zero-batch.yml:"
 refused missing-data "fully_train.dataset.common.data_path: $WORK/no-such-folder does not exist" "$WORK/missing-data.yml:"
 
-result "refused with key path: ${checked[*]}"
+needs_train
+train_times=()
+for name in "${checked[@]}"; do
+    start=$(now)
+    status=0
+    (cd "$WORK" && timeout --kill-after=5 30 mpirun -np 2 "${MPIRUN_LOCAL[@]}" "$GHOSTNET_BIN" train --config "$WORK/$name.yml" \
+        --rank-table "$ROOT/rank_tables/rank_table_1x2.json") >"$WORK/$name-train.out" 2>&1 || status=$?
+    took=$(seconds_since "$start")
+    [[ $status -ne 0 && $status -ne 124 && $status -ne 137 ]] || { tail -n 20 "$WORK/$name-train.out"; fail "$name: mpirun train exited $status after $took s"; }
+    expected=$(grep -m 1 -o "fully_train\.[a-z_.]*" "$WORK/$name.out")
+    reported=$(grep -c -F "$expected" "$WORK/$name-train.out" || true)
+    [[ $reported -ge 2 ]] || { cat "$WORK/$name-train.out"; fail "$name: mpirun train did not report '$expected' on both ranks"; }
+    sleep 0.5
+    [[ -z "$(ghostnet_processes train)" ]] || fail "$name: train processes left: $(ghostnet_processes train)"
+    train_times+=("$name ${took}s")
+done
+
+result "config check refused with key path: ${checked[*]}; mpirun -np 2 train refused on both ranks: ${train_times[*]}"
