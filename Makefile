@@ -6,7 +6,7 @@ CONFIG     ?= release
 SWIFTFLAGS := -c $(CONFIG)
 BIN        := .build/$(CONFIG)/ghostnet-d
 
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test test-faults demo clean
 
 all: build
 
@@ -21,6 +21,12 @@ build: deps
 test: deps
 	$(SWIFT) build $(SWIFTFLAGS) --build-tests
 	$(SWIFT) test $(SWIFTFLAGS) --skip-build
+
+# The fault suite (Tests/faults/run.sh): killed ranks and coordinators, corrupt checkpoints, bad
+# images, bad rank tables and configs, coordinator load. Slow, so not part of `make test`; prints one
+# line per scenario and `N passed, M failed`. See docs/RELIABILITY.md.
+test-faults: build
+	./Tests/faults/run.sh
 
 # The main job: 2 ranks train a tiny GhostNet-D on the built-in synthetic dataset, reporting to a
 # coordinator; ends with its Best values line. Follow it with `tail -f demo-run/coordinator.log`.

@@ -87,8 +87,9 @@ public struct RankIdentity: Sendable, Equatable {
     ///
     /// Under mpirun the MPI world rank (plus `RANK_OFFSET`) is the rank; otherwise `RANK_ID`
     /// (default 0). Errors: world size, `RANK_SIZE` or the rank outside the table's rank count,
-    /// `RANK_ID` different from the MPI rank. Warnings: `DEVICE_ID` different from the table's
-    /// device, a host whose name and addresses do not match the rank's server.
+    /// `RANK_ID` different from the MPI rank, a host that is another server of the table than the
+    /// rank's (a hostfile out of table order). Warnings: `DEVICE_ID` different from the table's
+    /// device, a host whose name and addresses match no server of the table.
     ///
     /// - Parameter table: the rank table, if the job has one.
     public static func resolve(
@@ -155,10 +156,21 @@ public struct RankIdentity: Sendable, Equatable {
         }
         let shortName = environment.hostName.split(separator: ".").first.map(String.init) ?? environment.hostName
         let names = Set([environment.hostName, shortName] + environment.hostAddresses)
-        let serverShortName = IPAddress.family(of: server.id) == nil
-            ? server.id.split(separator: ".").first.map(String.init) ?? server.id : server.id
-        let serverNames = [server.id, serverShortName] + [server.hostIP].compactMap { $0 }
-        if names.isDisjoint(with: serverNames) {
+        func isThisHost(_ candidate: RankTable.Server) -> Bool {
+            let candidateShortName = IPAddress.family(of: candidate.id) == nil
+                ? candidate.id.split(separator: ".").first.map(String.init) ?? candidate.id : candidate.id
+            return !names.isDisjoint(with: [candidate.id, candidateShortName] + [candidate.hostIP].compactMap { $0 })
+        }
+        if !isThisHost(server) {
+            // This host is another server of the table: the launcher placed the rank wrongly (a
+            // hostfile out of table order), and its device, thread and data-shard choices would be
+            // another server's. A host matching no server may just be named differently: warn only.
+            if let hostServer = table.servers.firstIndex(where: isThisHost) {
+                throw RankIdentityError(
+                    "rank \(rank) belongs to server '\(server.id)' (server \(entry.serverIndex) of the rank table) but runs on "
+                        + "this host ('\(environment.hostName)'), which is server '\(table.servers[hostServer].id)' (server \(hostServer)); "
+                        + "check the hostfile order: it must list the servers in rank-table order (ghostnet-d ranktable hostfile)")
+            }
             warnings.append(
                 "this host ('\(environment.hostName)', addresses \(environment.hostAddresses.joined(separator: ", "))) does not match "
                     + "server '\(server.id)' of rank \(rank); check the hostfile order")

@@ -9,8 +9,8 @@ import Distributed
 struct DiagnoseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diagnose",
-        abstract: "Self-checks of the distributed machinery (run under mpirun).",
-        subcommands: [Allreduce.self])
+        abstract: "Self-checks of the distributed machinery (run under mpirun) and of a running coordinator.",
+        subcommands: [Allreduce.self, CoordinatorLoad.self, RecordStream.self])
 
     /// `diagnose allreduce`: broadcast, two bucketed exchange steps and a checksum comparison on
     /// known buffers; exits non-zero on any wrong element.

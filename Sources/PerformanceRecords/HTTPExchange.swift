@@ -81,16 +81,33 @@ public enum HTTPExchange {
         _ method: String, _ path: String, to endpoint: HTTPEndpoint,
         headers: [(name: String, value: String)] = [], body: [UInt8] = [], timeout: Double = 5
     ) throws(HTTPClientError) -> HTTPExchangeResponse {
-        let deadline = LogTimestamp.now() + timeout
-        let socket = try connect(to: endpoint, deadline: deadline)
-        defer { close(socket) }
-
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\n"
         for header in headers { head += "\(header.name): \(header.value)\r\n" }
         head += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        try sendAll(Array(head.utf8) + body, on: socket, deadline: deadline, endpoint: endpoint)
-        let raw = try receiveAll(on: socket, deadline: deadline, endpoint: endpoint)
+        let raw = try exchange(raw: Array(head.utf8) + body, with: endpoint, timeout: timeout)
         return try parseResponse(raw, endpoint: endpoint)
+    }
+
+    /// Sends `bytes` exactly as given (no framing added) and returns everything the server sends
+    /// back until it closes the connection: a probe for how a server treats malformed requests.
+    ///
+    /// - Parameters:
+    ///   - bytes: the request bytes, valid HTTP or not.
+    ///   - endpoint: the server.
+    ///   - timeout: the bound in seconds on the whole exchange.
+    ///   - halfClose: shut the sending side down after `bytes`, so a server still waiting for the
+    ///     rest of a declared body sees the stream end instead of waiting.
+    /// - Returns: the raw response, empty when the server closed without answering.
+    /// - Throws: `HTTPClientError` when the connection fails or the server does not close in time.
+    public static func exchange(
+        raw bytes: [UInt8], with endpoint: HTTPEndpoint, timeout: Double, halfClose: Bool = false
+    ) throws(HTTPClientError) -> [UInt8] {
+        let deadline = LogTimestamp.now() + timeout
+        let socket = try connect(to: endpoint, deadline: deadline)
+        defer { close(socket) }
+        try sendAll(bytes, on: socket, deadline: deadline, endpoint: endpoint)
+        if halfClose { shutdown(socket, Int32(SHUT_WR)) }
+        return try receiveAll(on: socket, deadline: deadline, endpoint: endpoint)
     }
 
     // MARK: Socket steps

@@ -62,6 +62,18 @@ import Testing
         #expect(identity.warnings.contains { $0.contains("does not match server '10.0.0.1' of rank 1; check the hostfile order") })
     }
 
+    /// A swapped hostfile puts rank 1 (server 10.0.0.1) on the host that is server 10.0.0.2.
+    @Test func aRankOnAnotherServerOfTheTableFailsFast() {
+        do {
+            _ = try RankIdentity.resolve(table: table, environment: environment(mpi(rank: 1, size: 4)))
+            Issue.record("accepted a rank placed on another server of the table")
+        } catch {
+            #expect(error.description == "rank 1 belongs to server '10.0.0.1' (server 0 of the rank table) but runs on this host ('node2'), "
+                + "which is server '10.0.0.2' (server 1); check the hostfile order: it must list the servers in rank-table order "
+                + "(ghostnet-d ranktable hostfile)")
+        }
+    }
+
     @Test func withoutMPIOrTableTheProcessIsRankZeroOfOne() throws {
         let identity = try RankIdentity.resolve(table: nil, environment: environment([:]))
         #expect(identity.rank == 0)

@@ -1,0 +1,120 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — command-line interface
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import PerformanceRecords
+
+extension DiagnoseCommand {
+    /// `diagnose coordinator-load`: a bounded loopback load test of a running coordinator.
+    struct CoordinatorLoad: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "coordinator-load",
+            abstract: "Load-test a running coordinator with valid and malformed requests, then check every stored record.",
+            discussion: """
+                --clients threads each own the job PREFIX-N and, for --duration seconds, post new records (up to \
+                --records-per-client), re-post stored ones (answered as duplicates), read the API and, every \
+                --malformed-interval requests, send a malformed request (broken JSON, NaN, missing field, oversized \
+                body, bad job name, path trick, unknown route, conflicting record, non-HTTP bytes, body cut short). \
+                Afterwards every job is read back and compared with the records the coordinator acknowledged. \
+                Prints a summary ending in 'load test: ok'; exits non-zero on any unanswered valid request, \
+                unexpected answer or record mismatch. Use a fresh job prefix per run.
+                """)
+
+        @Option(help: "The coordinator, http://HOST:PORT.")
+        var coordinator: String
+
+        @Option(help: "Concurrent clients (1-64).")
+        var clients = 20
+
+        @Option(help: "Seconds of load (at most 300).")
+        var duration = 30.0
+
+        @Option(help: "New records each client stores at most; later record posts are re-posts.")
+        var recordsPerClient = 200
+
+        @Option(help: "Every this many requests of a client, one is malformed (0: none).")
+        var malformedInterval = 5
+
+        @Option(help: "Job name prefix; client N uses PREFIX-N.")
+        var jobPrefix = "load"
+
+        @Option(help: "File whose first line is the coordinator's bearer token.")
+        var tokenFile: String?
+
+        func validate() throws {
+            guard (1...64).contains(clients) else { throw ValidationError("--clients must be between 1 and 64") }
+            guard duration > 0, duration <= 300 else { throw ValidationError("--duration must be in (0, 300] seconds") }
+            guard recordsPerClient >= 1 else { throw ValidationError("--records-per-client must be at least 1") }
+            guard malformedInterval >= 0 else { throw ValidationError("--malformed-interval must not be negative") }
+            guard JobName.isValid("\(jobPrefix)-\(clients - 1)") else {
+                throw ValidationError("--job-prefix '\(jobPrefix)' does not make valid job names ([A-Za-z0-9._-], at most \(JobName.maximumLength))")
+            }
+        }
+
+        func run() throws {
+            var test = CoordinatorLoadTest(endpoint: try HTTPEndpoint(url: coordinator))
+            test.clients = clients
+            test.duration = duration
+            test.recordsPerClient = recordsPerClient
+            test.malformedInterval = malformedInterval
+            test.jobPrefix = jobPrefix
+            test.token = try tokenFile.map { path throws(HTTPClientError) in try BearerToken.read(from: path) }
+            let report = test.run()
+            for line in report.lines { print(line) }
+            if !report.passed { throw ExitCode.failure }
+        }
+    }
+
+    /// `diagnose record-stream`: a worker stand-in reporting a fixed record sequence.
+    struct RecordStream: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "record-stream",
+            abstract: "Report a fixed sequence of records through the worker's client (spool and retries), as rank 0 of train does.",
+            discussion: """
+                Record i (1-based) is epoch i, step 100·i, timestamp 1700000000 + 60·i, with accuracy_top1 and loss \
+                following fixed curves, so two runs give identical records. Records made while the coordinator is \
+                unreachable wait in --spool and go out, in order, with the next record or while draining. Prints one \
+                line per record; exits non-zero if records are still pending after --drain-timeout seconds.
+                """)
+
+        @Option(help: "The coordinator, http://HOST:PORT (default: $GHOSTNET_COORDINATOR).")
+        var coordinator: String?
+
+        @Option(help: "The job the records belong to.")
+        var job: String
+
+        @Option(help: "The spool file (records waiting for delivery).")
+        var spool: String
+
+        @Option(help: "Records to send.")
+        var records = 20
+
+        @Option(help: "Seconds between records.")
+        var interval = 0.5
+
+        @Option(help: "The worker_id of the records.")
+        var workerID = "0"
+
+        @Option(help: "Seconds to keep delivering the spool after the last record.")
+        var drainTimeout = 60.0
+
+        func validate() throws {
+            guard records >= 1 else { throw ValidationError("--records must be at least 1") }
+            guard interval >= 0 else { throw ValidationError("--interval must not be negative") }
+            guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
+        }
+
+        func run() throws {
+            guard let configuration = try CoordinatorClientConfiguration.resolve(configuredURL: coordinator, job: job, spoolPath: spool) else {
+                throw ValidationError("no coordinator: give --coordinator or set \(CoordinatorClientConfiguration.urlVariable)")
+            }
+            var stream = SyntheticRecordStream(count: records, interval: interval)
+            stream.workerID = workerID
+            let outcome = try stream.run(client: CoordinatorClient(configuration: configuration), drainTimeout: drainTimeout) { print($0) }
+            print("record stream: \(outcome.delivered) delivered, \(outcome.rejected) rejected, \(outcome.pending) pending, "
+                + "\(outcome.roundsWithPending) round(s) with the coordinator unreachable")
+            if outcome.pending > 0 || outcome.rejected > 0 { throw ExitCode.failure }
+        }
+    }
+}
