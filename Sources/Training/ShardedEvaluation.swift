@@ -36,14 +36,16 @@ public struct ShardedEvaluation {
     ///   - threads: Decoding threads per rank.
     ///   - seed: The loader's seed (validation reading is not random; it keys bad-image replacements).
     ///   - strictData: Make an unreadable image an error instead of replacing it.
+    ///   - reportBadImage: Called once per bad file (see ``ShardedLoader``).
     public init(
         dataset: DatasetIndex, batchSize: Int, imageSize: Int, threads: Int, seed: UInt64, strictData: Bool,
-        communicator: any Communicator
+        communicator: any Communicator,
+        reportBadImage: @escaping @Sendable (DataError) -> Void = ShardedLoader.warnOnStandardError
     ) {
         loader = ShardedLoader(
             dataset: dataset, split: .validation, rank: communicator.rank, worldSize: communicator.size,
             batchSize: batchSize, seed: seed, imageSize: imageSize,
-            options: LoaderOptions(threadCount: threads, strictData: strictData))
+            options: LoaderOptions(threadCount: threads, strictData: strictData), reportBadImage: reportBadImage)
         self.communicator = communicator
     }
 

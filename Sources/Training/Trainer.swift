@@ -113,16 +113,21 @@ public final class Trainer {
         reporter = communicator.rank == 0 ? PerformanceReporter(coordinator: coordinator, logger: logger) : nil
 
         let threads = max(1, step.dataset.workers)
+        // Bad files go to the training log (once each, with their path), not only to stderr.
+        let reportBadImage: @Sendable (DataError) -> Void = { [logger] error in
+            logger.warning("bad image skipped: \(error)")
+        }
         trainLoader = ShardedLoader(
             dataset: dataset, split: .train, rank: communicator.rank, worldSize: communicator.size,
             batchSize: step.dataset.batchSize, seed: configuration.general.seed, imageSize: step.dataset.imageSize,
             options: LoaderOptions(
                 threadCount: threads, dropLast: step.dataset.dropLast, strictData: configuration.runtime.strictData,
-                cropScale: step.dataset.cropMinimumScale...1, colorJitter: step.dataset.colorJitter ? ColorJitter() : nil))
+                cropScale: step.dataset.cropMinimumScale...1, colorJitter: step.dataset.colorJitter ? ColorJitter() : nil),
+            reportBadImage: reportBadImage)
         evaluation = ShardedEvaluation(
             dataset: dataset, batchSize: step.dataset.validationBatchSize, imageSize: step.dataset.imageSize,
             threads: threads, seed: configuration.general.seed, strictData: configuration.runtime.strictData,
-            communicator: communicator)
+            communicator: communicator, reportBadImage: reportBadImage)
         batchNormMode = configuration.runtime.freezeBatchNorm ? .inference : .training
         stepsPerEpoch = Self.stepsPerEpoch(
             samples: trainLoader.samplesPerEpoch, batchSize: step.dataset.batchSize,
@@ -202,6 +207,7 @@ public final class Trainer {
                 }
             }
             progressSink?.finishProgress()
+            try summarizeData(epoch: epoch, iterator: iterator)
             state.epoch = epoch + 1
             state.stepInEpoch = 0
             state.samplerPosition = 0
@@ -357,6 +363,20 @@ public final class Trainer {
             var probe: Float = 0
             for value in values { probe += value * 0 }
             return probe == 0
+        }
+    }
+
+    /// Logs (rank 0) how many samples of the epoch were replaced because their files were bad, and
+    /// how many distinct bad files the job has met, both summed over ranks.
+    private func summarizeData(epoch: Int, iterator: EpochIterator) throws(TrainingError) {
+        var counts: [Int64] = [Int64(iterator.replacedSampleCount), Int64(trainLoader.badImageErrors.count)]
+        try collective("summing bad-image counts") { () throws(CommunicatorError) in
+            try counts.withUnsafeMutableBufferPointer { buffer throws(CommunicatorError) in
+                try communicator.allreduceSum(buffer)
+            }
+        }
+        if rank == 0 {
+            logger.info("epoch \(epoch + 1) data: \(counts[0]) sample(s) replaced for bad files; \(counts[1]) bad file(s) met by the ranks so far")
         }
     }
 
