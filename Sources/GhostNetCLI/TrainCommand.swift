@@ -128,7 +128,11 @@ struct WorkerLaunch {
         worker = try DistributedWorker.start(options)
 
         let rank = worker.identity.rank
-        let sink = try TrainingLogSink(logDirectory: URL(fileURLWithPath: runtime.logDirectory), rank: rank, echoToStandardOutput: rank == 0)
+        // OpenMPI hands every rank a pseudo-terminal whatever mpirun's own output is, so under mpirun
+        // a terminal check says nothing about the user's screen: plain lines suit logs and `tail -f`.
+        let sink = try TrainingLogSink(
+            logDirectory: URL(fileURLWithPath: runtime.logDirectory), rank: rank, echoToStandardOutput: rank == 0,
+            standardOutputIsTerminal: !LaunchEnvironment.current.isUnderMPILauncher && isatty(STDOUT_FILENO) == 1)
         self.sink = sink
         var logger = Logger(label: "ghostnet-d.\(name.rawValue)") { _ in TrainingLogHandler(sink: sink) }
         logger[metadataKey: "rank"] = rank == 0 ? nil : "\(rank)"
