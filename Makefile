@@ -6,7 +6,7 @@ CONFIG     ?= release
 SWIFTFLAGS := -c $(CONFIG)
 BIN        := .build/$(CONFIG)/ghostnet-d
 
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test demo bench clean
 
 all: build
 
@@ -27,5 +27,10 @@ test: deps
 demo: build
 	./deploy/demo.sh
 
+# The standard benchmark set (training and inference steps against the in-run sgemm peak, the
+# input pipeline, the all-reduce); writes the table in docs/PERFORMANCE.md.
+bench: build
+	./deploy/bench.sh
+
 clean:
-	rm -rf .build demo-run
+	rm -rf .build demo-run bench-run

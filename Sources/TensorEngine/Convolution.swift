@@ -93,6 +93,14 @@ public func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeome
 package func conv2d(
     _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
 ) -> Tensor {
+    KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
+        convolve(input, weight: weight, geometry: geometry, workspaceLimit: workspaceLimit)
+    }
+}
+
+private func convolve(
+    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
+) -> Tensor {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
     let plan = ConvolutionPlan(
         input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
@@ -129,6 +137,17 @@ public func conv2dBackward(
 /// ``conv2dBackward(gradOutput:input:weight:geometry:computeInputGradient:)`` with im2col chunks
 /// of at most `workspaceLimit` floats.
 package func conv2dBackward(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
+    computeInputGradient: Bool, workspaceLimit: Int
+) -> (input: Tensor?, weight: Tensor) {
+    KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
+        convolveBackward(
+            gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
+            computeInputGradient: computeInputGradient, workspaceLimit: workspaceLimit)
+    }
+}
+
+private func convolveBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
     computeInputGradient: Bool, workspaceLimit: Int
 ) -> (input: Tensor?, weight: Tensor) {
