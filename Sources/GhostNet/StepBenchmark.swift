@@ -8,7 +8,7 @@ import TensorEngine
 /// Measures a GhostNet-D training or inference step against the machine's GEMM peak, in one
 /// process and one run (shared machines are noisy, so only ratios measured together mean much).
 ///
-/// The run: the sgemm peak (`2048³`, best of ``gemmRepeats``), then ``warmupSteps`` untimed and
+/// The run: the sgemm peak (`2048³`, best of ``gemmRepeats`` in each threading mode), then ``warmupSteps`` untimed and
 /// ``steps`` timed steps on random images (a training step is forward, loss, backward, copying
 /// each gradient into one flat buffer as the all-reduce would, and an SGD update of every
 /// parameter), then the sgemm peak once more; the better of the two peaks is the reference.
@@ -58,7 +58,7 @@ public struct StepBenchmark: Sendable {
     /// Runs the benchmark.
     public func run() -> StepBenchmarkResult {
         OpenBLASRuntime.threadCount = threads
-        var peak = GEMMPeak.measure(size: gemmSize, repeats: gemmRepeats)
+        var peak = GEMMPeak.measure(size: gemmSize, repeats: gemmRepeats, threads: threads)
 
         var model = GhostNetModel(configuration: configuration, seed: seed)
         var random = SeededRandom(seed: seed, streams: 7)
@@ -87,7 +87,7 @@ public struct StepBenchmark: Sendable {
         }
         KernelProfiler.isEnabled = false
         let categorySeconds = KernelProfiler.nanoseconds.map { Double($0) * 1e-9 / Double(steps) }
-        peak = max(peak, GEMMPeak.measure(size: gemmSize, repeats: gemmRepeats))
+        peak = max(peak, GEMMPeak.measure(size: gemmSize, repeats: gemmRepeats, threads: threads))
 
         let steady = allocations.suffix(steps).map(\.allocations).sorted()
         return StepBenchmarkResult(
@@ -219,12 +219,12 @@ extension String {
     }
 }
 
-/// The machine's single-precision GEMM rate, measured through the same entry point the
-/// convolutions use.
+/// The machine's single-precision GEMM rate with `threads` threads: the better of the engine's
+/// own bands (``GEMM``, the entry point the convolutions use) and OpenBLAS's native threading.
 enum GEMMPeak {
-    /// The best GFLOP/s of `repeats` multiplications of two `size × size` matrices (after one
-    /// untimed call that wakes OpenBLAS's threads).
-    static func measure(size: Int, repeats: Int) -> Double {
+    /// The best GFLOP/s of `repeats` multiplications of two `size × size` matrices in each
+    /// threading mode (after one untimed call that wakes the threads).
+    static func measure(size: Int, repeats: Int, threads: Int) -> Double {
         var random = SeededRandom(seed: 11)
         let a = Tensor(shape: [size, size]) { for i in $0.indices { $0[i] = Float(random.nextUnitDouble()) } }
         let b = Tensor(shape: [size, size]) { for i in $0.indices { $0[i] = Float(random.nextUnitDouble()) } }
@@ -233,12 +233,18 @@ enum GEMMPeak {
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 c.withUnsafeMutableBufferPointer { c in
-                    for attempt in 0...repeats {
-                        let start = KernelProfiler.monotonicNanoseconds()
-                        GEMM.multiply(m: size, n: size, k: size, a: a.baseAddress!, b: b.baseAddress!, c: c.baseAddress!)
-                        let seconds = Double(KernelProfiler.monotonicNanoseconds() - start) * 1e-9
-                        if attempt > 0 { best = min(best, seconds) }
+                    func time(bands: Int) {
+                        for attempt in 0...repeats {
+                            let start = KernelProfiler.monotonicNanoseconds()
+                            GEMM.multiply(
+                                m: size, n: size, k: size, a: a.baseAddress!, b: b.baseAddress!, c: c.baseAddress!,
+                                threads: bands)
+                            let seconds = Double(KernelProfiler.monotonicNanoseconds() - start) * 1e-9
+                            if attempt > 0 { best = min(best, seconds) }
+                        }
                     }
+                    time(bands: threads)
+                    OpenBLASRuntime.withNativeThreading(threads) { time(bands: 1) }
                 }
             }
         }
