@@ -71,8 +71,8 @@ import _TestSupport
                 }
                 results.append(c.scalars)
             }
-            expectClose(results[1], results[0], relative: 1e-6, absolute: 1e-6)
-            expectClose(results[2], results[0], relative: 1e-6, absolute: 1e-6)
+            expectClose(results[1], results[0], relative: 1e-5, absolute: 1e-5)
+            expectClose(results[2], results[0], relative: 1e-5, absolute: 1e-5)
         }
     }
 }
