@@ -25,7 +25,7 @@ public func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
         return Tensor(shape: output.shape) { gradInput in
             gradOutput.withUnsafeBufferPointer { gradOutput in
                 output.withUnsafeBufferPointer { output in
-                    for index in 0..<output.count { gradInput[index] = output[index] > 0 ? gradOutput[index] : 0 }
+                    maskByPositive(gradOutput.baseAddress!, mask: output.baseAddress!, gradInput.baseAddress!, count: output.count)
                 }
             }
         }
@@ -50,6 +50,22 @@ public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
         addend.withUnsafeBufferPointer { addend in
             accumulator.withUnsafeMutableBufferPointer { accumulator in
                 for index in 0..<accumulator.count { accumulator[index] += addend[index] }
+            }
+        }
+    }
+}
+
+/// `accumulator = max(0, accumulator + addend)` elementwise in one pass: a residual block's sum
+/// and its ReLU. Differentiate it with ``reluBackward(gradOutput:output:)`` on the result.
+/// - Precondition: both have the same shape.
+public func addReLUInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
+    KernelProfiler.measure(.reluAdd) {
+        ensure(
+            accumulator.shape == addend.shape,
+            "add ReLU: shapes \(accumulator.shape) and \(addend.shape) differ")
+        addend.withUnsafeBufferPointer { addend in
+            accumulator.withUnsafeMutableBufferPointer { accumulator in
+                addAndClamp(accumulator.baseAddress!, addend.baseAddress!, accumulator.baseAddress!, count: accumulator.count)
             }
         }
     }
@@ -122,23 +138,52 @@ public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
 /// - Returns: `[N, H, W, C]`. Gradients: `gradOutput` for `input`, ``sumOverPixels(_:)`` of it for `addend`.
 public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
     KernelProfiler.measure(.reluAdd) {
-        ensure(
-            input.shape.count == 4 && addend.shape == [input.shape[0], 1, 1, input.shape[3]],
-            "broadcastAdd: addend \(addend.shape) must be [N, 1, 1, C] for input \(input.shape)")
-        let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
+        let (batch, pixels, channels) = broadcastExtents(input.shape, addend.shape)
         return Tensor(shape: input.shape) { output in
             input.withUnsafeBufferPointer { input in
                 addend.withUnsafeBufferPointer { addend in
-                    for n in 0..<batch {
-                        let vector = addend.baseAddress! + n * channels
-                        for pixel in 0..<pixels {
-                            let base = (n * pixels + pixel) * channels
-                            let (source, destination) = (input.baseAddress! + base, output.baseAddress! + base)
-                            for c in 0..<channels { destination[c] = source[c] + vector[c] }
-                        }
-                    }
+                    addPerImageVector(
+                        input.baseAddress!, addend.baseAddress!, output.baseAddress!,
+                        batch: batch, pixels: pixels, channels: channels)
                 }
             }
+        }
+    }
+}
+
+/// ``broadcastAdd(_:_:)`` in place: `input[n, h, w, c] += addend[n, 0, 0, c]`.
+public func broadcastAddInPlace(_ input: inout Tensor, _ addend: Tensor) {
+    KernelProfiler.measure(.reluAdd) {
+        let (batch, pixels, channels) = broadcastExtents(input.shape, addend.shape)
+        addend.withUnsafeBufferPointer { addend in
+            input.withUnsafeMutableBufferPointer { input in
+                addPerImageVector(
+                    input.baseAddress!, addend.baseAddress!, input.baseAddress!,
+                    batch: batch, pixels: pixels, channels: channels)
+            }
+        }
+    }
+}
+
+/// Checks a broadcast addition's shapes (`[N, H, W, C]` and `[N, 1, 1, C]`); returns `N`, `H·W`, `C`.
+private func broadcastExtents(_ input: [Int], _ addend: [Int]) -> (batch: Int, pixels: Int, channels: Int) {
+    ensure(
+        input.count == 4 && addend == [input[0], 1, 1, input[3]],
+        "broadcastAdd: addend \(addend) must be [N, 1, 1, C] for input \(input)")
+    return (input[0], input[1] * input[2], input[3])
+}
+
+/// `output[n, p, c] = input[n, p, c] + addend[n, c]`; `output` may be `input`.
+private func addPerImageVector(
+    _ input: UnsafePointer<Float>, _ addend: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+    batch: Int, pixels: Int, channels: Int
+) {
+    for n in 0..<batch {
+        let vector = addend + n * channels
+        for pixel in 0..<pixels {
+            let base = (n * pixels + pixel) * channels
+            let (source, destination) = (input + base, output + base)
+            for c in 0..<channels { destination[c] = source[c] + vector[c] }
         }
     }
 }
