@@ -81,9 +81,13 @@ public func batchNorm(
             input.withUnsafeBufferPointer { input in
                 scale.withUnsafeBufferPointer { scale in
                     shift.withUnsafeBufferPointer { shift in
-                        scaleAndShiftRows(
-                            input.baseAddress!, output.baseAddress!, rows: count, channels: channels,
-                            scale: scale.baseAddress!, shift: shift.baseAddress!, clampAtZero: fusingReLU)
+                        inRowBands(rows: count, rowLength: channels) { band in
+                            let first = band.lowerBound * channels
+                            scaleAndShiftRows(
+                                input.baseAddress! + first, output.baseAddress! + first, rows: band.count,
+                                channels: channels, scale: scale.baseAddress!, shift: shift.baseAddress!,
+                                clampAtZero: fusingReLU)
+                        }
                     }
                 }
             }
@@ -132,11 +136,16 @@ public func batchNormBackward(
                     normalization.mean.withUnsafeBufferPointer { mean in
                         sumGrad.withUnsafeMutableBufferPointer { sumGrad in
                             sumGradCentered.withUnsafeMutableBufferPointer { sumGradCentered in
-                                accumulateChannelGradientSums(
-                                    gradient: dy.baseAddress!, input: x.baseAddress!,
-                                    mask: reluOutput == nil ? nil : y.baseAddress!, center: mean.baseAddress!,
+                                accumulatingInRowBands(
                                     rows: count, channels: channels,
-                                    sumGrad: sumGrad.baseAddress!, sumGradCentered: sumGradCentered.baseAddress!)
+                                    totals: [sumGrad.baseAddress!, sumGradCentered.baseAddress!]
+                                ) { band, sums in
+                                    let first = band.lowerBound * channels
+                                    accumulateChannelGradientSums(
+                                        gradient: dy.baseAddress! + first, input: x.baseAddress! + first,
+                                        mask: reluOutput == nil ? nil : y.baseAddress! + first, center: mean.baseAddress!,
+                                        rows: band.count, channels: channels, sumGrad: sums[0], sumGradCentered: sums[1])
+                                }
                             }
                         }
                     }
@@ -164,11 +173,14 @@ public func batchNormBackward(
                         a.withUnsafeBufferPointer { a in
                             b.withUnsafeBufferPointer { b in
                                 offset.withUnsafeBufferPointer { offset in
-                                    affineGradientRows(
-                                        gradient: dy.baseAddress!, input: x.baseAddress!,
-                                        mask: reluOutput == nil ? nil : y.baseAddress!, result: dx.baseAddress!,
-                                        rows: count, channels: channels,
-                                        a: a.baseAddress!, b: b.baseAddress!, offset: offset.baseAddress!)
+                                    inRowBands(rows: count, rowLength: channels) { band in
+                                        let first = band.lowerBound * channels
+                                        affineGradientRows(
+                                            gradient: dy.baseAddress! + first, input: x.baseAddress! + first,
+                                            mask: reluOutput == nil ? nil : y.baseAddress! + first,
+                                            result: dx.baseAddress! + first, rows: band.count, channels: channels,
+                                            a: a.baseAddress!, b: b.baseAddress!, offset: offset.baseAddress!)
+                                    }
                                 }
                             }
                         }
@@ -232,9 +244,15 @@ private func channelMeanAndVariance(_ input: Tensor) -> (mean: Tensor, variance:
         for c in 0..<channels { shift[c] = x[c] }
         sum.withUnsafeMutableBufferPointer { sum in
             sumOfSquares.withUnsafeMutableBufferPointer { sumOfSquares in
-                accumulateChannelMoments(
-                    x.baseAddress!, rows: count, channels: channels, shift: shift,
-                    sum: sum.baseAddress!, sumOfSquares: sumOfSquares.baseAddress!)
+                shift.withUnsafeBufferPointer { shift in
+                    accumulatingInRowBands(
+                        rows: count, channels: channels, totals: [sum.baseAddress!, sumOfSquares.baseAddress!]
+                    ) { band, sums in
+                        accumulateChannelMoments(
+                            x.baseAddress! + band.lowerBound * channels, rows: band.count, channels: channels,
+                            shift: shift.baseAddress!, sum: sums[0], sumOfSquares: sums[1])
+                    }
+                }
             }
         }
     }
