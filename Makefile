@@ -6,7 +6,7 @@ CONFIG     ?= release
 SWIFTFLAGS := -c $(CONFIG)
 BIN        := .build/$(CONFIG)/ghostnet-d
 
-.PHONY: all deps build test test-faults demo clean
+.PHONY: all deps build test test-faults demo bench clean
 
 all: build
 
@@ -33,5 +33,10 @@ test-faults: build
 demo: build
 	./deploy/demo.sh
 
+# The standard benchmark set (training and inference steps against the in-run sgemm peak, the
+# input pipeline, the all-reduce); writes the table in docs/PERFORMANCE.md.
+bench: build
+	./deploy/bench.sh
+
 clean:
-	rm -rf .build demo-run
+	rm -rf .build demo-run bench-run

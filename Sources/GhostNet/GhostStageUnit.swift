@@ -50,8 +50,9 @@ struct GhostBranchUnit: Sendable {
             if let tape { bottleneckTapes.append(tape) }
         }
         let (m, mergeTape) = merge.forward(concatenateChannels(pooled), mode: mode)
-        let (cheapOutput, cheapTape) = cheap.forward(x0, mode: mode)
-        let ghost = relu(broadcastAdd(cheapOutput, m))
+        var (preActivation, cheapTape) = cheap.forward(x0, mode: mode)
+        broadcastAddInPlace(&preActivation, m)
+        let ghost = relu(preActivation)
         let output = concatenateChannels([x, ghost])
         guard record else { return (output, nil) }
         return (output, Tape(
@@ -73,13 +74,14 @@ struct GhostBranchUnit: Sendable {
         let gradPieces = splitChannels(scaled(gradPooled, by: 1 / Float(pixels)), sizes: tape.pooledChannels)
         var gradient = split[0]
         for index in bottlenecks.indices.reversed() {
-            gradient = broadcastAdd(gradient, gradPieces[index + 1])
+            broadcastAddInPlace(&gradient, gradPieces[index + 1])
             let blockTape = tape.bottlenecks.removeLast()
             gradient = bottlenecks[index].backward(gradient, tape: blockTape, emit: emit)
         }
         gradient = projection.backward(gradient, cache: tape.projection, emit: emit)
         addInPlace(&gradX0, gradient)
-        return broadcastAdd(gradX0, gradPieces[0])
+        broadcastAddInPlace(&gradX0, gradPieces[0])
+        return gradX0
     }
 
     mutating func visit(_ body: TensorVisitor) rethrows {

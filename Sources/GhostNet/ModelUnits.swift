@@ -77,6 +77,11 @@ struct ConvolutionUnit: Sendable {
         return gradInput
     }
 
+    /// Adds the input gradient to `inputGradient` (a shortcut's gradient) and emits the weight's.
+    func backward(_ gradOutput: Tensor, cache: Conv2D.Cache, accumulatingInto inputGradient: inout Tensor, emit: GradientSink) {
+        emit(weightIndex, layer.backward(gradOutput, cache: cache, accumulatingInputGradientInto: &inputGradient).weight)
+    }
+
     /// The weight gradient alone, for the stem, whose input (the image) needs no gradient.
     func backwardWithoutInputGradient(_ gradOutput: Tensor, cache: Conv2D.Cache, emit: GradientSink) {
         emit(weightIndex, layer.parameterGradients(gradOutput, cache: cache).weight)
@@ -203,16 +208,16 @@ struct BottleneckUnit: Sendable {
         let (h2, conv2Cache) = conv2.forward(a1)
         let (a2, bn2Cache) = bn2.forward(h2, mode: mode)
         let (h3, conv3Cache) = conv3.forward(a2)
-        var (sum, bn3Cache) = bn3.forward(h3, mode: mode)
+        var (output, bn3Cache) = bn3.forward(h3, mode: mode)
         var downsampleTape: ConvolutionNormUnit.Tape?
+        // ReLU(bn3 + shortcut), in place in bn3's output, which nothing else holds.
         if downsample != nil {
             let (shortcut, tape) = downsample!.forward(input, mode: mode)
-            addInPlace(&sum, shortcut)
+            addReLUInPlace(&output, shortcut)
             downsampleTape = tape
         } else {
-            addInPlace(&sum, input)
+            addReLUInPlace(&output, input)
         }
-        let output = relu(sum)
         guard record else { return (output, nil) }
         return (output, Tape(
             conv1: conv1Cache, bn1: bn1Cache, conv2: conv2Cache, bn2: bn2Cache, conv3: conv3Cache,
@@ -222,15 +227,17 @@ struct BottleneckUnit: Sendable {
     /// The input gradient; emits downsample, bn3, conv3, bn2, conv2, bn1, conv1 (decreasing index).
     func backward(_ gradOutput: Tensor, tape: consuming Tape, emit: GradientSink) -> Tensor {
         let gradSum = reluBackward(gradOutput: gradOutput, output: tape.output)
-        let gradShortcut = downsample.map { $0.backward(gradSum, tape: tape.downsample!, emit: emit) } ?? gradSum
+        let downsampleGradient = downsample.map { $0.backward(gradSum, tape: tape.downsample!, emit: emit) }
         var gradient = bn3.backward(gradSum, cache: tape.bn3, emit: emit)
         gradient = conv3.backward(gradient, cache: tape.conv3, emit: emit)
         gradient = bn2.backward(gradient, cache: tape.bn2, emit: emit)
         gradient = conv2.backward(gradient, cache: tape.conv2, emit: emit)
         gradient = bn1.backward(gradient, cache: tape.bn1, emit: emit)
-        gradient = conv1.backward(gradient, cache: tape.conv1, emit: emit)
-        addInPlace(&gradient, gradShortcut)
-        return gradient
+        // conv1's input gradient is added straight into the shortcut's.
+        var gradInput: Tensor
+        if let downsampleGradient { gradInput = downsampleGradient } else { gradInput = consume gradSum }
+        conv1.backward(gradient, cache: tape.conv1, accumulatingInto: &gradInput, emit: emit)
+        return gradInput
     }
 
     mutating func visit(_ body: TensorVisitor) rethrows {

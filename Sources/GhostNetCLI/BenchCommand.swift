@@ -9,5 +9,5 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the throughput of parts of the training pipeline.",
-        subcommands: [BenchDataCommand.self, BenchAllreduceCommand.self])
+        subcommands: [BenchTrainCommand.self, BenchInferCommand.self, BenchDataCommand.self, BenchAllreduceCommand.self])
 }

@@ -98,6 +98,17 @@ public struct Conv2D: Sendable {
         return (gradients.input!, Parameters(weight: gradients.weight))
     }
 
+    /// The weight gradient, adding the input gradient to `inputGradient` (`[N, H, W, inputChannels]`)
+    /// instead of returning it: a residual block adds its convolution path's input gradient to the
+    /// shortcut's this way without a separate pass.
+    public func backward(
+        _ gradOutput: Tensor, cache: Cache, accumulatingInputGradientInto inputGradient: inout Tensor
+    ) -> Parameters {
+        Parameters(weight: conv2dBackward(
+            gradOutput: gradOutput, input: cache.input, weight: parameters.weight, geometry: geometry,
+            accumulatingInputGradientInto: &inputGradient))
+    }
+
     /// The weight gradient alone, for a network's first layer, whose input needs no gradient.
     public func parameterGradients(_ gradOutput: Tensor, cache: Cache) -> Parameters {
         let gradients = conv2dBackward(

@@ -39,58 +39,64 @@ public func batchNorm(
     _ input: Tensor, weight: Tensor, bias: Tensor,
     running: (mean: Tensor, variance: Tensor)?, epsilon: Float, fusingReLU: Bool = false
 ) -> (output: Tensor, normalization: BatchNormNormalization) {
-    ensure(input.shape.count == 4, "batchNorm: input \(input.shape) must be NHWC [N, H, W, C]")
-    let channels = input.shape[3]
-    let count = input.count / max(channels, 1)
-    for (name, tensor) in [("weight", weight), ("bias", bias)] + (running.map { [("running mean", $0.mean), ("running variance", $0.variance)] } ?? []) {
-        ensure(
-            tensor.shape == [channels],
-            "batchNorm: input \(input.shape) has \(channels) channels but \(name) is \(tensor.shape)")
-    }
-    let mean: Tensor, variance: Tensor
-    if let running {
-        (mean, variance) = (running.mean, running.variance)
-    } else {
-        ensure(
-            count > 1,
-            "batchNorm: expected more than 1 value per channel when training, got input \(input.shape)")
-        (mean, variance) = channelMeanAndVariance(input)
-    }
-    let inverseStandardDeviation = Tensor(shape: [channels]) { inverse in
-        variance.withUnsafeBufferPointer { variance in
-            for c in 0..<channels { inverse[c] = 1 / (variance[c] + epsilon).squareRoot() }
+    KernelProfiler.measure(.batchNorm) {
+        ensure(input.shape.count == 4, "batchNorm: input \(input.shape) must be NHWC [N, H, W, C]")
+        let channels = input.shape[3]
+        let count = input.count / max(channels, 1)
+        for (name, tensor) in [("weight", weight), ("bias", bias)] + (running.map { [("running mean", $0.mean), ("running variance", $0.variance)] } ?? []) {
+            ensure(
+                tensor.shape == [channels],
+                "batchNorm: input \(input.shape) has \(channels) channels but \(name) is \(tensor.shape)")
         }
-    }
-    // y = x · scale + shift per channel.
-    var scale = [Float](repeating: 0, count: channels)
-    var shift = [Float](repeating: 0, count: channels)
-    weight.withUnsafeBufferPointer { weight in
-        bias.withUnsafeBufferPointer { bias in
-            mean.withUnsafeBufferPointer { mean in
-                inverseStandardDeviation.withUnsafeBufferPointer { inverse in
-                    for c in 0..<channels {
-                        scale[c] = weight[c] * inverse[c]
-                        shift[c] = bias[c] - mean[c] * scale[c]
+        let mean: Tensor, variance: Tensor
+        if let running {
+            (mean, variance) = (running.mean, running.variance)
+        } else {
+            ensure(
+                count > 1,
+                "batchNorm: expected more than 1 value per channel when training, got input \(input.shape)")
+            (mean, variance) = channelMeanAndVariance(input)
+        }
+        let inverseStandardDeviation = Tensor(shape: [channels]) { inverse in
+            variance.withUnsafeBufferPointer { variance in
+                for c in 0..<channels { inverse[c] = 1 / (variance[c] + epsilon).squareRoot() }
+            }
+        }
+        // y = x · scale + shift per channel.
+        var scale = [Float](repeating: 0, count: channels)
+        var shift = [Float](repeating: 0, count: channels)
+        weight.withUnsafeBufferPointer { weight in
+            bias.withUnsafeBufferPointer { bias in
+                mean.withUnsafeBufferPointer { mean in
+                    inverseStandardDeviation.withUnsafeBufferPointer { inverse in
+                        for c in 0..<channels {
+                            scale[c] = weight[c] * inverse[c]
+                            shift[c] = bias[c] - mean[c] * scale[c]
+                        }
                     }
                 }
             }
         }
-    }
-    let output = Tensor(shape: input.shape) { output in
-        input.withUnsafeBufferPointer { input in
-            scale.withUnsafeBufferPointer { scale in
-                shift.withUnsafeBufferPointer { shift in
-                    scaleAndShiftRows(
-                        input.baseAddress!, output.baseAddress!, rows: count, channels: channels,
-                        scale: scale.baseAddress!, shift: shift.baseAddress!, clampAtZero: fusingReLU)
+        let output = Tensor(shape: input.shape) { output in
+            input.withUnsafeBufferPointer { input in
+                scale.withUnsafeBufferPointer { scale in
+                    shift.withUnsafeBufferPointer { shift in
+                        inRowBands(rows: count, rowLength: channels) { band in
+                            let first = band.lowerBound * channels
+                            scaleAndShiftRows(
+                                input.baseAddress! + first, output.baseAddress! + first, rows: band.count,
+                                channels: channels, scale: scale.baseAddress!, shift: shift.baseAddress!,
+                                clampAtZero: fusingReLU)
+                        }
+                    }
                 }
             }
         }
+        let normalization = BatchNormNormalization(
+            mean: mean, variance: variance, inverseStandardDeviation: inverseStandardDeviation,
+            usesBatchStatistics: running == nil, countPerChannel: count)
+        return (output, normalization)
     }
-    let normalization = BatchNormNormalization(
-        mean: mean, variance: variance, inverseStandardDeviation: inverseStandardDeviation,
-        usesBatchStatistics: running == nil, countPerChannel: count)
-    return (output, normalization)
 }
 
 /// The gradients of ``batchNorm(_:weight:bias:running:epsilon:fusingReLU:)``.
@@ -110,76 +116,86 @@ public func batchNormBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, normalization: BatchNormNormalization,
     reluOutput: Tensor? = nil
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
-    ensure(
-        gradOutput.shape == input.shape && (reluOutput?.shape ?? input.shape) == input.shape,
-        "batchNorm backward: gradient \(gradOutput.shape) does not match input \(input.shape)")
-    let channels = input.shape[3]
-    let count = input.count / max(channels, 1)
-    let n = Double(normalization.countPerChannel)
-    // Per channel: Σdy and Σdy·(x − mean) in Double, with dy masked by the fused ReLU.
-    var sumGrad = [Double](repeating: 0, count: channels)
-    var sumGradCentered = [Double](repeating: 0, count: channels)
-    // dx = a·dy − b·x + offset per channel.
-    var a = [Float](repeating: 0, count: channels)
-    var b = [Float](repeating: 0, count: channels)
-    var offset = [Float](repeating: 0, count: channels)
-    gradOutput.withUnsafeBufferPointer { dy in
-        input.withUnsafeBufferPointer { x in
-            (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
-                normalization.mean.withUnsafeBufferPointer { mean in
-                    sumGrad.withUnsafeMutableBufferPointer { sumGrad in
-                        sumGradCentered.withUnsafeMutableBufferPointer { sumGradCentered in
-                            accumulateChannelGradientSums(
-                                gradient: dy.baseAddress!, input: x.baseAddress!,
-                                mask: reluOutput == nil ? nil : y.baseAddress!, center: mean.baseAddress!,
-                                rows: count, channels: channels,
-                                sumGrad: sumGrad.baseAddress!, sumGradCentered: sumGradCentered.baseAddress!)
-                        }
-                    }
-                }
-            }
-        }
-    }
-    weight.withUnsafeBufferPointer { weight in
-        normalization.mean.withUnsafeBufferPointer { mean in
-            normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
-                for c in 0..<channels {
-                    let scale = Double(weight[c]) * Double(inverse[c])
-                    a[c] = Float(scale)
-                    guard normalization.usesBatchStatistics else { continue }
-                    let centeredTerm = scale * Double(inverse[c]) * Double(inverse[c]) * sumGradCentered[c] / n
-                    b[c] = Float(centeredTerm)
-                    offset[c] = Float(centeredTerm * Double(mean[c]) - scale * sumGrad[c] / n)
-                }
-            }
-        }
-    }
-    let gradInput = Tensor(shape: input.shape) { dx in
+    KernelProfiler.measure(.batchNorm) {
+        ensure(
+            gradOutput.shape == input.shape && (reluOutput?.shape ?? input.shape) == input.shape,
+            "batchNorm backward: gradient \(gradOutput.shape) does not match input \(input.shape)")
+        let channels = input.shape[3]
+        let count = input.count / max(channels, 1)
+        let n = Double(normalization.countPerChannel)
+        // Per channel: Σdy and Σdy·(x − mean) in Double, with dy masked by the fused ReLU.
+        var sumGrad = [Double](repeating: 0, count: channels)
+        var sumGradCentered = [Double](repeating: 0, count: channels)
+        // dx = a·dy − b·x + offset per channel.
+        var a = [Float](repeating: 0, count: channels)
+        var b = [Float](repeating: 0, count: channels)
+        var offset = [Float](repeating: 0, count: channels)
         gradOutput.withUnsafeBufferPointer { dy in
             input.withUnsafeBufferPointer { x in
                 (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
-                    a.withUnsafeBufferPointer { a in
-                        b.withUnsafeBufferPointer { b in
-                            offset.withUnsafeBufferPointer { offset in
-                                affineGradientRows(
-                                    gradient: dy.baseAddress!, input: x.baseAddress!,
-                                    mask: reluOutput == nil ? nil : y.baseAddress!, result: dx.baseAddress!,
+                    normalization.mean.withUnsafeBufferPointer { mean in
+                        sumGrad.withUnsafeMutableBufferPointer { sumGrad in
+                            sumGradCentered.withUnsafeMutableBufferPointer { sumGradCentered in
+                                accumulatingInRowBands(
                                     rows: count, channels: channels,
-                                    a: a.baseAddress!, b: b.baseAddress!, offset: offset.baseAddress!)
+                                    totals: [sumGrad.baseAddress!, sumGradCentered.baseAddress!]
+                                ) { band, sums in
+                                    let first = band.lowerBound * channels
+                                    accumulateChannelGradientSums(
+                                        gradient: dy.baseAddress! + first, input: x.baseAddress! + first,
+                                        mask: reluOutput == nil ? nil : y.baseAddress! + first, center: mean.baseAddress!,
+                                        rows: band.count, channels: channels, sumGrad: sums[0], sumGradCentered: sums[1])
+                                }
                             }
                         }
                     }
                 }
             }
         }
-    }
-    let gradWeight = Tensor(shape: [channels]) { gradWeight in
-        normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
-            for c in 0..<channels { gradWeight[c] = Float(sumGradCentered[c]) * inverse[c] }
+        weight.withUnsafeBufferPointer { weight in
+            normalization.mean.withUnsafeBufferPointer { mean in
+                normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
+                    for c in 0..<channels {
+                        let scale = Double(weight[c]) * Double(inverse[c])
+                        a[c] = Float(scale)
+                        guard normalization.usesBatchStatistics else { continue }
+                        let centeredTerm = scale * Double(inverse[c]) * Double(inverse[c]) * sumGradCentered[c] / n
+                        b[c] = Float(centeredTerm)
+                        offset[c] = Float(centeredTerm * Double(mean[c]) - scale * sumGrad[c] / n)
+                    }
+                }
+            }
         }
+        let gradInput = Tensor(shape: input.shape) { dx in
+            gradOutput.withUnsafeBufferPointer { dy in
+                input.withUnsafeBufferPointer { x in
+                    (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
+                        a.withUnsafeBufferPointer { a in
+                            b.withUnsafeBufferPointer { b in
+                                offset.withUnsafeBufferPointer { offset in
+                                    inRowBands(rows: count, rowLength: channels) { band in
+                                        let first = band.lowerBound * channels
+                                        affineGradientRows(
+                                            gradient: dy.baseAddress! + first, input: x.baseAddress! + first,
+                                            mask: reluOutput == nil ? nil : y.baseAddress! + first,
+                                            result: dx.baseAddress! + first, rows: band.count, channels: channels,
+                                            a: a.baseAddress!, b: b.baseAddress!, offset: offset.baseAddress!)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let gradWeight = Tensor(shape: [channels]) { gradWeight in
+            normalization.inverseStandardDeviation.withUnsafeBufferPointer { inverse in
+                for c in 0..<channels { gradWeight[c] = Float(sumGradCentered[c]) * inverse[c] }
+            }
+        }
+        let gradBias = Tensor(shape: [channels], scalars: sumGrad.map { Float($0) })
+        return (gradInput, gradWeight, gradBias)
     }
-    let gradBias = Tensor(shape: [channels], scalars: sumGrad.map { Float($0) })
-    return (gradInput, gradWeight, gradBias)
 }
 
 /// Moves running averages towards a batch's statistics, PyTorch style:
@@ -195,20 +211,22 @@ public func updateRunningStatistics(
     runningMean: inout Tensor, runningVariance: inout Tensor,
     from batch: BatchNormNormalization, momentum: Float
 ) {
-    ensure(batch.usesBatchStatistics, "batchNorm: running statistics update needs batch statistics")
-    ensure(
-        runningMean.shape == batch.mean.shape && runningVariance.shape == batch.variance.shape,
-        "batchNorm: running statistics \(runningMean.shape), \(runningVariance.shape) do not match the batch's \(batch.mean.shape)")
-    let unbiasing = Float(Double(batch.countPerChannel) / Double(batch.countPerChannel - 1))
-    batch.mean.withUnsafeBufferPointer { mean in
-        runningMean.withUnsafeMutableBufferPointer { running in
-            for c in running.indices { running[c] = (1 - momentum) * running[c] + momentum * mean[c] }
+    KernelProfiler.measure(.batchNorm) {
+        ensure(batch.usesBatchStatistics, "batchNorm: running statistics update needs batch statistics")
+        ensure(
+            runningMean.shape == batch.mean.shape && runningVariance.shape == batch.variance.shape,
+            "batchNorm: running statistics \(runningMean.shape), \(runningVariance.shape) do not match the batch's \(batch.mean.shape)")
+        let unbiasing = Float(Double(batch.countPerChannel) / Double(batch.countPerChannel - 1))
+        batch.mean.withUnsafeBufferPointer { mean in
+            runningMean.withUnsafeMutableBufferPointer { running in
+                for c in running.indices { running[c] = (1 - momentum) * running[c] + momentum * mean[c] }
+            }
         }
-    }
-    batch.variance.withUnsafeBufferPointer { variance in
-        runningVariance.withUnsafeMutableBufferPointer { running in
-            for c in running.indices {
-                running[c] = (1 - momentum) * running[c] + momentum * variance[c] * unbiasing
+        batch.variance.withUnsafeBufferPointer { variance in
+            runningVariance.withUnsafeMutableBufferPointer { running in
+                for c in running.indices {
+                    running[c] = (1 - momentum) * running[c] + momentum * variance[c] * unbiasing
+                }
             }
         }
     }
@@ -226,9 +244,15 @@ private func channelMeanAndVariance(_ input: Tensor) -> (mean: Tensor, variance:
         for c in 0..<channels { shift[c] = x[c] }
         sum.withUnsafeMutableBufferPointer { sum in
             sumOfSquares.withUnsafeMutableBufferPointer { sumOfSquares in
-                accumulateChannelMoments(
-                    x.baseAddress!, rows: count, channels: channels, shift: shift,
-                    sum: sum.baseAddress!, sumOfSquares: sumOfSquares.baseAddress!)
+                shift.withUnsafeBufferPointer { shift in
+                    accumulatingInRowBands(
+                        rows: count, channels: channels, totals: [sum.baseAddress!, sumOfSquares.baseAddress!]
+                    ) { band, sums in
+                        accumulateChannelMoments(
+                            x.baseAddress! + band.lowerBound * channels, rows: band.count, channels: channels,
+                            shift: shift.baseAddress!, sum: sums[0], sumOfSquares: sums[1])
+                    }
+                }
             }
         }
     }

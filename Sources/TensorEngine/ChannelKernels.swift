@@ -199,3 +199,39 @@ func windowMaximum(
         c += 1
     }
 }
+
+/// `result[i] = max(0, x[i] + addend[i])`; `result` may be `x`.
+func addAndClamp(
+    _ x: UnsafePointer<Float>, _ addend: UnsafePointer<Float>, _ result: UnsafeMutablePointer<Float>, count: Int
+) {
+    let vectorCount = count & ~7
+    var index = 0
+    while index < vectorCount {
+        var value = load8(x + index) + load8(addend + index)
+        value.replace(with: 0, where: value .< 0)
+        store8(value, result + index)
+        index += 8
+    }
+    while index < count {
+        result[index] = max(0, x[index] + addend[index])
+        index += 1
+    }
+}
+
+/// `result[i] = mask[i] > 0 ? gradient[i] : 0`, the gradient through a ReLU whose output is `mask`.
+func maskByPositive(
+    _ gradient: UnsafePointer<Float>, mask: UnsafePointer<Float>, _ result: UnsafeMutablePointer<Float>, count: Int
+) {
+    let vectorCount = count & ~7
+    var index = 0
+    while index < vectorCount {
+        var value = load8(gradient + index)
+        value.replace(with: 0, where: load8(mask + index) .<= 0)
+        store8(value, result + index)
+        index += 8
+    }
+    while index < count {
+        result[index] = mask[index] > 0 ? gradient[index] : 0
+        index += 1
+    }
+}

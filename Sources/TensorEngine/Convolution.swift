@@ -93,6 +93,14 @@ public func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeome
 package func conv2d(
     _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
 ) -> Tensor {
+    KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
+        convolve(input, weight: weight, geometry: geometry, workspaceLimit: workspaceLimit)
+    }
+}
+
+private func convolve(
+    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
+) -> Tensor {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
     let plan = ConvolutionPlan(
         input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
@@ -132,6 +140,46 @@ package func conv2dBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
     computeInputGradient: Bool, workspaceLimit: Int
 ) -> (input: Tensor?, weight: Tensor) {
+    // Uninitialised: the backward pass overwrites every element.
+    var gradInput = computeInputGradient ? Tensor(shape: input.shape, initializingWith: { _ in }) : nil
+    let gradWeight = KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
+        convolveBackward(
+            gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
+            gradInput: &gradInput, accumulate: false, workspaceLimit: workspaceLimit)
+    }
+    return (gradInput, gradWeight)
+}
+
+/// ``conv2dBackward(gradOutput:input:weight:geometry:computeInputGradient:)`` that adds the input
+/// gradient to `inputGradient` (e.g. a residual block's shortcut gradient) instead of returning
+/// a new tensor: a 1×1 stride-1 convolution's GEMM accumulates with β = 1, saving a pass.
+///
+/// - Parameter inputGradient: `[N, H, W, C_in]`; the input gradient is added to it.
+/// - Returns: The weight gradient `[C_out, KH, KW, C_in]`.
+public func conv2dBackward(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
+    accumulatingInputGradientInto inputGradient: inout Tensor
+) -> Tensor {
+    ensure(
+        inputGradient.shape == input.shape,
+        "conv2d backward: accumulated input gradient \(inputGradient.shape) does not match input \(input.shape)")
+    // Moved, not copied, so the sum is written in place when the caller held the only reference.
+    var sum: Tensor? = consume inputGradient
+    let gradWeight = KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
+        convolveBackward(
+            gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
+            gradInput: &sum, accumulate: true, workspaceLimit: Workspace.maximumFloats)
+    }
+    inputGradient = sum!
+    return gradWeight
+}
+
+/// Computes the weight gradient (returned) and, when `gradInput` is not nil, the input gradient
+/// into it: overwriting it, or adding to it when `accumulate` is true.
+private func convolveBackward(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
+    gradInput: inout Tensor?, accumulate: Bool, workspaceLimit: Int
+) -> Tensor {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
     ensure(
         gradOutput.shape == outputShape,
@@ -139,7 +187,6 @@ package func conv2dBackward(
     let plan = ConvolutionPlan(
         input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
     var gradWeight = Tensor(shape: weight.shape)
-    var gradInput = computeInputGradient ? Tensor(shape: input.shape) : nil
     gradOutput.withUnsafeBufferPointer { gradOutput in
         input.withUnsafeBufferPointer { input in
             weight.withUnsafeBufferPointer { weight in
@@ -149,18 +196,19 @@ package func conv2dBackward(
                             plan.backward(
                                 gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
                                 weight: weight.baseAddress!, gradWeight: gradWeight.baseAddress!,
-                                gradInput: gradInput.baseAddress!)
+                                gradInput: gradInput.baseAddress!, accumulate: accumulate)
                         }
                     } else {
                         plan.backward(
                             gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
-                            weight: weight.baseAddress!, gradWeight: gradWeight.baseAddress!, gradInput: nil)
+                            weight: weight.baseAddress!, gradWeight: gradWeight.baseAddress!, gradInput: nil,
+                            accumulate: false)
                     }
                 }
             }
         }
     }
-    return (gradInput, gradWeight)
+    return gradWeight
 }
 
 /// The sizes and index arithmetic of one convolution call.
@@ -204,9 +252,11 @@ struct ConvolutionPlan {
         }
     }
 
+    /// Writes the weight gradient and, when `gradInput` is given, the input gradient (added to
+    /// what `gradInput` holds when `accumulate` is true).
     func backward(
         gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        gradWeight: UnsafeMutablePointer<Float>, gradInput: UnsafeMutablePointer<Float>?
+        gradWeight: UnsafeMutablePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, accumulate: Bool
     ) {
         if geometry.isPointwise {
             // gradWeight[C_out, C_in] = gradOutputᵀ · input; gradInput = gradOutput · weight.
@@ -215,11 +265,12 @@ struct ConvolutionPlan {
                 a: gradOutput, b: input, c: gradWeight)
             if let gradInput {
                 GEMM.multiply(
-                    m: rows, n: columns, k: outputChannels, a: gradOutput, b: weight, c: gradInput)
+                    m: rows, n: columns, k: outputChannels, a: gradOutput, b: weight, beta: accumulate ? 1 : 0,
+                    c: gradInput)
             }
             return
         }
-        if let gradInput { gradInput.initialize(repeating: 0, count: batch * height * width * inputChannels) }
+        if let gradInput, !accumulate { gradInput.initialize(repeating: 0, count: batch * height * width * inputChannels) }
         let chunk = rowsPerChunk
         Workspace.withScratch(count: chunk * columns) { scratch in
             for (index, firstRow) in stride(from: 0, to: rows, by: chunk).enumerated() {

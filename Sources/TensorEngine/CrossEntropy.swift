@@ -65,6 +65,13 @@ private func crossEntropy(
     logits: Tensor,
     targetsOfRow: (Int) -> (target: (Int) -> Double, targetSum: Double)
 ) -> LossAndGradient {
+    KernelProfiler.measure(.loss) { crossEntropyKernel(logits: logits, targetsOfRow: targetsOfRow) }
+}
+
+private func crossEntropyKernel(
+    logits: Tensor,
+    targetsOfRow: (Int) -> (target: (Int) -> Double, targetSum: Double)
+) -> LossAndGradient {
     let (batch, classes) = (logits.shape[0], logits.shape[1])
     ensure(batch > 0 && classes > 0, "softmaxCrossEntropy: logits \(logits.shape) are empty")
     var total = 0.0

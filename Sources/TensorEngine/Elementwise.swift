@@ -4,9 +4,11 @@
 
 /// `max(0, x)` elementwise, any shape.
 public func relu(_ input: Tensor) -> Tensor {
-    Tensor(shape: input.shape) { output in
-        input.withUnsafeBufferPointer { input in
-            for index in 0..<input.count { output[index] = max(0, input[index]) }
+    KernelProfiler.measure(.reluAdd) {
+        Tensor(shape: input.shape) { output in
+            input.withUnsafeBufferPointer { input in
+                for index in 0..<input.count { output[index] = max(0, input[index]) }
+            }
         }
     }
 }
@@ -16,13 +18,15 @@ public func relu(_ input: Tensor) -> Tensor {
 /// Using the output (not the input) lets a ReLU that overwrote its input still be differentiated.
 /// - Precondition: `gradOutput` and `output` have the same shape.
 public func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
-    ensure(
-        gradOutput.shape == output.shape,
-        "relu backward: gradient \(gradOutput.shape) does not match output \(output.shape)")
-    return Tensor(shape: output.shape) { gradInput in
-        gradOutput.withUnsafeBufferPointer { gradOutput in
-            output.withUnsafeBufferPointer { output in
-                for index in 0..<output.count { gradInput[index] = output[index] > 0 ? gradOutput[index] : 0 }
+    KernelProfiler.measure(.reluAdd) {
+        ensure(
+            gradOutput.shape == output.shape,
+            "relu backward: gradient \(gradOutput.shape) does not match output \(output.shape)")
+        return Tensor(shape: output.shape) { gradInput in
+            gradOutput.withUnsafeBufferPointer { gradOutput in
+                output.withUnsafeBufferPointer { output in
+                    maskByPositive(gradOutput.baseAddress!, mask: output.baseAddress!, gradInput.baseAddress!, count: output.count)
+                }
             }
         }
     }
@@ -39,12 +43,30 @@ public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
 /// `accumulator += addend` elementwise, e.g. to sum gradients where a tensor feeds two branches.
 /// - Precondition: both have the same shape.
 public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
-    ensure(
-        accumulator.shape == addend.shape,
-        "add: shapes \(accumulator.shape) and \(addend.shape) differ")
-    addend.withUnsafeBufferPointer { addend in
-        accumulator.withUnsafeMutableBufferPointer { accumulator in
-            for index in 0..<accumulator.count { accumulator[index] += addend[index] }
+    KernelProfiler.measure(.reluAdd) {
+        ensure(
+            accumulator.shape == addend.shape,
+            "add: shapes \(accumulator.shape) and \(addend.shape) differ")
+        addend.withUnsafeBufferPointer { addend in
+            accumulator.withUnsafeMutableBufferPointer { accumulator in
+                for index in 0..<accumulator.count { accumulator[index] += addend[index] }
+            }
+        }
+    }
+}
+
+/// `accumulator = max(0, accumulator + addend)` elementwise in one pass: a residual block's sum
+/// and its ReLU. Differentiate it with ``reluBackward(gradOutput:output:)`` on the result.
+/// - Precondition: both have the same shape.
+public func addReLUInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
+    KernelProfiler.measure(.reluAdd) {
+        ensure(
+            accumulator.shape == addend.shape,
+            "add ReLU: shapes \(accumulator.shape) and \(addend.shape) differ")
+        addend.withUnsafeBufferPointer { addend in
+            accumulator.withUnsafeMutableBufferPointer { accumulator in
+                addAndClamp(accumulator.baseAddress!, addend.baseAddress!, accumulator.baseAddress!, count: accumulator.count)
+            }
         }
     }
 }
@@ -54,26 +76,28 @@ public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
 /// - Parameter parts: `[N, H, W, C_i]` each, equal in `N, H, W`.
 /// - Returns: `[N, H, W, ΣC_i]`. Its gradient is ``splitChannels(_:sizes:)`` with the parts' channel counts.
 public func concatenateChannels(_ parts: [Tensor]) -> Tensor {
-    ensure(!parts.isEmpty, "concatenateChannels: no tensors given")
-    let pixelShape = Array(parts[0].shape.dropLast())
-    for part in parts {
-        ensure(
-            part.shape.count == 4 && Array(part.shape.dropLast()) == pixelShape,
-            "concatenateChannels: \(part.shape) does not match \(parts[0].shape) outside the channel axis")
-    }
-    let totalChannels = parts.reduce(0) { $0 + $1.shape[3] }
-    let pixels = pixelShape.reduce(1, *)
-    return Tensor(shape: pixelShape + [totalChannels]) { output in
-        var channelOffset = 0
+    KernelProfiler.measure(.reluAdd) {
+        ensure(!parts.isEmpty, "concatenateChannels: no tensors given")
+        let pixelShape = Array(parts[0].shape.dropLast())
         for part in parts {
-            let channels = part.shape[3]
-            part.withUnsafeBufferPointer { source in
-                for pixel in 0..<pixels {
-                    (output.baseAddress! + pixel * totalChannels + channelOffset)
-                        .initialize(from: source.baseAddress! + pixel * channels, count: channels)
+            ensure(
+                part.shape.count == 4 && Array(part.shape.dropLast()) == pixelShape,
+                "concatenateChannels: \(part.shape) does not match \(parts[0].shape) outside the channel axis")
+        }
+        let totalChannels = parts.reduce(0) { $0 + $1.shape[3] }
+        let pixels = pixelShape.reduce(1, *)
+        return Tensor(shape: pixelShape + [totalChannels]) { output in
+            var channelOffset = 0
+            for part in parts {
+                let channels = part.shape[3]
+                part.withUnsafeBufferPointer { source in
+                    for pixel in 0..<pixels {
+                        (output.baseAddress! + pixel * totalChannels + channelOffset)
+                            .initialize(from: source.baseAddress! + pixel * channels, count: channels)
+                    }
                 }
+                channelOffset += channels
             }
-            channelOffset += channels
         }
     }
 }
@@ -85,19 +109,21 @@ public func concatenateChannels(_ parts: [Tensor]) -> Tensor {
 ///   - sizes: The channel count of each part; they must add up to `C`.
 /// - Returns: `[N, H, W, sizes[i]]` for each part. Its gradient is ``concatenateChannels(_:)``.
 public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
-    ensure(
-        input.shape.count == 4 && sizes.allSatisfy({ $0 >= 0 }) && sizes.reduce(0, +) == input.shape[3],
-        "splitChannels: channel sizes \(sizes) do not add up to the channels of \(input.shape)")
-    let totalChannels = input.shape[3]
-    let pixels = input.count / max(totalChannels, 1)
-    var channelOffset = 0
-    return sizes.map { channels in
-        defer { channelOffset += channels }
-        return Tensor(shape: Array(input.shape.dropLast()) + [channels]) { part in
-            input.withUnsafeBufferPointer { source in
-                for pixel in 0..<pixels {
-                    (part.baseAddress! + pixel * channels)
-                        .initialize(from: source.baseAddress! + pixel * totalChannels + channelOffset, count: channels)
+    KernelProfiler.measure(.reluAdd) {
+        ensure(
+            input.shape.count == 4 && sizes.allSatisfy({ $0 >= 0 }) && sizes.reduce(0, +) == input.shape[3],
+            "splitChannels: channel sizes \(sizes) do not add up to the channels of \(input.shape)")
+        let totalChannels = input.shape[3]
+        let pixels = input.count / max(totalChannels, 1)
+        var channelOffset = 0
+        return sizes.map { channels in
+            defer { channelOffset += channels }
+            return Tensor(shape: Array(input.shape.dropLast()) + [channels]) { part in
+                input.withUnsafeBufferPointer { source in
+                    for pixel in 0..<pixels {
+                        (part.baseAddress! + pixel * channels)
+                            .initialize(from: source.baseAddress! + pixel * totalChannels + channelOffset, count: channels)
+                    }
                 }
             }
         }
@@ -111,22 +137,53 @@ public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
 ///   - addend: `[N, 1, 1, C]`.
 /// - Returns: `[N, H, W, C]`. Gradients: `gradOutput` for `input`, ``sumOverPixels(_:)`` of it for `addend`.
 public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
-    ensure(
-        input.shape.count == 4 && addend.shape == [input.shape[0], 1, 1, input.shape[3]],
-        "broadcastAdd: addend \(addend.shape) must be [N, 1, 1, C] for input \(input.shape)")
-    let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
-    return Tensor(shape: input.shape) { output in
-        input.withUnsafeBufferPointer { input in
-            addend.withUnsafeBufferPointer { addend in
-                for n in 0..<batch {
-                    let vector = addend.baseAddress! + n * channels
-                    for pixel in 0..<pixels {
-                        let base = (n * pixels + pixel) * channels
-                        let (source, destination) = (input.baseAddress! + base, output.baseAddress! + base)
-                        for c in 0..<channels { destination[c] = source[c] + vector[c] }
-                    }
+    KernelProfiler.measure(.reluAdd) {
+        let (batch, pixels, channels) = broadcastExtents(input.shape, addend.shape)
+        return Tensor(shape: input.shape) { output in
+            input.withUnsafeBufferPointer { input in
+                addend.withUnsafeBufferPointer { addend in
+                    addPerImageVector(
+                        input.baseAddress!, addend.baseAddress!, output.baseAddress!,
+                        batch: batch, pixels: pixels, channels: channels)
                 }
             }
+        }
+    }
+}
+
+/// ``broadcastAdd(_:_:)`` in place: `input[n, h, w, c] += addend[n, 0, 0, c]`.
+public func broadcastAddInPlace(_ input: inout Tensor, _ addend: Tensor) {
+    KernelProfiler.measure(.reluAdd) {
+        let (batch, pixels, channels) = broadcastExtents(input.shape, addend.shape)
+        addend.withUnsafeBufferPointer { addend in
+            input.withUnsafeMutableBufferPointer { input in
+                addPerImageVector(
+                    input.baseAddress!, addend.baseAddress!, input.baseAddress!,
+                    batch: batch, pixels: pixels, channels: channels)
+            }
+        }
+    }
+}
+
+/// Checks a broadcast addition's shapes (`[N, H, W, C]` and `[N, 1, 1, C]`); returns `N`, `H·W`, `C`.
+private func broadcastExtents(_ input: [Int], _ addend: [Int]) -> (batch: Int, pixels: Int, channels: Int) {
+    ensure(
+        input.count == 4 && addend == [input[0], 1, 1, input[3]],
+        "broadcastAdd: addend \(addend) must be [N, 1, 1, C] for input \(input)")
+    return (input[0], input[1] * input[2], input[3])
+}
+
+/// `output[n, p, c] = input[n, p, c] + addend[n, c]`; `output` may be `input`.
+private func addPerImageVector(
+    _ input: UnsafePointer<Float>, _ addend: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+    batch: Int, pixels: Int, channels: Int
+) {
+    for n in 0..<batch {
+        let vector = addend + n * channels
+        for pixel in 0..<pixels {
+            let base = (n * pixels + pixel) * channels
+            let (source, destination) = (input + base, output + base)
+            for c in 0..<channels { destination[c] = source[c] + vector[c] }
         }
     }
 }
@@ -136,19 +193,21 @@ public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
 /// This is the gradient of ``broadcastAdd(_:_:)`` with respect to its addend, and
 /// ``globalAveragePool(_:)`` is this divided by `H·W`.
 public func sumOverPixels(_ input: Tensor) -> Tensor {
-    ensure(input.shape.count == 4, "sumOverPixels: input \(input.shape) must be NHWC [N, H, W, C]")
-    let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
-    return Tensor(shape: [batch, 1, 1, channels]) { output in
-        input.withUnsafeBufferPointer { input in
-            let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: channels)
-            defer { sums.deallocate() }
-            for n in 0..<batch {
-                sums.initialize(repeating: 0)
-                for pixel in 0..<pixels {
-                    let row = input.baseAddress! + (n * pixels + pixel) * channels
-                    for c in 0..<channels { sums[c] += Double(row[c]) }
+    KernelProfiler.measure(.reluAdd) {
+        ensure(input.shape.count == 4, "sumOverPixels: input \(input.shape) must be NHWC [N, H, W, C]")
+        let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
+        return Tensor(shape: [batch, 1, 1, channels]) { output in
+            input.withUnsafeBufferPointer { input in
+                let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: channels)
+                defer { sums.deallocate() }
+                for n in 0..<batch {
+                    sums.initialize(repeating: 0)
+                    for pixel in 0..<pixels {
+                        let row = input.baseAddress! + (n * pixels + pixel) * channels
+                        for c in 0..<channels { sums[c] += Double(row[c]) }
+                    }
+                    for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
                 }
-                for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
             }
         }
     }
@@ -156,13 +215,15 @@ public func sumOverPixels(_ input: Tensor) -> Tensor {
 
 /// The mean over pixels: `[N, H, W, C]` → `[N, 1, 1, C]`.
 public func globalAveragePool(_ input: Tensor) -> Tensor {
-    ensure(input.shape.count == 4, "globalAveragePool: input \(input.shape) must be NHWC [N, H, W, C]")
-    var sums = sumOverPixels(input)
-    let scale = 1 / Float(input.shape[1] * input.shape[2])
-    sums.withUnsafeMutableBufferPointer { sums in
-        for index in 0..<sums.count { sums[index] *= scale }
+    KernelProfiler.measure(.pool) {
+        ensure(input.shape.count == 4, "globalAveragePool: input \(input.shape) must be NHWC [N, H, W, C]")
+        var sums = sumOverPixels(input)
+        let scale = 1 / Float(input.shape[1] * input.shape[2])
+        sums.withUnsafeMutableBufferPointer { sums in
+            for index in 0..<sums.count { sums[index] *= scale }
+        }
+        return sums
     }
-    return sums
 }
 
 /// The gradient of ``globalAveragePool(_:)``: each pixel receives `gradOutput / (H·W)`.
@@ -171,18 +232,20 @@ public func globalAveragePool(_ input: Tensor) -> Tensor {
 ///   - gradOutput: `[N, 1, 1, C]`.
 ///   - inputShape: The forward input's shape `[N, H, W, C]`.
 public func globalAveragePoolBackward(gradOutput: Tensor, inputShape: [Int]) -> Tensor {
-    ensure(
-        inputShape.count == 4 && gradOutput.shape == [inputShape[0], 1, 1, inputShape[3]],
-        "globalAveragePool backward: gradient \(gradOutput.shape) does not match input \(inputShape)")
-    let (batch, pixels, channels) = (inputShape[0], inputShape[1] * inputShape[2], inputShape[3])
-    let scale = 1 / Float(pixels)
-    return Tensor(shape: inputShape) { gradInput in
-        gradOutput.withUnsafeBufferPointer { gradOutput in
-            for n in 0..<batch {
-                let vector = gradOutput.baseAddress! + n * channels
-                for pixel in 0..<pixels {
-                    let row = gradInput.baseAddress! + (n * pixels + pixel) * channels
-                    for c in 0..<channels { row[c] = vector[c] * scale }
+    KernelProfiler.measure(.pool) {
+        ensure(
+            inputShape.count == 4 && gradOutput.shape == [inputShape[0], 1, 1, inputShape[3]],
+            "globalAveragePool backward: gradient \(gradOutput.shape) does not match input \(inputShape)")
+        let (batch, pixels, channels) = (inputShape[0], inputShape[1] * inputShape[2], inputShape[3])
+        let scale = 1 / Float(pixels)
+        return Tensor(shape: inputShape) { gradInput in
+            gradOutput.withUnsafeBufferPointer { gradOutput in
+                for n in 0..<batch {
+                    let vector = gradOutput.baseAddress! + n * channels
+                    for pixel in 0..<pixels {
+                        let row = gradInput.baseAddress! + (n * pixels + pixel) * channels
+                        for c in 0..<channels { row[c] = vector[c] * scale }
+                    }
                 }
             }
         }

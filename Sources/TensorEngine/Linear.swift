@@ -10,19 +10,21 @@
 ///   - bias: `[out]`.
 /// - Returns: `[..., out]`.
 public func linear(_ input: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
-    let (rows, features) = linearShapes(input: input.shape, weight: weight.shape, bias: bias.shape)
-    let outputs = weight.shape[0]
-    return Tensor(shape: input.shape.dropLast() + [outputs]) { output in
-        bias.withUnsafeBufferPointer { bias in
-            for row in 0..<rows {
-                (output.baseAddress! + row * outputs).initialize(from: bias.baseAddress!, count: outputs)
+    KernelProfiler.measure(.fullyConnected) {
+        let (rows, features) = linearShapes(input: input.shape, weight: weight.shape, bias: bias.shape)
+        let outputs = weight.shape[0]
+        return Tensor(shape: input.shape.dropLast() + [outputs]) { output in
+            bias.withUnsafeBufferPointer { bias in
+                for row in 0..<rows {
+                    (output.baseAddress! + row * outputs).initialize(from: bias.baseAddress!, count: outputs)
+                }
             }
-        }
-        input.withUnsafeBufferPointer { input in
-            weight.withUnsafeBufferPointer { weight in
-                GEMM.multiply(
-                    transposeB: true, m: rows, n: outputs, k: features,
-                    a: input.baseAddress!, b: weight.baseAddress!, beta: 1, c: output.baseAddress!)
+            input.withUnsafeBufferPointer { input in
+                weight.withUnsafeBufferPointer { weight in
+                    GEMM.multiply(
+                        transposeB: true, m: rows, n: outputs, k: features,
+                        a: input.baseAddress!, b: weight.baseAddress!, beta: 1, c: output.baseAddress!)
+                }
             }
         }
     }
@@ -38,17 +40,19 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
 public func linearBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
-    let (rows, features) = linearShapes(input: input.shape, weight: weight.shape, bias: [weight.shape.first ?? 0])
-    let outputs = weight.shape[0]
-    ensure(
-        gradOutput.shape == input.shape.dropLast() + [outputs],
-        "linear backward: gradient \(gradOutput.shape) does not match input \(input.shape) and weight \(weight.shape)")
-    let flatGradOutput = gradOutput.reshaped(to: [rows, outputs])
-    let gradInput = matmul(flatGradOutput, weight).reshaped(to: input.shape)
-    let gradWeight = matmul(flatGradOutput, input.reshaped(to: [rows, features]), transposeA: true)
-    // The bias gradient sums over rows: the rows viewed as the pixels of one image.
-    let gradBias = sumOverPixels(flatGradOutput.reshaped(to: [1, 1, rows, outputs])).reshaped(to: [outputs])
-    return (gradInput, gradWeight, gradBias)
+    KernelProfiler.measure(.fullyConnected) {
+        let (rows, features) = linearShapes(input: input.shape, weight: weight.shape, bias: [weight.shape.first ?? 0])
+        let outputs = weight.shape[0]
+        ensure(
+            gradOutput.shape == input.shape.dropLast() + [outputs],
+            "linear backward: gradient \(gradOutput.shape) does not match input \(input.shape) and weight \(weight.shape)")
+        let flatGradOutput = gradOutput.reshaped(to: [rows, outputs])
+        let gradInput = matmul(flatGradOutput, weight).reshaped(to: input.shape)
+        let gradWeight = matmul(flatGradOutput, input.reshaped(to: [rows, features]), transposeA: true)
+        // The bias gradient sums over rows: the rows viewed as the pixels of one image.
+        let gradBias = sumOverPixels(flatGradOutput.reshaped(to: [1, 1, rows, outputs])).reshaped(to: [outputs])
+        return (gradInput, gradWeight, gradBias)
+    }
 }
 
 /// Checks a linear layer's shapes; returns the number of input rows and features.

@@ -100,12 +100,22 @@ public enum OpenBLASRuntime {
         return String(cString: config)
     }
 
-    /// The number of threads OpenBLAS uses for one call.
+    /// The number of threads one matrix product uses (OpenBLAS runs single-threaded inside
+    /// ``GEMM``, which splits large products into this many bands).
     public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
+        get { GEMM.threadCount }
         set {
             ensure(newValue >= 1, "OpenBLAS thread count must be at least 1, got \(newValue)")
-            openblas_set_num_threads(Int32(newValue))
+            GEMM.threadCount = newValue
         }
+    }
+
+    /// Runs `body` with OpenBLAS's own threading set to `threads` (instead of ``GEMM``'s bands),
+    /// for comparing the two; OpenBLAS is single-threaded again afterwards.
+    package static func withNativeThreading<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        _ = GEMM.threadCount
+        openblas_set_num_threads(Int32(threads))
+        defer { openblas_set_num_threads(1) }
+        return try body()
     }
 }

@@ -22,39 +22,41 @@ public struct MaxPoolIndices: Sendable {
 public func maxPool(
     _ input: Tensor, kernelSize: Int = 3, stride: Int = 2, padding: Int = 1
 ) -> (output: Tensor, indices: MaxPoolIndices) {
-    ensure(input.shape.count == 4, "maxPool: input \(input.shape) must be NHWC [N, H, W, C]")
-    ensure(
-        kernelSize >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernelSize,
-        "maxPool: invalid window \(kernelSize)×\(kernelSize)/\(stride) pad \(padding)")
-    ensure(input.count < Int(Int32.max), "maxPool: input \(input.shape) has too many elements for 32-bit indices")
-    let (batch, height, width, channels) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-    ensure(
-        height + 2 * padding >= kernelSize && width + 2 * padding >= kernelSize,
-        "maxPool: input \(input.shape) is smaller than the \(kernelSize)×\(kernelSize) window")
-    let outputHeight = (height + 2 * padding - kernelSize) / stride + 1
-    let outputWidth = (width + 2 * padding - kernelSize) / stride + 1
-    let outputShape = [batch, outputHeight, outputWidth, channels]
-    var sources = [Int32](repeating: 0, count: Tensor.elementCount(of: outputShape))
-    let output = Tensor(shape: outputShape) { output in
-        input.withUnsafeBufferPointer { input in
-            sources.withUnsafeMutableBufferPointer { sources in
-                for n in 0..<batch {
-                    for oh in 0..<outputHeight {
-                        let rows = max(0, oh * stride - padding)..<min(height, oh * stride - padding + kernelSize)
-                        for ow in 0..<outputWidth {
-                            let columns = max(0, ow * stride - padding)..<min(width, ow * stride - padding + kernelSize)
-                            let outputBase = ((n * outputHeight + oh) * outputWidth + ow) * channels
-                            windowMaximum(
-                                input.baseAddress!, imageOffset: n * height * width * channels,
-                                width: width, channels: channels, rows: rows, columns: columns,
-                                maximum: output.baseAddress! + outputBase, source: sources.baseAddress! + outputBase)
+    KernelProfiler.measure(.pool) {
+        ensure(input.shape.count == 4, "maxPool: input \(input.shape) must be NHWC [N, H, W, C]")
+        ensure(
+            kernelSize >= 1 && stride >= 1 && padding >= 0 && 2 * padding <= kernelSize,
+            "maxPool: invalid window \(kernelSize)×\(kernelSize)/\(stride) pad \(padding)")
+        ensure(input.count < Int(Int32.max), "maxPool: input \(input.shape) has too many elements for 32-bit indices")
+        let (batch, height, width, channels) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        ensure(
+            height + 2 * padding >= kernelSize && width + 2 * padding >= kernelSize,
+            "maxPool: input \(input.shape) is smaller than the \(kernelSize)×\(kernelSize) window")
+        let outputHeight = (height + 2 * padding - kernelSize) / stride + 1
+        let outputWidth = (width + 2 * padding - kernelSize) / stride + 1
+        let outputShape = [batch, outputHeight, outputWidth, channels]
+        var sources = [Int32](repeating: 0, count: Tensor.elementCount(of: outputShape))
+        let output = Tensor(shape: outputShape) { output in
+            input.withUnsafeBufferPointer { input in
+                sources.withUnsafeMutableBufferPointer { sources in
+                    for n in 0..<batch {
+                        for oh in 0..<outputHeight {
+                            let rows = max(0, oh * stride - padding)..<min(height, oh * stride - padding + kernelSize)
+                            for ow in 0..<outputWidth {
+                                let columns = max(0, ow * stride - padding)..<min(width, ow * stride - padding + kernelSize)
+                                let outputBase = ((n * outputHeight + oh) * outputWidth + ow) * channels
+                                windowMaximum(
+                                    input.baseAddress!, imageOffset: n * height * width * channels,
+                                    width: width, channels: channels, rows: rows, columns: columns,
+                                    maximum: output.baseAddress! + outputBase, source: sources.baseAddress! + outputBase)
+                            }
                         }
                     }
                 }
             }
         }
+        return (output, MaxPoolIndices(inputShape: input.shape, sources: sources))
     }
-    return (output, MaxPoolIndices(inputShape: input.shape, sources: sources))
 }
 
 /// The gradient of ``maxPool(_:kernelSize:stride:padding:)``: each output's gradient is added to
@@ -65,17 +67,19 @@ public func maxPool(
 ///   - indices: What the forward pass returned.
 /// - Returns: `[N, H, W, C]`.
 public func maxPoolBackward(gradOutput: Tensor, indices: MaxPoolIndices) -> Tensor {
-    ensure(
-        gradOutput.count == indices.sources.count && gradOutput.shape.count == 4
-            && gradOutput.shape[0] == indices.inputShape[0] && gradOutput.shape[3] == indices.inputShape[3],
-        "maxPool backward: gradient \(gradOutput.shape) does not match the pooling of input \(indices.inputShape)")
-    var gradInput = Tensor(shape: indices.inputShape)
-    gradInput.withUnsafeMutableBufferPointer { gradInput in
-        gradOutput.withUnsafeBufferPointer { gradOutput in
-            indices.sources.withUnsafeBufferPointer { sources in
-                for index in 0..<gradOutput.count { gradInput[Int(sources[index])] += gradOutput[index] }
+    KernelProfiler.measure(.pool) {
+        ensure(
+            gradOutput.count == indices.sources.count && gradOutput.shape.count == 4
+                && gradOutput.shape[0] == indices.inputShape[0] && gradOutput.shape[3] == indices.inputShape[3],
+            "maxPool backward: gradient \(gradOutput.shape) does not match the pooling of input \(indices.inputShape)")
+        var gradInput = Tensor(shape: indices.inputShape)
+        gradInput.withUnsafeMutableBufferPointer { gradInput in
+            gradOutput.withUnsafeBufferPointer { gradOutput in
+                indices.sources.withUnsafeBufferPointer { sources in
+                    for index in 0..<gradOutput.count { gradInput[Int(sources[index])] += gradOutput[index] }
+                }
             }
         }
+        return gradInput
     }
-    return gradInput
 }

@@ -9,27 +9,27 @@ import Glibc
 #endif
 
 /// The heap block behind a ``Tensor``: `count` float32 values, 64-byte aligned so AVX-512 loads
-/// never split a cache line, freed in `deinit`.
+/// never split a cache line, given back in `deinit`.
 ///
 /// This is the only type in the engine that owns raw memory; everything else reaches it through
-/// ``Tensor/withUnsafeBufferPointer(_:)`` and ``Tensor/withUnsafeMutableBufferPointer(_:)``.
+/// ``Tensor/withUnsafeBufferPointer(_:)`` and ``Tensor/withUnsafeMutableBufferPointer(_:)``. Large
+/// blocks come from and return to ``LargeBlockCache``, so a training step that repeats the previous
+/// one's shapes reuses its memory instead of mapping fresh pages.
 @usableFromInline
 final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
+    /// The block's size in bytes (its size class when it is large).
+    let capacity: Int
 
     @usableFromInline
     init(uninitializedCount count: Int) {
         ensure(count >= 0, "tensor element count must be non-negative, got \(count)")
-        var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let status = posix_memalign(&raw, 64, bytes)
-        guard status == 0, let raw else {
-            fatalError("out of memory allocating a tensor of \(count) floats (\(bytes) bytes)")
-        }
+        let (raw, capacity) = LargeBlockCache.allocate(bytes: bytes)
         self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         self.count = count
-        TensorAllocations.record(bytes: bytes)
+        self.capacity = capacity
     }
 
     @usableFromInline
@@ -47,7 +47,70 @@ final class TensorStorage: @unchecked Sendable {
 
     deinit {
         TensorAllocations.live.subtract(1, ordering: .relaxed)
-        free(base)
+        LargeBlockCache.release(UnsafeMutableRawPointer(base), capacity: capacity)
+    }
+}
+
+/// A cache of large (≥ ``TensorAllocations/largeThreshold``) 64-byte-aligned blocks, by size class.
+///
+/// Sizes are rounded up to classes an eighth of a power of two apart (at most 12.5 % slack), and a
+/// request takes a cached block of exactly its class. A step that makes the same requests as the
+/// previous one therefore finds every block it needs: after the first training step no large
+/// block is obtained from the system (large fresh blocks are `mmap`ed by malloc, and touching their
+/// pages costs as much as a fast kernel). Small blocks go straight to malloc, which caches them
+/// itself. ``TensorAllocations/releaseCachedBlocks()`` returns the cache to the system.
+enum LargeBlockCache {
+    /// Cached block addresses by size class (addresses, as raw pointers are not `Sendable`).
+    private static let free = Mutex<[Int: [UInt]]>([:])
+
+    /// The size class of a large request of `bytes`: `bytes` rounded up to a multiple of an eighth
+    /// of the largest power of two not above it.
+    static func sizeClass(_ bytes: Int) -> Int {
+        let power = 1 << (Int.bitWidth - 1 - bytes.leadingZeroBitCount)
+        let step = max(power / 8, 64)
+        return (bytes + step - 1) / step * step
+    }
+
+    /// A block of at least `bytes` and its capacity; counts the allocation.
+    static func allocate(bytes: Int) -> (UnsafeMutableRawPointer, capacity: Int) {
+        guard bytes >= TensorAllocations.largeThreshold else {
+            TensorAllocations.record(bytes: bytes, fresh: true)
+            return (systemAllocate(bytes), bytes)
+        }
+        let capacity = sizeClass(bytes)
+        let cached = free.withLock { $0[capacity]?.popLast() }.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
+        TensorAllocations.record(bytes: bytes, fresh: cached == nil)
+        return (cached ?? systemAllocate(capacity), capacity)
+    }
+
+    /// Takes back a block `allocate` returned.
+    static func release(_ block: UnsafeMutableRawPointer, capacity: Int) {
+        guard capacity >= TensorAllocations.largeThreshold else { return Glibc.free(block) }
+        let address = UInt(bitPattern: block)
+        free.withLock { $0[capacity, default: []].append(address) }
+    }
+
+    /// Frees every cached block; returns how many bytes went back to the system.
+    static func drain() -> Int {
+        let blocks = free.withLock { cache in
+            defer { cache = [:] }
+            return cache
+        }
+        var bytes = 0
+        for (capacity, pointers) in blocks {
+            for address in pointers { Glibc.free(UnsafeMutableRawPointer(bitPattern: address)) }
+            bytes += capacity * pointers.count
+        }
+        return bytes
+    }
+
+    private static func systemAllocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+        var raw: UnsafeMutableRawPointer?
+        let status = posix_memalign(&raw, 64, bytes)
+        guard status == 0, let raw else {
+            fatalError("out of memory allocating a tensor of \(bytes) bytes")
+        }
+        return raw
     }
 }
 
@@ -60,33 +123,47 @@ public enum TensorAllocations {
 
     static let total = Atomic<Int>(0)
     static let large = Atomic<Int>(0)
+    static let largeReused = Atomic<Int>(0)
     static let live = Atomic<Int>(0)
 
-    static func record(bytes: Int) {
+    /// Counts one tensor buffer of `bytes`; `fresh` when its memory came from the system rather
+    /// than the large-block cache.
+    static func record(bytes: Int, fresh: Bool) {
         total.add(1, ordering: .relaxed)
         live.add(1, ordering: .relaxed)
-        if bytes >= largeThreshold { large.add(1, ordering: .relaxed) }
+        guard bytes >= largeThreshold else { return }
+        if fresh { large.add(1, ordering: .relaxed) } else { largeReused.add(1, ordering: .relaxed) }
     }
+
+    /// Returns every cached large block to the system (e.g. after training, before a phase with
+    /// other tensor sizes) and returns the number of bytes released. Blocks in use stay.
+    @discardableResult
+    public static func releaseCachedBlocks() -> Int { LargeBlockCache.drain() }
 
     /// A snapshot of the counters.
     public struct Snapshot: Sendable, Equatable {
         /// Tensor buffers allocated since the process started.
         public var allocations: Int
-        /// Of those, buffers of at least ``TensorAllocations/largeThreshold`` bytes.
+        /// Buffers of at least ``TensorAllocations/largeThreshold`` bytes whose memory came fresh
+        /// from the system.
         public var largeAllocations: Int
+        /// Buffers of at least ``TensorAllocations/largeThreshold`` bytes served from the cache of
+        /// blocks earlier tensors released.
+        public var largeReuses: Int
         /// Tensor buffers alive now.
         public var live: Int
 
         /// The allocations made between `earlier` and this snapshot.
         public func since(_ earlier: Snapshot) -> Snapshot {
             Snapshot(allocations: allocations - earlier.allocations,
-                     largeAllocations: largeAllocations - earlier.largeAllocations, live: live)
+                     largeAllocations: largeAllocations - earlier.largeAllocations,
+                     largeReuses: largeReuses - earlier.largeReuses, live: live)
         }
     }
 
     /// The counters now.
     public static var current: Snapshot {
         Snapshot(allocations: total.load(ordering: .relaxed), largeAllocations: large.load(ordering: .relaxed),
-                 live: live.load(ordering: .relaxed))
+                 largeReuses: largeReused.load(ordering: .relaxed), live: live.load(ordering: .relaxed))
     }
 }

@@ -47,3 +47,32 @@ import _TestSupport
         }
     }
 }
+
+@Suite struct GEMMBandTests {
+    /// Products large enough to be split into bands of rows (tall) or columns (wide), in every
+    /// transposition, with extents that are not multiples of the 16-row band granularity.
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func bandedProductsEqualTheSingleThreadedProduct(transposeA: Bool, transposeB: Bool) {
+        for (m, n, k) in [(1001, 70, 67), (70, 1001, 67)] {
+            #expect(m * n * k >= GEMM.minimumParallelWork)
+            let a = FiniteDifferences.randomTensor(transposeA ? [k, m] : [m, k], seed: 5)
+            let b = FiniteDifferences.randomTensor(transposeB ? [n, k] : [k, n], seed: 6)
+            var results: [[Float]] = []
+            for threads in [1, 2, 3] {
+                var c = Tensor(shape: [m, n], repeating: 1)
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            GEMM.multiply(
+                                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5,
+                                a: a.baseAddress!, b: b.baseAddress!, beta: 2, c: c.baseAddress!, threads: threads)
+                        }
+                    }
+                }
+                results.append(c.scalars)
+            }
+            expectClose(results[1], results[0], relative: 1e-5, absolute: 1e-5)
+            expectClose(results[2], results[0], relative: 1e-5, absolute: 1e-5)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — end-to-end tests of the built binary
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import Testing
+import _TestSupport
+
+@Suite struct BenchStepCLITests {
+    /// A small but real run: ghostnet50's large weight gradients (≥ 1 MiB) are allocated every
+    /// step, so after the first step they must all come from the block cache. Counts, not times.
+    @Test(arguments: ["train", "infer"])
+    func quickRunReportsJSONAndMakesNoLargeAllocationsAfterTheFirstStep(kind: String) throws {
+        let result = try BuiltProducts.runGhostnet([
+            "bench", kind, "--arch", "ghostnet50", "--batch", "2", "--image-size", "32", "--threads", "1",
+            "--steps", "2", "--warmup", "1", "--json",
+        ])
+        #expect(result.status == 0, "\(result.combined)")
+        let lines = result.standardOutput.split(separator: "\n")
+        #expect(lines.contains { $0.contains("% of the sgemm peak") }, "\(result.standardOutput)")
+        let json = try #require(lines.last.map(String.init))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["benchmark"] as? String == kind)
+        #expect(try #require(object["gemm_peak_gflops"] as? Double) > 0)
+        #expect(try #require(object["images_per_second"] as? Double) > 0)
+        #expect(try #require(object["peak_rss_bytes"] as? Int) > 0)
+        #expect(object["large_allocations_after_first_step"] as? Int == 0, "\(json)")
+        let breakdown = try #require(object["breakdown_seconds"] as? [String: Double])
+        #expect(try #require(breakdown["conv1x1"]) > 0)
+        if kind == "train" { #expect(try #require(breakdown["optimizer"]) > 0) }
+    }
+
+    @Test func badArchitectureIsRejected() throws {
+        let result = try BuiltProducts.runGhostnet(["bench", "train", "--arch", "ghostnet18"])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("--arch must be ghostnet101 or ghostnet50"), "\(result.combined)")
+    }
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+# ghostnet-d — turns deploy/bench.sh's results into docs/PERFORMANCE.md's generated section.
+#
+#   bench_table.py STEPS.jsonl DATA.txt ALLREDUCE.txt [EXISTING.md] > PERFORMANCE.md
+#
+# STEPS.jsonl holds one `bench train|infer --json` object per line (plus "kernel_mode"); the two
+# text files hold the reports of `bench data` and `bench allreduce`. When EXISTING.md is given and
+# has the markers below, only the text between them is replaced, so notes around it survive.
+import datetime
+import json
+import os
+import platform
+import sys
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def generated(steps, data_lines, allreduce_lines):
+    out = [BEGIN, ""]
+    out.append(f"Measured {datetime.date.today().isoformat()} on {cpu_model()} "
+               f"({os.cpu_count()} logical CPUs), fp32, by `make bench`. "
+               "Kernels `env` = the environment's OPENBLAS_CORETYPE, `auto` = the program's own choice. "
+               "% peak = effective GFLOP/s (train 3 × 2 × MACs, infer 2 × MACs per image) over the best sgemm "
+               "2048³ rate measured in the same run; % adjacent = the median over steps of the step's rate over "
+               "an sgemm sample taken just before it (same machine load).")
+    out.append("")
+    out.append("| kernels | OpenBLAS kernel | bench | arch | batch | size | threads | step ms | images/s "
+               "| GFLOP/s | sgemm peak | % peak | % adjacent | peak RSS GB | allocs/step | large allocs after step 1 |")
+    out.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in steps:
+        out.append(
+            f"| {r['kernel_mode']} | {r['openblas_kernel']} | {r['benchmark']} | {r['architecture']} "
+            f"| {r['batch_size']} | {r['image_size']} | {r['threads']} | {r['step_seconds'] * 1000:.0f} "
+            f"| {r['images_per_second']:.2f} | {r['gflops_per_second']:.1f} | {r['gemm_peak_gflops']:.1f} "
+            f"| {r['peak_fraction'] * 100:.1f} | {r['adjacent_peak_fraction'] * 100:.1f} | {r['peak_rss_bytes'] / 1e9:.2f} | {r['allocations_per_step']} "
+            f"| {r['large_allocations_after_first_step']} |")
+    out.append("")
+    out.append("Time per step by layer kind (ms), ghostnet101 batch 16:")
+    out.append("")
+    main = [r for r in steps if r["architecture"] == "ghostnet101"]
+    if main:
+        labels = list(main[0]["breakdown_seconds"].keys())
+        out.append("| kernels | bench | " + " | ".join(labels) + " |")
+        out.append("|---|---|" + "---:|" * len(labels))
+        for r in main:
+            cells = " | ".join(f"{r['breakdown_seconds'][k] * 1000:.0f}" for k in labels)
+            out.append(f"| {r['kernel_mode']} | {r['benchmark']} | {cells} |")
+    out.append("")
+    out.append("`bench data` (decode + augment of 500×375 JPEGs, 2 threads):")
+    out.append("")
+    out += ["    " + line for line in data_lines if line.strip()]
+    out.append("")
+    out.append("`bench allreduce` (`mpirun -np 2` on one host, loopback TCP):")
+    out.append("")
+    out += ["    " + line for line in allreduce_lines if line.strip()]
+    out.append("")
+    out.append(END)
+    return "\n".join(out)
+
+
+def main():
+    steps = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    data_lines = open(sys.argv[2]).read().splitlines()
+    allreduce_lines = open(sys.argv[3]).read().splitlines()
+    section = generated(steps, data_lines, allreduce_lines)
+    existing = open(sys.argv[4]).read() if len(sys.argv) > 4 and os.path.exists(sys.argv[4]) else ""
+    if BEGIN in existing and END in existing:
+        head, rest = existing.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        print(head + section + tail, end="")
+    else:
+        print("# Performance\n\nThe numbers of `make bench` (deploy/bench.sh); see the notes below the table.\n")
+        print(section)
+
+
+main()
