@@ -28,6 +28,9 @@ public struct CoordinatorLoadTest: Sendable {
     public var recordsPerClient = 200
     /// Every this many requests of a client, one is malformed (0: none).
     public var malformedInterval = 5
+    /// Requests each client makes even past `duration`, so a short run on a busy machine still
+    /// covers what it must (e.g. every malformed kind) instead of depending on the clock.
+    public var minimumRequestsPerClient = 0
     public var jobPrefix = "load"
     /// Sent as `Authorization: Bearer <token>` when set.
     public var token: String?
@@ -176,7 +179,7 @@ private struct ClientSession {
     }
 
     mutating func run(until deadline: Double) {
-        while LogTimestamp.now() < deadline {
+        while LogTimestamp.now() < deadline || requestIndex < test.minimumRequestsPerClient {
             requestIndex += 1
             if test.malformedInterval > 0, requestIndex % test.malformedInterval == 0, !stored.isEmpty {
                 sendMalformed()

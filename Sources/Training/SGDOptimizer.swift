@@ -54,17 +54,9 @@ public struct SGDOptimizer: Sendable {
         weights: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
         momentumBuffer: UnsafeMutableBufferPointer<Float>, bufferIsInitialized: Bool, decays: Bool
     ) {
-        precondition(
-            weights.count == gradients.count && weights.count == momentumBuffer.count,
-            "SGD: weights \(weights.count), gradients \(gradients.count), momentum \(momentumBuffer.count) differ")
-        let decay = decays ? weightDecay : 0
-        let rate = learningRate, mu = bufferIsInitialized ? momentum : 0
-        for index in weights.indices {
-            let direction = gradients[index] + decay * weights[index]
-            let velocity = mu * momentumBuffer[index] + direction
-            momentumBuffer[index] = velocity
-            weights[index] -= rate * velocity
-        }
+        sgdMomentumUpdate(
+            weights: weights, gradients: gradients, velocity: momentumBuffer, learningRate: learningRate,
+            momentum: momentum, weightDecay: decays ? weightDecay : 0, initializeVelocity: !bufferIsInitialized)
     }
 
     /// Updates the parameter tensor `weights` (any shape) with `gradients` of the same shape.

@@ -22,6 +22,8 @@ struct FaultDriverTests {
         test.duration = 1
         test.recordsPerClient = 5
         test.malformedInterval = 2
+        // 5 new records take at most 5·8/2 valid requests; 10 malformed kinds at least 10·2 requests.
+        test.minimumRequestsPerClient = 48
         let report = try await offCooperativePool { [test] in test.run() }
         #expect(report.passed, "\(report.lines)")
         #expect(report.recordsStored == 15 && report.recordsReadBack == 15, "\(report.lines)")
