@@ -35,23 +35,9 @@ if [[ ! -f "$RANK_TABLE_FILE" ]]; then
     exit 1
 fi
 
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-if [[ -z "${GHOSTNET_BIN:-}" ]]; then
-    if [[ -x "$SCRIPT_DIR/../.build/release/ghostnet-d" ]]; then
-        GHOSTNET_BIN=$(cd "$SCRIPT_DIR/../.build/release" && pwd)/ghostnet-d
-    else
-        GHOSTNET_BIN=$(command -v ghostnet-d || true)
-    fi
-fi
-if [[ -z "$GHOSTNET_BIN" || ! -x "$GHOSTNET_BIN" ]]; then
-    echo "error: ghostnet-d not found; build it (make build) or set GHOSTNET_BIN" >&2
-    exit 1
-fi
-if [[ -z "${GHOSTNET_COMMAND:-}" && ! -f "$CONFIG" ]]; then
-    echo "error: CONFIG=$CONFIG is not a file" >&2
-    exit 1
-fi
-COMMAND=${GHOSTNET_COMMAND:-"train --config $CONFIG"}
+# shellcheck source=deploy/launch_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/launch_common.sh"
+resolve_launch "$CONFIG"
 
 # Validates the table (exit 1 with the reason) and lists its servers with their slot counts.
 "$GHOSTNET_BIN" ranktable check "$RANK_TABLE_FILE" >/dev/null

@@ -13,23 +13,9 @@ if [[ $# -gt 1 ]]; then
     exit 1
 fi
 CONFIG=${1:-$(dirname "${BASH_SOURCE[0]}")/../conf/ghostnet_d.yml}
-SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-if [[ -z "${GHOSTNET_BIN:-}" ]]; then
-    if [[ -x "$SCRIPT_DIR/../.build/release/ghostnet-d" ]]; then
-        GHOSTNET_BIN=$SCRIPT_DIR/../.build/release/ghostnet-d
-    else
-        GHOSTNET_BIN=$(command -v ghostnet-d || true)
-    fi
-fi
-if [[ -z "$GHOSTNET_BIN" || ! -x "$GHOSTNET_BIN" ]]; then
-    echo "error: ghostnet-d not found; build it (make build) or set GHOSTNET_BIN" >&2
-    exit 1
-fi
-if [[ -z "${GHOSTNET_COMMAND:-}" && ! -f "$CONFIG" ]]; then
-    echo "error: CONFIG=$CONFIG is not a file" >&2
-    exit 1
-fi
-COMMAND=${GHOSTNET_COMMAND:-"train --config $CONFIG"}
+# shellcheck source=deploy/launch_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/launch_common.sh"
+resolve_launch "$CONFIG"
 unset RANK_TABLE_FILE MINDSPORE_HCCL_CONFIG_PATH RANK_ID RANK_SIZE
 # shellcheck disable=SC2086 # COMMAND is a word list on purpose.
 exec "$GHOSTNET_BIN" $COMMAND

@@ -11,25 +11,7 @@ import TensorEngine
 /// running averages. Input and output are `[N, H, W, channels]`.
 public struct BatchNorm2D: Sendable {
     /// The trainable tensors: `weight` (γ) and `bias` (β), `[channels]` each.
-    public struct Parameters: ParameterGroup {
-        public var weight: Tensor
-        public var bias: Tensor
-
-        public init(weight: Tensor, bias: Tensor) {
-            self.weight = weight
-            self.bias = bias
-        }
-
-        public func forEachParameter(_ body: (String, Tensor) throws -> Void) rethrows {
-            try body("weight", weight)
-            try body("bias", bias)
-        }
-
-        public mutating func updateEachParameter(_ body: (String, inout Tensor) throws -> Void) rethrows {
-            try body("weight", &weight)
-            try body("bias", &bias)
-        }
-    }
+    public typealias Parameters = WeightAndBias
 
     /// What ``backward(_:cache:)`` needs: the input, the normalisation applied and, when ReLU was
     /// fused, the output (shared references, not copies).

@@ -58,3 +58,24 @@ extension ParameterGroup {
         return total
     }
 }
+
+/// A layer's `weight` and `bias`, the parameters of ``BatchNorm2D`` (γ, β) and ``Linear``.
+public struct WeightAndBias: ParameterGroup {
+    public var weight: Tensor
+    public var bias: Tensor
+
+    public init(weight: Tensor, bias: Tensor) {
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public func forEachParameter(_ body: (String, Tensor) throws -> Void) rethrows {
+        try body("weight", weight)
+        try body("bias", bias)
+    }
+
+    public mutating func updateEachParameter(_ body: (String, inout Tensor) throws -> Void) rethrows {
+        try body("weight", &weight)
+        try body("bias", &bias)
+    }
+}

@@ -10,25 +10,7 @@ import TensorEngine
 /// `[..., outputFeatures]`; weight `[outputFeatures, inputFeatures]` as in PyTorch.
 public struct Linear: Sendable {
     /// The trainable tensors: `weight` `[out, in]` and `bias` `[out]`.
-    public struct Parameters: ParameterGroup {
-        public var weight: Tensor
-        public var bias: Tensor
-
-        public init(weight: Tensor, bias: Tensor) {
-            self.weight = weight
-            self.bias = bias
-        }
-
-        public func forEachParameter(_ body: (String, Tensor) throws -> Void) rethrows {
-            try body("weight", weight)
-            try body("bias", bias)
-        }
-
-        public mutating func updateEachParameter(_ body: (String, inout Tensor) throws -> Void) rethrows {
-            try body("weight", &weight)
-            try body("bias", &bias)
-        }
-    }
+    public typealias Parameters = WeightAndBias
 
     /// What ``backward(_:cache:)`` needs: the forward input (a shared reference).
     public struct Cache: Sendable {

@@ -1,0 +1,26 @@
+# ghostnet-d — shared by deploy/run_standalone.sh and deploy/run_distributed.sh (sourced, not run).
+#
+# resolve_launch CONFIG: sets GHOSTNET_BIN (default: the release build beside this script, else
+# ghostnet-d on PATH) and COMMAND (GHOSTNET_COMMAND, default "train --config CONFIG"), or exits 1
+# saying what is missing.
+resolve_launch() {
+    local config=$1
+    local script_dir
+    script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    if [[ -z "${GHOSTNET_BIN:-}" ]]; then
+        if [[ -x "$script_dir/../.build/release/ghostnet-d" ]]; then
+            GHOSTNET_BIN=$(cd "$script_dir/../.build/release" && pwd)/ghostnet-d
+        else
+            GHOSTNET_BIN=$(command -v ghostnet-d || true)
+        fi
+    fi
+    if [[ -z "$GHOSTNET_BIN" || ! -x "$GHOSTNET_BIN" ]]; then
+        echo "error: ghostnet-d not found; build it (make build) or set GHOSTNET_BIN" >&2
+        exit 1
+    fi
+    if [[ -z "${GHOSTNET_COMMAND:-}" && ! -f "$config" ]]; then
+        echo "error: CONFIG=$config is not a file" >&2
+        exit 1
+    fi
+    COMMAND=${GHOSTNET_COMMAND:-"train --config $config"}
+}
