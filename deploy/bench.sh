@@ -6,7 +6,8 @@
 # Runs, for the OpenBLAS kernel the environment sets (OPENBLAS_CORETYPE, when set) and for the one
 # the program selects itself (the variable unset): `bench train` and `bench infer` of ghostnet101 at
 # batch 16, 224×224, 2 threads, and a quick ghostnet50 run at batch 8, 128×128; then `bench data`
-# on a generated photo-sized (500×375) synthetic set and `bench allreduce` under `mpirun -np 2`.
+# on a generated photo-sized (500×375) synthetic set, `bench allreduce` under `mpirun -np 2` (shared
+# memory) and a 2-rank `bench train` (ghostnet50, batch 8, 128×128) whose last line is the exchange overhead.
 # Every step benchmark measures its own sgemm peak in the same run, so the table's ratios are
 # comparable even on a loaded machine. Environment: GHOSTNET_BIN, GHOSTNET_BENCH_DIR (scratch,
 # default bench-run), GHOSTNET_BENCH_STEPS (timed steps, default 5), GHOSTNET_BENCH_OUT (default
@@ -55,10 +56,14 @@ fi
 "$BIN" bench data --data "$WORK/photos" --threads 2 --batches 8 --batch-size 16 | tee "$WORK/data.txt"
 
 echo "== bench allreduce (mpirun -np 2)"
-mpi_flags=(-np 2 --oversubscribe --bind-to none --mca btl self,tcp --mca btl_tcp_if_include lo
+mpi_flags=(-np 2 --oversubscribe --bind-to none --mca btl self,vader,tcp --mca btl_tcp_if_include lo
            --mca oob_tcp_if_include lo)
 if [[ $(id -u) -eq 0 ]]; then mpi_flags+=(--allow-run-as-root); fi
 mpirun "${mpi_flags[@]}" "$BIN" bench allreduce --iterations 5 | tee "$WORK/allreduce.txt"
+
+echo "== bench train with the gradient exchange (mpirun -np 2, 1 thread each)"
+mpirun "${mpi_flags[@]}" "$BIN" bench train --arch ghostnet50 --batch 8 --image-size 128 --threads 1 --steps 2 --warmup 1 \
+    | tee "$WORK/exchange_step.txt"
 
 python3 deploy/bench_table.py "$RESULTS" "$WORK/data.txt" "$WORK/allreduce.txt" "$OUT" >"$WORK/PERFORMANCE.md"
 mv "$WORK/PERFORMANCE.md" "$OUT"

@@ -61,7 +61,7 @@ def generated(steps, data_lines, allreduce_lines):
     out.append("")
     out += ["    " + line for line in data_lines if line.strip()]
     out.append("")
-    out.append("`bench allreduce` (`mpirun -np 2` on one host, loopback TCP):")
+    out.append("`bench allreduce` (`mpirun -np 2` on one host, shared memory: `btl self,vader,tcp`):")
     out.append("")
     out += ["    " + line for line in allreduce_lines if line.strip()]
     out.append("")

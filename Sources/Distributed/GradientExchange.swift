@@ -19,7 +19,9 @@ import Glibc
 /// bucket's non-blocking all-reduce starts while backward continues. Buckets always start in
 /// bucket order (a bucket that is complete early waits for its predecessors), so every rank issues
 /// the same collectives in the same order even if backward marks parameters in another order.
-/// ``finish()`` waits for all buckets and divides by the world size.
+/// Each gradient is divided by the world size when it is delivered (while it is still in cache,
+/// fused with ``store(_:forParameter:)``'s copy), so the all-reduced sums are already the
+/// averages and ``finish()`` only waits for the buckets.
 ///
 /// Each collective is watched: one that does not complete within the communicator's
 /// `collectiveTimeout` logs the rank, step and pending bucket and aborts the job.
@@ -127,7 +129,8 @@ public final class GradientExchange {
     // MARK: - During backward
 
     /// Calls `body` with parameter `index`'s slot of the flat buffer for writing its gradient
-    /// (row-major, the parameter's shape); call ``markReady(_:)`` afterwards.
+    /// (row-major, the parameter's shape); call ``markReady(_:)`` afterwards, which divides it
+    /// by the world size.
     ///
     /// - Precondition: the parameter was not yet marked ready this step (its bucket may be in flight).
     public func withGradient<Result>(
@@ -137,7 +140,7 @@ public final class GradientExchange {
         return try body(slice(ofParameter: index))
     }
 
-    /// Copies `gradient` into parameter `index`'s slot and marks it ready.
+    /// Copies `gradient`, divided by the world size, into parameter `index`'s slot and marks it ready.
     ///
     /// - Precondition: `gradient.shape` equals the parameter's shape.
     public func store(_ gradient: Tensor, forParameter index: Int) throws(CommunicatorError) {
@@ -145,15 +148,29 @@ public final class GradientExchange {
             gradient.shape == parameterShapes[index],
             "gradient of parameter \(index) has shape \(gradient.shape), expected \(parameterShapes[index])")
         let destination = withGradient(ofParameter: index) { $0 }
+        let scale = 1 / Float(communicator.size)
         gradient.withUnsafeBufferPointer { source in
-            _ = destination.update(fromContentsOf: source)
+            for element in destination.indices { destination[element] = source[element] * scale }
         }
-        try markReady(index)
+        try announce(index)
     }
 
-    /// Records that parameter `index`'s gradient is final for this step; starts every bucket that
-    /// is now complete (in bucket order) and drives the ones in flight.
+    /// Records that parameter `index`'s gradient, written through ``withGradient(ofParameter:_:)``,
+    /// is final for this step: divides it by the world size, starts every bucket that is now
+    /// complete (in bucket order) and drives the ones in flight.
     public func markReady(_ index: Int) throws(CommunicatorError) {
+        precondition(!isParameterReady[index], "parameter \(index) was marked ready twice in one step")
+        if communicator.size > 1 {
+            let scale = 1 / Float(communicator.size)
+            let gradient = slice(ofParameter: index)
+            for element in gradient.indices { gradient[element] *= scale }
+        }
+        try announce(index)
+    }
+
+    /// Marks parameter `index` ready, starts every bucket that is now complete (in bucket order)
+    /// and drives the ones in flight.
+    private func announce(_ index: Int) throws(CommunicatorError) {
         precondition(!isParameterReady[index], "parameter \(index) was marked ready twice in one step")
         isParameterReady[index] = true
         missingInBucket[bucketOfParameter[index]] -= 1
@@ -171,7 +188,7 @@ public final class GradientExchange {
 
     // MARK: - End of step
 
-    /// Waits for every bucket, divides the sums by the world size and advances ``step``.
+    /// Waits for every bucket (whose sums are then the averages) and advances ``step``.
     ///
     /// - Throws: ``GradientExchangeError/parametersNotReady(_:)`` if backward skipped a parameter
     ///   (every parameter takes part every step); ``CommunicatorError`` from the collectives. A
@@ -196,7 +213,6 @@ public final class GradientExchange {
             } catch {
                 throw .collective(error)
             }
-            try averageBucket(index)
         }
         step += 1
         for index in isParameterReady.indices { isParameterReady[index] = false }
@@ -204,26 +220,6 @@ public final class GradientExchange {
         requests = Array(repeating: nil, count: buckets.count)
         startTimes = Array(repeating: nil, count: buckets.count)
         nextBucketToStart = 0
-    }
-
-    /// Divides bucket `index`'s sums by the world size, in chunks, testing the next bucket in
-    /// flight between chunks: OpenMPI progresses non-blocking collectives only inside MPI calls,
-    /// so this keeps the next transfer moving while this one is scaled.
-    private func averageBucket(_ index: Int) throws(GradientExchangeError) {
-        guard communicator.size > 1 else { return }
-        let scale = 1 / Float(communicator.size)
-        let elements = buckets[index].elements
-        let chunk = 1 << 16
-        for chunkStart in stride(from: elements.lowerBound, to: elements.upperBound, by: chunk) {
-            for element in chunkStart..<min(chunkStart + chunk, elements.upperBound) { gradients[element] *= scale }
-            if index + 1 < buckets.count {
-                do {
-                    _ = try requests[index + 1]!.test()
-                } catch {
-                    throw .collective(error)
-                }
-            }
-        }
     }
 
     /// The averaged gradient of parameter `index`, in the parameter's shape; valid after ``finish()``.

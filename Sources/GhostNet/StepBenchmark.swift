@@ -56,8 +56,25 @@ public struct StepBenchmark: Sendable {
         Double(multiplyAccumulates) * 2 * (kind == .training ? 3 : 1)
     }
 
-    /// Runs the benchmark.
+    /// Runs the benchmark in this process alone: a training step copies its gradients into one
+    /// flat buffer (``LocalGradientCopy``).
     public func run() -> StepBenchmarkResult {
+        // The local copy never throws.
+        try! run(reducingGradientsWith: LocalGradientCopy.init(parameterSlots:))
+    }
+
+    /// Runs the benchmark, handing each training step's gradients to a reduction (for example the
+    /// all-rank gradient exchange of a distributed job; every rank then runs the same benchmark).
+    ///
+    /// For training, the time of ``StepGradientReduction/finish()`` — after backward, until the
+    /// reduced gradients are ready — is recorded per step as the exposed reduction time.
+    ///
+    /// - Parameter makeReduction: builds the reduction for the model's parameter slots (in slot
+    ///   order; each slot's `shape` and `offset` in the flat gradient buffer).
+    /// - Throws: what the reduction throws.
+    public func run<Reduction: StepGradientReduction>(
+        reducingGradientsWith makeReduction: ([TensorSlot]) throws -> Reduction
+    ) throws -> StepBenchmarkResult {
         OpenBLASRuntime.threadCount = threads
         var peak = GEMMPeak.measure(size: gemmSize, repeats: gemmRepeats, threads: threads)
 
@@ -68,9 +85,11 @@ public struct StepBenchmark: Sendable {
             for index in values.indices { values[index] = Float(random.nextGaussian()) }
         }
         let labels = (0..<batchSize).map { _ in Int(random.next() % UInt64(configuration.classes)) }
-        var optimizer = BenchmarkOptimizer(parameterCount: model.numberOfParameters)
+        let reduction = try makeReduction(model.parameterSlots)
+        var optimizer = BenchmarkOptimizer(reduction: reduction, parameterCount: model.numberOfParameters)
 
         var stepSeconds: [Double] = []
+        var exposedSeconds: [Double] = []
         var stepCategories: [[Int]] = []
         var adjacentPeaks: [Double] = []
         var allocations: [TensorAllocations.Snapshot] = []
@@ -78,18 +97,21 @@ public struct StepBenchmark: Sendable {
             let timed = step >= warmupSteps
             // A peak sample under the same machine load as the step that follows.
             if timed { adjacentPeaks.append(GEMMPeak.measure(size: gemmSize, repeats: 1, threads: threads)) }
+            if kind == .training { try reduction.beginStep() }
             KernelProfiler.reset()
             KernelProfiler.isEnabled = timed
             let before = TensorAllocations.current
             let start = KernelProfiler.monotonicNanoseconds()
+            var exposed = 0
             switch kind {
-            case .training: optimizer.step(&model, images: images, labels: labels)
+            case .training: exposed = try optimizer.step(&model, images: images, labels: labels)
             case .inference: _ = try! model.evaluate(images: images)
             }
             let elapsed = KernelProfiler.monotonicNanoseconds() - start
             allocations.append(TensorAllocations.current.since(before))
             if timed {
                 stepSeconds.append(Double(elapsed) * 1e-9)
+                exposedSeconds.append(Double(exposed) * 1e-9)
                 stepCategories.append(KernelProfiler.nanoseconds)
             }
         }
@@ -113,8 +135,88 @@ public struct StepBenchmark: Sendable {
             peakResidentBytes: ProcessStatus.peakResidentBytes() ?? 0,
             allocationsPerStep: steady[steady.count / 2],
             largeAllocationsAfterFirstStep: allocations.dropFirst().reduce(0) { $0 + $1.largeAllocations },
-            breakdown: KernelCategory.allCases.map { ($0.label, categorySeconds[$0.rawValue]) })
+            breakdown: KernelCategory.allCases.map { ($0.label, categorySeconds[$0.rawValue]) },
+            reduction: kind == .training
+                ? GradientReductionTiming(
+                    ranks: reduction.ranks, rank: reduction.rank, stepSeconds: stepSeconds[medianStep],
+                    exposedSeconds: exposedSeconds[medianStep])
+                : nil)
     }
+}
+
+/// Where a benchmarked training step's gradients go: a flat buffer in this process, or an
+/// all-rank average (the distributed gradient exchange, adapted by the layer that knows both).
+///
+/// Per step the benchmark calls ``beginStep()``, then ``store(_:slot:)`` for every parameter in
+/// the order backward announces them (decreasing slot index), then ``finish()``, then reads the
+/// reduced gradients with ``withGradients(_:)`` for the SGD update.
+public protocol StepGradientReduction: AnyObject {
+    /// The processes taking part (1 for a local copy).
+    var ranks: Int { get }
+    /// This process's rank among them (0 for a local copy).
+    var rank: Int { get }
+    /// Prepares a step (a distributed reduction lines the ranks up here, outside the timed step).
+    func beginStep() throws
+    /// Takes parameter `slot`'s gradient (the model's internal layout, `slot.shape`) during backward.
+    func store(_ gradient: Tensor, slot: TensorSlot) throws
+    /// Completes the step's reduction; afterwards ``withGradients(_:)`` holds the result.
+    func finish() throws
+    /// Calls `body` with the reduced gradients, all parameters concatenated at their slots' offsets.
+    func withGradients<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result
+}
+
+/// The one-process ``StepGradientReduction``: each gradient is copied into one flat buffer, what
+/// an all-reduce costs when there is nobody to reduce with.
+public final class LocalGradientCopy: StepGradientReduction {
+    private var flatGradients: [Float]
+
+    /// - Parameter parameterSlots: the model's parameter slots, in slot order.
+    public init(parameterSlots: [TensorSlot]) {
+        flatGradients = Array(repeating: 0, count: parameterSlots.last.map { $0.offset + $0.scalarCount } ?? 0)
+    }
+
+    public var ranks: Int { 1 }
+
+    public var rank: Int { 0 }
+
+    public func beginStep() {}
+
+    public func store(_ gradient: Tensor, slot: TensorSlot) {
+        flatGradients.withUnsafeMutableBufferPointer { flat in
+            gradient.withUnsafeBufferPointer { gradient in
+                (flat.baseAddress! + slot.offset).update(from: gradient.baseAddress!, count: slot.scalarCount)
+            }
+        }
+    }
+
+    public func finish() {}
+
+    public func withGradients<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result {
+        try flatGradients.withUnsafeBufferPointer(body)
+    }
+}
+
+/// The part of a training step spent waiting for the gradient reduction after backward.
+public struct GradientReductionTiming: Sendable {
+    /// The processes that reduced together.
+    public var ranks: Int
+    /// The rank these times are from (a job reports its most exposed rank).
+    public var rank: Int
+    /// That rank's median step.
+    public var stepSeconds: Double
+    /// The time from the end of backward to the end of the reduction in that step: the
+    /// communication backward did not hide.
+    public var exposedSeconds: Double
+
+    public init(ranks: Int, rank: Int, stepSeconds: Double, exposedSeconds: Double) {
+        self.ranks = ranks
+        self.rank = rank
+        self.stepSeconds = stepSeconds
+        self.exposedSeconds = exposedSeconds
+    }
+
+    /// What the exposed time adds to the step without it: `exposed / (step − exposed)`.
+    public var overheadFraction: Double { exposedSeconds / max(stepSeconds - exposedSeconds, .leastNormalMagnitude) }
 }
 
 /// What ``StepBenchmark/run()`` measured.
@@ -145,13 +247,15 @@ public struct StepBenchmarkResult: Sendable {
     public var largeAllocationsAfterFirstStep: Int
     /// Seconds the median timed step spent in each ``KernelCategory`` (by label, in category order).
     public var breakdown: [(label: String, seconds: Double)]
+    /// For training: how long the gradient reduction kept the median step waiting after backward.
+    public var reduction: GradientReductionTiming?
 
     public init(
         kind: StepBenchmark.Kind, architecture: String, batchSize: Int, imageSize: Int, threads: Int, steps: Int,
         kernelName: String, multiplyAccumulatesPerImage: Int, gemmPeakGFLOPS: Double, adjacentPeakFraction: Double,
         medianStepSeconds: Double,
         peakResidentBytes: Int, allocationsPerStep: Int, largeAllocationsAfterFirstStep: Int,
-        breakdown: [(label: String, seconds: Double)]
+        breakdown: [(label: String, seconds: Double)], reduction: GradientReductionTiming? = nil
     ) {
         self.kind = kind
         self.architecture = architecture
@@ -168,6 +272,7 @@ public struct StepBenchmarkResult: Sendable {
         self.allocationsPerStep = allocationsPerStep
         self.largeAllocationsAfterFirstStep = largeAllocationsAfterFirstStep
         self.breakdown = breakdown
+        self.reduction = reduction
     }
 
     public var imagesPerSecond: Double { Double(batchSize) / medianStepSeconds }
@@ -196,6 +301,12 @@ public struct StepBenchmarkResult: Sendable {
             let share = medianStepSeconds > 0 ? seconds / medianStepSeconds * 100 : 0
             lines.append("  \(label.padding(toLength: 11, withPad: " ", startingAt: 0)) \(format(seconds * 1000, 1).leftPadded(9)) ms  \(format(share, 1).leftPadded(5)) %")
         }
+        if let reduction, reduction.ranks > 1 {
+            lines.append(
+                "exchange over \(reduction.ranks) ranks: \(format(reduction.exposedSeconds * 1000, 1)) ms after backward "
+                    + "in a \(format(reduction.stepSeconds * 1000, 1)) ms step (rank \(reduction.rank), the most exposed)")
+            lines.append("exchange adds \(format(reduction.overheadFraction * 100, 2)) % to the step")
+        }
         return lines
     }
 
@@ -215,6 +326,12 @@ public struct StepBenchmarkResult: Sendable {
         ]
         let seconds = (breakdown + [("other", unaccountedSeconds)]).map { "\(quoted($0.0)): \(number($0.1))" }
         fields.append(("breakdown_seconds", "{" + seconds.joined(separator: ", ") + "}"))
+        if let reduction {
+            fields += [
+                ("ranks", "\(reduction.ranks)"), ("exchange_exposed_seconds", number(reduction.exposedSeconds)),
+                ("exchange_overhead_fraction", number(reduction.overheadFraction)),
+            ]
+        }
         return "{" + fields.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 }
@@ -266,31 +383,36 @@ enum GEMMPeak {
     }
 }
 
-/// The optimizer side of a benchmarked training step: gradients land in one flat buffer as they
-/// are announced (what a one-process all-reduce costs), then SGD with momentum updates every
-/// parameter from it.
-struct BenchmarkOptimizer {
-    var flatGradients: [Float]
+/// The optimizer side of a benchmarked training step: gradients go to the reduction as backward
+/// announces them, then SGD with momentum updates every parameter from the reduced gradients.
+struct BenchmarkOptimizer<Reduction: StepGradientReduction> {
+    let reduction: Reduction
     var velocity: [Float]
     var initialized = false
 
-    init(parameterCount: Int) {
-        flatGradients = Array(repeating: 0, count: parameterCount)
+    init(reduction: Reduction, parameterCount: Int) {
+        self.reduction = reduction
         velocity = Array(repeating: 0, count: parameterCount)
     }
 
-    mutating func step(_ model: inout GhostNetModel, images: Tensor, labels: [Int]) {
-        _ = try! flatGradients.withUnsafeMutableBufferPointer { flat in
-            try model.trainingStep(images: images, labels: labels) { slot, gradient in
-                KernelProfiler.measure(.allReduce) {
-                    gradient.withUnsafeBufferPointer { gradient in
-                        (flat.baseAddress! + slot.offset).update(from: gradient.baseAddress!, count: slot.scalarCount)
-                    }
-                }
+    /// One training step.
+    ///
+    /// - Returns: the nanoseconds ``StepGradientReduction/finish()`` took (the reduction time
+    ///   backward did not hide).
+    mutating func step(_ model: inout GhostNetModel, images: Tensor, labels: [Int]) throws -> Int {
+        var storeError: (any Error)?
+        _ = try! model.trainingStep(images: images, labels: labels) { [reduction] slot, gradient in
+            guard storeError == nil else { return }
+            KernelProfiler.measure(.allReduce) {
+                do { try reduction.store(gradient, slot: slot) } catch { storeError = error }
             }
         }
+        if let storeError { throw storeError }
+        let finishStart = KernelProfiler.monotonicNanoseconds()
+        try KernelProfiler.measure(.allReduce) { try reduction.finish() }
+        let exposed = KernelProfiler.monotonicNanoseconds() - finishStart
         let first = !initialized
-        flatGradients.withUnsafeBufferPointer { gradients in
+        reduction.withGradients { gradients in
             velocity.withUnsafeMutableBufferPointer { velocity in
                 model.updateParameters { slot, weights in
                     weights.withUnsafeMutableBufferPointer { weights in
@@ -304,6 +426,7 @@ struct BenchmarkOptimizer {
             }
         }
         initialized = true
+        return exposed
     }
 }
 

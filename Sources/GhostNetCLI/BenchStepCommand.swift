@@ -3,7 +3,9 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import Distributed
 import GhostNet
+import Training
 
 /// The options `bench train` and `bench infer` share.
 struct BenchStepOptions: ParsableArguments {
@@ -39,15 +41,18 @@ struct BenchStepOptions: ParsableArguments {
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
     }
 
-    /// Runs the benchmark of `kind` and prints its report (and JSON line).
-    func run(_ kind: StepBenchmark.Kind) throws {
+    /// The benchmark of `kind` these options describe.
+    func benchmark(_ kind: StepBenchmark.Kind) throws -> StepBenchmark {
         let configuration = try GhostNetConfiguration(architecture: GhostNetArchitecture(rawValue: arch)!, imageSize: imageSize)
-        let result = StepBenchmark(
+        return StepBenchmark(
             kind: kind, configuration: configuration, batchSize: batch, threads: threads, steps: steps,
-            warmupSteps: warmup
-        ).run()
-        for line in result.reportLines { print(line) }
-        if json { print(result.json) }
+            warmupSteps: warmup)
+    }
+
+    /// Prints `result`'s report (and JSON line).
+    func print(_ result: StepBenchmarkResult) {
+        for line in result.reportLines { Swift.print(line) }
+        if json { Swift.print(result.json) }
     }
 }
 
@@ -56,11 +61,32 @@ struct BenchTrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Measure training steps (forward, backward, SGD) against the sgemm peak of the same run.",
-        discussion: "Effective GFLOP/s count 3 × 2 × multiply-accumulates per image; the report adds peak resident memory, tensor allocations and the time per layer kind.")
+        discussion: """
+            Effective GFLOP/s count 3 × 2 × multiply-accumulates per image; the report adds peak resident memory, tensor \
+            allocations and the time per layer kind. Under mpirun (e.g. 'mpirun -np 2 ghostnet-d bench train --threads 1') \
+            every rank runs the same steps and averages its gradients with the others through the bucketed gradient \
+            exchange; rank 0 then also reports the time from the end of backward to the end of the exchange of the most \
+            exposed rank, and what it adds to the step ('exchange adds X % to the step', exchange_overhead_fraction in JSON). \
+            --threads sets the OpenBLAS threads of each rank.
+            """)
 
     @OptionGroup var options: BenchStepOptions
 
-    func run() throws { try options.run(.training) }
+    @OptionGroup var distributed: DistributedOptions
+
+    func validate() throws {
+        guard distributed.openblasThreads == nil else { throw ValidationError("bench train sets OpenBLAS threads with --threads, not --openblas-threads") }
+    }
+
+    func run() throws {
+        let benchmark = try options.benchmark(.training)
+        guard LaunchEnvironment.current.isUnderMPILauncher else { return options.print(benchmark.run()) }
+        let worker = try distributed.startWorker()
+        let result = try DistributedStepBenchmark.run(
+            benchmark, communicator: worker.communicator, bucketCapacityBytes: distributed.bucketCapacityBytes)
+        if worker.identity.rank == 0 { options.print(result) }
+        try worker.finish()
+    }
 }
 
 /// `ghostnet-d bench infer`: inference throughput against the in-run sgemm peak.
@@ -72,5 +98,5 @@ struct BenchInferCommand: ParsableCommand {
 
     @OptionGroup var options: BenchStepOptions
 
-    func run() throws { try options.run(.inference) }
+    func run() throws { options.print(try options.benchmark(.inference).run()) }
 }

@@ -72,6 +72,25 @@ struct MPICLITests {
         #expect(lines.last?.hasSuffix("%") == true)
     }
 
+    /// A real two-rank training step with the gradient exchange: rank 0 alone prints, the overhead
+    /// line last before the JSON, and the JSON carries the overhead of the two-rank exchange.
+    @Test func benchTrainReportsTheExchangeOverhead() throws {
+        let result = try mpirun(2, [
+            "bench", "train", "--arch", "ghostnet50", "--batch", "2", "--image-size", "32", "--threads", "1",
+            "--steps", "1", "--warmup", "0", "--bucket-mib", "1", "--json",
+        ])
+        #expect(result.status == 0, "\(result.combined)")
+        let lines = result.standardOutput.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("bench train: ghostnet50, batch 2") }.count == 1, "\(result.standardOutput)")
+        #expect(lines.dropLast().last?.hasPrefix("exchange adds ") == true, "\(result.standardOutput)")
+        #expect(lines.contains { $0.hasPrefix("exchange over 2 ranks: ") }, "\(result.standardOutput)")
+        let json = try #require(lines.last.map(String.init))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["ranks"] as? Int == 2, "\(json)")
+        #expect(try #require(object["exchange_overhead_fraction"] as? Double) >= 0, "\(json)")
+        #expect(try #require(object["exchange_exposed_seconds"] as? Double) >= 0, "\(json)")
+    }
+
     @Test func runDistributedLaunchesOneProcessPerRank() throws {
         let script = BuiltProducts.packageRoot.appendingPathComponent("deploy/run_distributed.sh")
         let result = try BuiltProducts.run(
