@@ -110,7 +110,7 @@ let package = Package(
 
         .target(
             name: "_TestSupport",
-            dependencies: ["TensorEngine"],
+            dependencies: ["TensorEngine", "ImageData"],
             path: "Tests/_TestSupport",
             swiftSettings: swiftSettings),
         .testTarget(

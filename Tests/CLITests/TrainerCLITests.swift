@@ -12,14 +12,7 @@ import _TestSupport
 /// `ghostnet-d train` and `ghostnet-d eval` as processes: alone and under `mpirun -np 2`.
 @Suite(.serialized) struct TrainerCLITests {
     /// 4 classes × 8 small training JPEGs (2 val each), shared by the tests.
-    static let dataset: String = {
-        let folder = try! TemporaryDirectory.make(prefix: "ghostnet-cli-train-data")
-        _ = try! SyntheticDataset.write(
-            to: folder.path,
-            configuration: SyntheticDataset.Configuration(
-                classes: 4, trainPerClass: 8, validationPerClass: 2, seed: 5, sideRange: 24...40))
-        return folder.path
-    }()
+    static let dataset = TinyDatasets.make(trainPerClass: 8, prefix: "ghostnet-cli-train-data")
 
     /// Writes a tiny training configuration into `folder` and returns its path.
     static func writeConfiguration(in folder: URL, pipeline: String = "fully_train", extra: String = "") throws -> String {

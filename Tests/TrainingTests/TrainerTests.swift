@@ -15,14 +15,7 @@ import _TestSupport
 /// A tiny training job: a synthetic dataset of 4 classes × 6 small JPEGs (2 val each), a
 /// ghostnet50-shaped network of width 4 at 16×16, batch 4 per rank.
 struct TinyJob {
-    static let dataset: String = {
-        let folder = try! TemporaryDirectory.make(prefix: "ghostnet-trainer-data")
-        _ = try! SyntheticDataset.write(
-            to: folder.path,
-            configuration: SyntheticDataset.Configuration(
-                classes: 4, trainPerClass: 6, validationPerClass: 2, seed: 5, sideRange: 24...40))
-        return folder.path
-    }()
+    static let dataset = TinyDatasets.make(trainPerClass: 6, prefix: "ghostnet-trainer-data")
 
     let folder: URL
 

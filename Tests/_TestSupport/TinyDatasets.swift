@@ -1,0 +1,20 @@
+//===----------------------------------------------------------------------===//
+// ghostnet-d — test support
+//===----------------------------------------------------------------------===//
+
+import Foundation
+import ImageData
+
+/// Small synthetic JPEG datasets for training tests, written once per test process.
+public enum TinyDatasets {
+    /// Writes 4 classes × `trainPerClass` small training JPEGs (24–40 px, 2 val each) into a fresh
+    /// temporary folder and returns its path.
+    public static func make(trainPerClass: Int, prefix: String) -> String {
+        let folder = try! TemporaryDirectory.make(prefix: prefix)
+        _ = try! SyntheticDataset.write(
+            to: folder.path,
+            configuration: SyntheticDataset.Configuration(
+                classes: 4, trainPerClass: trainPerClass, validationPerClass: 2, seed: 5, sideRange: 24...40))
+        return folder.path
+    }
+}
