@@ -75,9 +75,11 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 /// A 2-D convolution without bias.
 ///
 /// 1×1 stride-1 convolutions are one GEMM over the input viewed as `[N·H·W, C_in]`. Every other
-/// geometry (including 1×1 stride 2, whose im2col rows are simply the subsampled pixels) builds im2col rows (`[KH·KW·C_in]` per output pixel, copied as contiguous runs of the
-/// NHWC input) in chunks of at most ``Workspace/maximumFloats`` and multiplies each chunk by the
-/// weight.
+/// geometry (including 1×1 stride 2, whose im2col rows are simply the subsampled pixels) builds
+/// im2col rows (`[KH·KW·C_in]` per output pixel, copied as contiguous runs of the NHWC input) in
+/// chunks of at most ``Workspace/maximumFloats`` and multiplies each chunk by the weight. Each of
+/// ``GEMM/threadCount`` threads gathers and multiplies its own share of the rows (of the images,
+/// in the backward pass).
 ///
 /// - Parameters:
 ///   - input: `[N, H, W, C_in]`.
@@ -85,25 +87,37 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 /// - Returns: `[N, OH, OW, C_out]` with `OH = (H + 2·padding − KH) / stride + 1` (same for `OW`).
 /// - Precondition: the shapes fit `geometry`; the message names both shapes.
 public func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry) -> Tensor {
-    conv2d(input, weight: weight, geometry: geometry, workspaceLimit: Workspace.maximumFloats)
+    conv2d(input, weight: weight, geometry: geometry, limits: ConvolutionLimits())
 }
 
-/// ``conv2d(_:weight:geometry:)`` with im2col chunks of at most `workspaceLimit` floats (tests use
-/// small limits to exercise chunking).
+/// How much scratch memory and how many threads one convolution call may use.
+package struct ConvolutionLimits: Sendable {
+    /// The most im2col floats one chunk may hold (tests use small limits to exercise chunking).
+    package let workspaceFloats: Int
+    /// The threads the call may use.
+    package let threads: Int
+
+    package init(workspaceFloats: Int = Workspace.maximumFloats, threads: Int = GEMM.threadCount) {
+        ensure(workspaceFloats >= 1 && threads >= 1, "conv2d: limits need at least one float and one thread")
+        (self.workspaceFloats, self.threads) = (workspaceFloats, threads)
+    }
+}
+
+/// ``conv2d(_:weight:geometry:)`` within `limits`.
 package func conv2d(
-    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
+    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, limits: ConvolutionLimits
 ) -> Tensor {
     KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
-        convolve(input, weight: weight, geometry: geometry, workspaceLimit: workspaceLimit)
+        convolve(input, weight: weight, geometry: geometry, limits: limits)
     }
 }
 
 private func convolve(
-    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, workspaceLimit: Int
+    _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry, limits: ConvolutionLimits
 ) -> Tensor {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
     let plan = ConvolutionPlan(
-        input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
+        input: input.shape, output: outputShape, geometry: geometry, limits: limits)
     return Tensor(shape: outputShape) { output in
         input.withUnsafeBufferPointer { input in
             weight.withUnsafeBufferPointer { weight in
@@ -131,21 +145,21 @@ public func conv2dBackward(
 ) -> (input: Tensor?, weight: Tensor) {
     conv2dBackward(
         gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
-        computeInputGradient: computeInputGradient, workspaceLimit: Workspace.maximumFloats)
+        computeInputGradient: computeInputGradient, limits: ConvolutionLimits())
 }
 
 /// ``conv2dBackward(gradOutput:input:weight:geometry:computeInputGradient:)`` with im2col chunks
-/// of at most `workspaceLimit` floats.
+/// within `limits`.
 package func conv2dBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
-    computeInputGradient: Bool, workspaceLimit: Int
+    computeInputGradient: Bool, limits: ConvolutionLimits
 ) -> (input: Tensor?, weight: Tensor) {
     // Uninitialised: the backward pass overwrites every element.
     var gradInput = computeInputGradient ? Tensor(shape: input.shape, initializingWith: { _ in }) : nil
     let gradWeight = KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
         convolveBackward(
             gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
-            gradInput: &gradInput, accumulate: false, workspaceLimit: workspaceLimit)
+            gradInput: &gradInput, accumulate: false, limits: limits)
     }
     return (gradInput, gradWeight)
 }
@@ -168,7 +182,7 @@ public func conv2dBackward(
     let gradWeight = KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
         convolveBackward(
             gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
-            gradInput: &sum, accumulate: true, workspaceLimit: Workspace.maximumFloats)
+            gradInput: &sum, accumulate: true, limits: ConvolutionLimits())
     }
     inputGradient = sum!
     return gradWeight
@@ -178,14 +192,14 @@ public func conv2dBackward(
 /// into it: overwriting it, or adding to it when `accumulate` is true.
 private func convolveBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
-    gradInput: inout Tensor?, accumulate: Bool, workspaceLimit: Int
+    gradInput: inout Tensor?, accumulate: Bool, limits: ConvolutionLimits
 ) -> Tensor {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
     ensure(
         gradOutput.shape == outputShape,
         "conv2d backward: gradient \(gradOutput.shape) does not match the output \(outputShape) of input \(input.shape) and weight \(weight.shape)")
     let plan = ConvolutionPlan(
-        input: input.shape, output: outputShape, geometry: geometry, workspaceLimit: workspaceLimit)
+        input: input.shape, output: outputShape, geometry: geometry, limits: limits)
     var gradWeight = Tensor(shape: weight.shape)
     gradOutput.withUnsafeBufferPointer { gradOutput in
         input.withUnsafeBufferPointer { input in
@@ -218,12 +232,14 @@ struct ConvolutionPlan {
     let geometry: Convolution2DGeometry
     /// The most im2col floats one chunk may hold.
     let workspaceLimit: Int
+    /// The threads the convolution may use.
+    let threads: Int
 
-    init(input: [Int], output: [Int], geometry: Convolution2DGeometry, workspaceLimit: Int) {
+    init(input: [Int], output: [Int], geometry: Convolution2DGeometry, limits: ConvolutionLimits) {
         (batch, height, width, inputChannels) = (input[0], input[1], input[2], input[3])
         (outputHeight, outputWidth, outputChannels) = (output[1], output[2], output[3])
         self.geometry = geometry
-        self.workspaceLimit = workspaceLimit
+        (workspaceLimit, threads) = (limits.workspaceFloats, limits.threads)
     }
 
     /// Rows of the im2col matrix: one per output pixel.
@@ -236,18 +252,33 @@ struct ConvolutionPlan {
     func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
         if geometry.isPointwise {
             GEMM.multiply(
-                transposeB: true, m: rows, n: outputChannels, k: columns,
-                a: input, b: weight, c: output)
+                transposeB: true, m: rows, n: outputChannels, k: columns, a: input, b: weight, c: output,
+                threads: threads)
             return
         }
+        // Each thread gathers and multiplies its own band of rows: one thread's im2col copy runs
+        // while the other's GEMM keeps the FMA units busy, instead of both waiting on one copy.
+        let bands = min(threads, rows)
+        inParallel(bands) { part in
+            let bandRows = (part * rows / bands)..<((part + 1) * rows / bands)
+            forwardChunks(
+                rows: bandRows, input: input, weight: weight, output: output, gemmThreads: bands == 1 ? threads : 1)
+        }
+    }
+
+    /// im2col and GEMM of rows `rows`, chunk by chunk.
+    private func forwardChunks(
+        rows: Range<Int>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, gemmThreads: Int
+    ) {
         let chunk = rowsPerChunk
         Workspace.withScratch(count: chunk * columns) { scratch in
-            for firstRow in stride(from: 0, to: rows, by: chunk) {
-                let rowCount = min(chunk, rows - firstRow)
+            for firstRow in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
+                let rowCount = min(chunk, rows.upperBound - firstRow)
                 gatherColumns(input: input, rows: firstRow..<(firstRow + rowCount), into: scratch.baseAddress!)
                 GEMM.multiply(
                     transposeB: true, m: rowCount, n: outputChannels, k: columns,
-                    a: scratch.baseAddress!, b: weight, c: output + firstRow * outputChannels)
+                    a: scratch.baseAddress!, b: weight, c: output + firstRow * outputChannels, threads: gemmThreads)
             }
         }
     }
@@ -262,29 +293,61 @@ struct ConvolutionPlan {
             // gradWeight[C_out, C_in] = gradOutputᵀ · input; gradInput = gradOutput · weight.
             GEMM.multiply(
                 transposeA: true, m: outputChannels, n: columns, k: rows,
-                a: gradOutput, b: input, c: gradWeight)
+                a: gradOutput, b: input, c: gradWeight, threads: threads)
             if let gradInput {
                 GEMM.multiply(
                     m: rows, n: columns, k: outputChannels, a: gradOutput, b: weight, beta: accumulate ? 1 : 0,
-                    c: gradInput)
+                    c: gradInput, threads: threads)
             }
             return
         }
-        if let gradInput, !accumulate { gradInput.initialize(repeating: 0, count: batch * height * width * inputChannels) }
+        // Each thread takes whole images, so no two threads scatter into the same input pixel,
+        // and sums its own weight gradient; the partial sums are added in part order afterwards.
+        let parts = min(threads, batch)
+        let weightCount = outputChannels * columns
+        Workspace.withScratch(count: (parts - 1) * weightCount) { partialWeights in
+            inParallel(parts) { part in
+                let images = (part * batch / parts)..<((part + 1) * batch / parts)
+                backwardChunks(
+                    images: images, gradOutput: gradOutput, input: input, weight: weight,
+                    gradWeight: part == 0 ? gradWeight : partialWeights.baseAddress! + (part - 1) * weightCount,
+                    gradInput: gradInput, accumulate: accumulate, gemmThreads: parts == 1 ? threads : 1)
+            }
+            for part in 1..<max(parts, 1) {
+                let partial = partialWeights.baseAddress! + (part - 1) * weightCount
+                for index in 0..<weightCount { gradWeight[index] += partial[index] }
+            }
+        }
+    }
+
+    /// Both gradients of the images `images`: the weight gradient written to `gradWeight`, the
+    /// input gradient into those images of `gradInput`.
+    private func backwardChunks(
+        images: Range<Int>, gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+        weight: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>,
+        gradInput: UnsafeMutablePointer<Float>?, accumulate: Bool, gemmThreads: Int
+    ) {
+        let inputImageFloats = height * width * inputChannels
+        if let gradInput, !accumulate {
+            (gradInput + images.lowerBound * inputImageFloats).initialize(repeating: 0, count: images.count * inputImageFloats)
+        }
+        let rowsPerImage = outputHeight * outputWidth
+        let rows = (images.lowerBound * rowsPerImage)..<(images.upperBound * rowsPerImage)
         let chunk = rowsPerChunk
         Workspace.withScratch(count: chunk * columns) { scratch in
-            for (index, firstRow) in stride(from: 0, to: rows, by: chunk).enumerated() {
-                let rowCount = min(chunk, rows - firstRow)
+            for firstRow in stride(from: rows.lowerBound, to: rows.upperBound, by: chunk) {
+                let rowCount = min(chunk, rows.upperBound - firstRow)
                 let chunkRows = firstRow..<(firstRow + rowCount)
                 let chunkGradOutput = gradOutput + firstRow * outputChannels
                 gatherColumns(input: input, rows: chunkRows, into: scratch.baseAddress!)
                 GEMM.multiply(
                     transposeA: true, m: outputChannels, n: columns, k: rowCount,
-                    a: chunkGradOutput, b: scratch.baseAddress!, beta: index == 0 ? 0 : 1, c: gradWeight)
+                    a: chunkGradOutput, b: scratch.baseAddress!, beta: firstRow == rows.lowerBound ? 0 : 1,
+                    c: gradWeight, threads: gemmThreads)
                 if let gradInput {
                     GEMM.multiply(
                         m: rowCount, n: columns, k: outputChannels,
-                        a: chunkGradOutput, b: weight, c: scratch.baseAddress!)
+                        a: chunkGradOutput, b: weight, c: scratch.baseAddress!, threads: gemmThreads)
                     scatterColumns(scratch.baseAddress!, rows: chunkRows, into: gradInput)
                 }
             }

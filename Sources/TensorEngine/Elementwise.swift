@@ -7,7 +7,9 @@ public func relu(_ input: Tensor) -> Tensor {
     KernelProfiler.measure(.reluAdd) {
         Tensor(shape: input.shape) { output in
             input.withUnsafeBufferPointer { input in
-                for index in 0..<input.count { output[index] = max(0, input[index]) }
+                inFlatBands(count: input.count) { elements in
+                    for index in elements { output[index] = max(0, input[index]) }
+                }
             }
         }
     }
@@ -25,7 +27,11 @@ public func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
         return Tensor(shape: output.shape) { gradInput in
             gradOutput.withUnsafeBufferPointer { gradOutput in
                 output.withUnsafeBufferPointer { output in
-                    maskByPositive(gradOutput.baseAddress!, mask: output.baseAddress!, gradInput.baseAddress!, count: output.count)
+                    inFlatBands(count: output.count) { elements in
+                        maskByPositive(
+                            gradOutput.baseAddress! + elements.lowerBound, mask: output.baseAddress! + elements.lowerBound,
+                            gradInput.baseAddress! + elements.lowerBound, count: elements.count)
+                    }
                 }
             }
         }
@@ -49,7 +55,9 @@ public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
             "add: shapes \(accumulator.shape) and \(addend.shape) differ")
         addend.withUnsafeBufferPointer { addend in
             accumulator.withUnsafeMutableBufferPointer { accumulator in
-                for index in 0..<accumulator.count { accumulator[index] += addend[index] }
+                inFlatBands(count: accumulator.count) { elements in
+                    for index in elements { accumulator[index] += addend[index] }
+                }
             }
         }
     }
@@ -65,7 +73,10 @@ public func addReLUInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
             "add ReLU: shapes \(accumulator.shape) and \(addend.shape) differ")
         addend.withUnsafeBufferPointer { addend in
             accumulator.withUnsafeMutableBufferPointer { accumulator in
-                addAndClamp(accumulator.baseAddress!, addend.baseAddress!, accumulator.baseAddress!, count: accumulator.count)
+                inFlatBands(count: accumulator.count) { elements in
+                    let (sum, addend) = (accumulator.baseAddress! + elements.lowerBound, addend.baseAddress! + elements.lowerBound)
+                    addAndClamp(sum, addend, sum, count: elements.count)
+                }
             }
         }
     }
@@ -91,9 +102,11 @@ public func concatenateChannels(_ parts: [Tensor]) -> Tensor {
             for part in parts {
                 let channels = part.shape[3]
                 part.withUnsafeBufferPointer { source in
-                    for pixel in 0..<pixels {
-                        (output.baseAddress! + pixel * totalChannels + channelOffset)
-                            .initialize(from: source.baseAddress! + pixel * channels, count: channels)
+                    inRowBands(rows: pixels, rowLength: channels) { band in
+                        for pixel in band {
+                            (output.baseAddress! + pixel * totalChannels + channelOffset)
+                                .initialize(from: source.baseAddress! + pixel * channels, count: channels)
+                        }
                     }
                 }
                 channelOffset += channels
@@ -120,9 +133,11 @@ public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
             defer { channelOffset += channels }
             return Tensor(shape: Array(input.shape.dropLast()) + [channels]) { part in
                 input.withUnsafeBufferPointer { source in
-                    for pixel in 0..<pixels {
-                        (part.baseAddress! + pixel * channels)
-                            .initialize(from: source.baseAddress! + pixel * totalChannels + channelOffset, count: channels)
+                    inRowBands(rows: pixels, rowLength: channels) { band in
+                        for pixel in band {
+                            (part.baseAddress! + pixel * channels)
+                                .initialize(from: source.baseAddress! + pixel * totalChannels + channelOffset, count: channels)
+                        }
                     }
                 }
             }
@@ -178,11 +193,10 @@ private func addPerImageVector(
     _ input: UnsafePointer<Float>, _ addend: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
     batch: Int, pixels: Int, channels: Int
 ) {
-    for n in 0..<batch {
-        let vector = addend + n * channels
-        for pixel in 0..<pixels {
-            let base = (n * pixels + pixel) * channels
-            let (source, destination) = (input + base, output + base)
+    inRowBands(rows: batch * pixels, rowLength: channels) { band in
+        for row in band {
+            let vector = addend + row / pixels * channels
+            let (source, destination) = (input + row * channels, output + row * channels)
             for c in 0..<channels { destination[c] = source[c] + vector[c] }
         }
     }
@@ -198,15 +212,18 @@ public func sumOverPixels(_ input: Tensor) -> Tensor {
         let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
         return Tensor(shape: [batch, 1, 1, channels]) { output in
             input.withUnsafeBufferPointer { input in
-                let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: channels)
-                defer { sums.deallocate() }
-                for n in 0..<batch {
-                    sums.initialize(repeating: 0)
-                    for pixel in 0..<pixels {
-                        let row = input.baseAddress! + (n * pixels + pixel) * channels
-                        for c in 0..<channels { sums[c] += Double(row[c]) }
+                // Images are independent: each thread sums whole images, in the same order as one thread would.
+                inRowBands(rows: batch, rowLength: pixels * channels) { images in
+                    let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: channels)
+                    defer { sums.deallocate() }
+                    for n in images {
+                        sums.initialize(repeating: 0)
+                        for pixel in 0..<pixels {
+                            let row = input.baseAddress! + (n * pixels + pixel) * channels
+                            for c in 0..<channels { sums[c] += Double(row[c]) }
+                        }
+                        for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
                     }
-                    for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
                 }
             }
         }
@@ -240,11 +257,11 @@ public func globalAveragePoolBackward(gradOutput: Tensor, inputShape: [Int]) -> 
         let scale = 1 / Float(pixels)
         return Tensor(shape: inputShape) { gradInput in
             gradOutput.withUnsafeBufferPointer { gradOutput in
-                for n in 0..<batch {
-                    let vector = gradOutput.baseAddress! + n * channels
-                    for pixel in 0..<pixels {
-                        let row = gradInput.baseAddress! + (n * pixels + pixel) * channels
-                        for c in 0..<channels { row[c] = vector[c] * scale }
+                inRowBands(rows: batch * pixels, rowLength: channels) { band in
+                    for row in band {
+                        let vector = gradOutput.baseAddress! + row / pixels * channels
+                        let destination = gradInput.baseAddress! + row * channels
+                        for c in 0..<channels { destination[c] = vector[c] * scale }
                     }
                 }
             }

@@ -3,7 +3,6 @@
 //===----------------------------------------------------------------------===//
 
 internal import COpenBLAS
-import Dispatch
 import Synchronization
 
 /// Single-precision matrix multiplication on OpenBLAS (`cblas_sgemm`), row-major.
@@ -12,7 +11,8 @@ import Synchronization
 /// measures the machine's GEMM peak through the same entry point.
 ///
 /// Threads: OpenBLAS itself runs single-threaded, and a large product is split into ``threadCount``
-/// bands of rows (or of columns, when `n > m`) computed at the same time. Measured on a 2-vCPU
+/// bands of rows (or of columns, when `n > m`) computed at the same time, or along `k` when `k`
+/// dominates. Measured on a 2-vCPU
 /// EPYC, OpenBLAS's own threading of the network's thin shapes (`[50176, 256] · [256, 64]`,
 /// `[3136, 1024] · [1024, 256]`) reached 50–80 % of the rate of two independent single-threaded
 /// halves; square 2048³ products run at the same rate either way.
@@ -67,6 +67,11 @@ package enum GEMM {
             m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max),
             "sgemm: dimensions m \(m), n \(n), k \(k) exceed OpenBLAS's 32-bit indices")
         let (lda, ldb, ldc) = (lda ?? (transposeA ? m : k), ldb ?? (transposeB ? k : n), ldc ?? n)
+        if k >= 2 * max(m, n), m * n * k >= minimumParallelWork, min(threads ?? threadCount, k / 64) > 1 {
+            return multiplySplittingK(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: min(threads ?? threadCount, k / 64))
+        }
         let parts = min(threads ?? threadCount, max(m, n) / 32)
         guard parts > 1, m * n * max(k, 1) >= minimumParallelWork else {
             return callSGEMM(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -75,22 +80,52 @@ package enum GEMM {
         let splitRows = m >= n
         let extent = splitRows ? m : n
         let band = ((extent + parts - 1) / parts + 15) / 16 * 16
-        let (aAddress, bAddress, cAddress) = (UInt(bitPattern: a), UInt(bitPattern: b), UInt(bitPattern: c))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        inParallel(parts) { part in
             let first = part * band
             let count = min(band, extent - first)
             guard count > 0 else { return }
-            var a = UnsafePointer<Float>(bitPattern: aAddress)!
-            var b = UnsafePointer<Float>(bitPattern: bAddress)!
-            let c = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
             if splitRows {
                 // Rows `first..<first+count` of op(A) and of C.
-                a += transposeA ? first : first * lda
-                callSGEMM(transposeA, transposeB, count, n, k, alpha, a, lda, b, ldb, beta, c + first * ldc, ldc)
+                let bandA = a + (transposeA ? first : first * lda)
+                callSGEMM(transposeA, transposeB, count, n, k, alpha, bandA, lda, b, ldb, beta, c + first * ldc, ldc)
             } else {
                 // Columns `first..<first+count` of op(B) and of C.
-                b += transposeB ? first * ldb : first
-                callSGEMM(transposeA, transposeB, m, count, k, alpha, a, lda, b, ldb, beta, c + first, ldc)
+                let bandB = b + (transposeB ? first * ldb : first)
+                callSGEMM(transposeA, transposeB, m, count, k, alpha, a, lda, bandB, ldb, beta, c + first, ldc)
+            }
+        }
+    }
+
+    /// A product whose shared dimension dominates (a weight gradient summed over every pixel of
+    /// the batch) split along `k`: each part multiplies its share of `k` into its own `[m, n]`
+    /// partial product, and the partials are added to `C` in part order. Measured on ghostnet101's
+    /// 1×1 weight gradients with two threads, this ran at 74–97 % of the sgemm peak where bands of
+    /// the small `[m, n]` result ran at 58–89 %.
+    private static func multiplySplittingK(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parts: Int
+    ) {
+        Workspace.withScratch(count: (parts - 1) * m * n) { partials in
+            inParallel(parts) { part in
+                let first = part * k / parts
+                let count = (part + 1) * k / parts - first
+                // Columns `first..<first+count` of op(A) and rows of op(B).
+                let partA = a + (transposeA ? first * lda : first)
+                let partB = b + (transposeB ? first : first * ldb)
+                if part == 0 {
+                    callSGEMM(transposeA, transposeB, m, n, count, alpha, partA, lda, partB, ldb, beta, c, ldc)
+                } else {
+                    let partial = partials.baseAddress! + (part - 1) * m * n
+                    callSGEMM(transposeA, transposeB, m, n, count, alpha, partA, lda, partB, ldb, 0, partial, n)
+                }
+            }
+            for part in 1..<parts {
+                let partial = partials.baseAddress! + (part - 1) * m * n
+                for row in 0..<m {
+                    let (destination, source) = (c + row * ldc, partial + row * n)
+                    for column in 0..<n { destination[column] += source[column] }
+                }
             }
         }
     }

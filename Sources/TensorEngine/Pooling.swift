@@ -39,16 +39,18 @@ public func maxPool(
         let output = Tensor(shape: outputShape) { output in
             input.withUnsafeBufferPointer { input in
                 sources.withUnsafeMutableBufferPointer { sources in
-                    for n in 0..<batch {
-                        for oh in 0..<outputHeight {
-                            let rows = max(0, oh * stride - padding)..<min(height, oh * stride - padding + kernelSize)
-                            for ow in 0..<outputWidth {
-                                let columns = max(0, ow * stride - padding)..<min(width, ow * stride - padding + kernelSize)
-                                let outputBase = ((n * outputHeight + oh) * outputWidth + ow) * channels
-                                windowMaximum(
-                                    input.baseAddress!, imageOffset: n * height * width * channels,
-                                    width: width, channels: channels, rows: rows, columns: columns,
-                                    maximum: output.baseAddress! + outputBase, source: sources.baseAddress! + outputBase)
+                    inRowBands(rows: batch, rowLength: height * width * channels) { images in
+                        for n in images {
+                            for oh in 0..<outputHeight {
+                                let rows = max(0, oh * stride - padding)..<min(height, oh * stride - padding + kernelSize)
+                                for ow in 0..<outputWidth {
+                                    let columns = max(0, ow * stride - padding)..<min(width, ow * stride - padding + kernelSize)
+                                    let outputBase = ((n * outputHeight + oh) * outputWidth + ow) * channels
+                                    windowMaximum(
+                                        input.baseAddress!, imageOffset: n * height * width * channels,
+                                        width: width, channels: channels, rows: rows, columns: columns,
+                                        maximum: output.baseAddress! + outputBase, source: sources.baseAddress! + outputBase)
+                                }
                             }
                         }
                     }
@@ -76,7 +78,13 @@ public func maxPoolBackward(gradOutput: Tensor, indices: MaxPoolIndices) -> Tens
         gradInput.withUnsafeMutableBufferPointer { gradInput in
             gradOutput.withUnsafeBufferPointer { gradOutput in
                 indices.sources.withUnsafeBufferPointer { sources in
-                    for index in 0..<gradOutput.count { gradInput[Int(sources[index])] += gradOutput[index] }
+                    // An output's source lies in its own image, so threads taking whole images never collide.
+                    let imageOutputs = gradOutput.count / max(indices.inputShape[0], 1)
+                    inRowBands(rows: indices.inputShape[0], rowLength: imageOutputs) { images in
+                        for index in (images.lowerBound * imageOutputs)..<(images.upperBound * imageOutputs) {
+                            gradInput[Int(sources[index])] += gradOutput[index]
+                        }
+                    }
                 }
             }
         }

@@ -16,18 +16,33 @@ private func bandCount(rows: Int, rowLength: Int) -> Int {
     max(1, min(GEMM.threadCount, rows * rowLength / minimumBandFloats, rows))
 }
 
+/// Calls `body(part)` for every part in `0..<parts` at the same time and returns when all are done.
+func inParallel(_ parts: Int, _ body: (_ part: Int) -> Void) {
+    guard parts > 1 else { return parts == 1 ? body(0) : () }
+    withoutActuallyEscaping(body) { body in
+        // `concurrentPerform` returns only when every part is done, so `body` never outlives this
+        // call; callers give each part disjoint memory to write.
+        nonisolated(unsafe) let body = body
+        DispatchQueue.concurrentPerform(iterations: parts) { part in body(part) }
+    }
+}
+
 /// Calls `body` with consecutive row ranges covering `0..<rows`, at the same time.
 func inRowBands(rows: Int, rowLength: Int, _ body: (_ rows: Range<Int>) -> Void) {
     let parts = bandCount(rows: rows, rowLength: rowLength)
-    guard parts > 1 else { return body(0..<rows) }
     let band = (rows + parts - 1) / parts
-    withoutActuallyEscaping(body) { body in
-        // The bands write disjoint rows, and `concurrentPerform` returns only when all are done.
-        nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let first = part * band
-            body(first..<min(rows, first + band))
-        }
+    inParallel(parts) { part in
+        let first = part * band
+        body(first..<min(rows, first + band))
+    }
+}
+
+/// Calls `body` with consecutive element ranges covering `0..<count`, at the same time; every
+/// range but the last spans whole 64-byte lines, so no two threads write the same cache line.
+func inFlatBands(count: Int, _ body: (_ elements: Range<Int>) -> Void) {
+    let lineFloats = 16
+    inRowBands(rows: (count + lineFloats - 1) / lineFloats, rowLength: lineFloats) { lines in
+        body((lines.lowerBound * lineFloats)..<min(count, lines.upperBound * lineFloats))
     }
 }
 

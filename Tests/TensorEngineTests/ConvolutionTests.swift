@@ -80,15 +80,44 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         // Three im2col rows per chunk: many chunks, the last one partial.
         let limit = 3 * geometry.kernelSize * geometry.kernelSize * testCase.input[3]
         let whole = conv2d(input, weight: weight, geometry: geometry)
-        let chunked = conv2d(input, weight: weight, geometry: geometry, workspaceLimit: limit)
+        let chunked = conv2d(input, weight: weight, geometry: geometry, limits: ConvolutionLimits(workspaceFloats: limit))
         expectClose(chunked.scalars, whole.scalars, relative: 1e-6, absolute: 1e-6)
         let gradOutput = FiniteDifferences.randomTensor(whole.shape, seed: 3)
         let wholeGradients = conv2dBackward(gradOutput: gradOutput, input: input, weight: weight, geometry: geometry)
         let chunkedGradients = conv2dBackward(
             gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
-            computeInputGradient: true, workspaceLimit: limit)
+            computeInputGradient: true, limits: ConvolutionLimits(workspaceFloats: limit))
         expectClose(chunkedGradients.weight.scalars, wholeGradients.weight.scalars, relative: 1e-5, absolute: 1e-5)
         expectClose(chunkedGradients.input!.scalars, wholeGradients.input!.scalars, relative: 1e-5, absolute: 1e-5)
+    }
+
+    /// Threads split the rows (forward) or the images (backward) of a batch of three; more
+    /// threads than images, and chunks that end inside an image, give the one-thread results.
+    @Test(arguments: ConvolutionCase.all)
+    func threadsSplittingTheBatchGiveTheSameResults(_ testCase: ConvolutionCase) {
+        let geometry = testCase.geometry
+        var shape = testCase.input
+        shape[0] = 3
+        let input = FiniteDifferences.randomTensor(shape, seed: 5)
+        let weight = FiniteDifferences.randomTensor(
+            geometry.weightShape(inputChannels: shape[3], outputChannels: testCase.outputChannels), seed: 6)
+        func run(threads: Int, workspaceFloats: Int) -> (output: Tensor, input: Tensor, weight: Tensor) {
+            let limits = ConvolutionLimits(workspaceFloats: workspaceFloats, threads: threads)
+            let output = conv2d(input, weight: weight, geometry: geometry, limits: limits)
+            let gradOutput = FiniteDifferences.randomTensor(output.shape, seed: 7)
+            let gradients = conv2dBackward(
+                gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
+                computeInputGradient: true, limits: limits)
+            return (output, gradients.input!, gradients.weight)
+        }
+        let reference = run(threads: 1, workspaceFloats: Workspace.maximumFloats)
+        let fiveRows = 5 * geometry.kernelSize * geometry.kernelSize * shape[3]
+        for (threads, workspaceFloats) in [(2, Workspace.maximumFloats), (4, Workspace.maximumFloats), (2, fiveRows)] {
+            let split = run(threads: threads, workspaceFloats: workspaceFloats)
+            expectClose(split.output.scalars, reference.output.scalars, relative: 1e-6, absolute: 1e-6)
+            expectClose(split.input.scalars, reference.input.scalars, relative: 1e-5, absolute: 1e-5)
+            expectClose(split.weight.scalars, reference.weight.scalars, relative: 1e-5, absolute: 1e-5)
+        }
     }
 
     @Test(arguments: ConvolutionCase.all)
