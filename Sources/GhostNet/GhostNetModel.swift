@@ -212,7 +212,7 @@ public struct GhostNetModel: Sendable {
     }
 
     private mutating func run(_ images: Tensor, mode: Mode, record: Bool) -> (logits: Tensor, tape: ForwardTape?) {
-        var (x, stemTape) = stem.forward(images, mode: mode)
+        var (x, stemTape) = stem.forward(images, mode: mode, record: record)
         var stageTapes: [GhostStageUnit.Tape] = []
         for index in stages.indices {
             let (output, tape) = stages[index].forward(x, mode: mode, record: record)
@@ -221,7 +221,7 @@ public struct GhostNetModel: Sendable {
         }
         let (logits, classifierTape) = classifier.forward(x)
         guard record else { return (logits, nil) }
-        return (logits, ForwardTape(stem: stemTape, stages: stageTapes, classifier: classifierTape))
+        return (logits, ForwardTape(stem: stemTape!, stages: stageTapes, classifier: classifierTape))
     }
 
     /// Checks the image batch's shape and, in training, that every batch norm sees more than one
@@ -296,9 +296,13 @@ struct StemUnit: Sendable {
         pool = MaxPool2D(kernelSize: StemSpec.poolKernelSize, stride: StemSpec.poolStride, padding: StemSpec.poolPadding)
     }
 
-    mutating func forward(_ images: Tensor, mode: Mode) -> (output: Tensor, tape: Tape) {
-        let (convolved, conv1Cache) = conv1.forward(images)
-        let (activated, bn1Cache) = bn1.forward(convolved, mode: mode)
+    /// The tape is nil when neither `record` nor training asks for one (inference fuses bn1 and
+    /// its ReLU into conv1).
+    mutating func forward(_ images: Tensor, mode: Mode, record: Bool) -> (output: Tensor, tape: Tape?) {
+        guard mode == .training || record else {
+            return (pool.forward(bn1.infer(convolving: images, with: conv1), mode: mode).output, nil)
+        }
+        let (activated, conv1Cache, bn1Cache) = bn1.forward(convolving: images, with: conv1, mode: mode)
         let (pooled, poolCache) = pool.forward(activated, mode: mode)
         return (pooled, Tape(conv1: conv1Cache, bn1: bn1Cache, pool: poolCache))
     }

@@ -49,15 +49,15 @@ struct GhostBranchUnit: Sendable {
             pooled.append(globalAveragePool(x))
             if let tape { bottleneckTapes.append(tape) }
         }
-        let (m, mergeTape) = merge.forward(concatenateChannels(pooled), mode: mode)
-        var (preActivation, cheapTape) = cheap.forward(x0, mode: mode)
+        let (m, mergeTape) = merge.forward(concatenateChannels(pooled), mode: mode, record: record)
+        var (preActivation, cheapTape) = cheap.forward(x0, mode: mode, record: record)
         broadcastAddInPlace(&preActivation, m)
         let ghost = relu(preActivation)
         let output = concatenateChannels([x, ghost])
         guard record else { return (output, nil) }
         return (output, Tape(
             projection: projectionCache, bottlenecks: bottleneckTapes, pooledChannels: pooled.map { $0.shape[3] },
-            merge: mergeTape, cheap: cheapTape, ghost: ghost))
+            merge: mergeTape!, cheap: cheapTape!, ghost: ghost))
     }
 
     /// The gradient with respect to `x0`; emits cheap, merge, then `layers.(b−2)` … `layers.0`

@@ -120,6 +120,27 @@ struct NormalizationUnit: Sendable {
         layer.forward(input, mode: mode, fusingReLU: fusesReLU)
     }
 
+    /// `convolution`, then this batch norm; in training the batch statistics are gathered while
+    /// the convolution's output is in cache.
+    mutating func forward(
+        convolving input: Tensor, with convolution: ConvolutionUnit, mode: Mode
+    ) -> (output: Tensor, convolution: Conv2D.Cache, normalization: BatchNorm2D.Cache) {
+        guard mode == .training else {
+            let (convolved, convolutionCache) = convolution.forward(input)
+            let (output, cache) = forward(convolved, mode: mode)
+            return (output, convolutionCache, cache)
+        }
+        let (convolved, convolutionCache, moments) = convolution.layer.forwardWithChannelMoments(input)
+        let (output, cache) = layer.forward(convolved, mode: mode, fusingReLU: fusesReLU, batchStatistics: moments)
+        return (output, convolutionCache, cache)
+    }
+
+    /// Inference without a tape: `convolution`, this batch norm with its running statistics, then
+    /// (when given) `residual` added and ReLU, finished block by block while the output is in cache.
+    func infer(convolving input: Tensor, with convolution: ConvolutionUnit, addingThenClamping residual: Tensor? = nil) -> Tensor {
+        convolution.layer.forward(input, normalizedBy: layer, residual: residual, clampAtZero: fusesReLU || residual != nil)
+    }
+
     func backward(_ gradOutput: Tensor, cache: BatchNorm2D.Cache, emit: GradientSink) -> Tensor {
         let (gradInput, gradients) = layer.backward(gradOutput, cache: cache)
         emit(weightIndex + 1, gradients.bias)
@@ -151,9 +172,11 @@ struct ConvolutionNormUnit: Sendable {
         normalization = NormalizationUnit(spec.normalization, fusingReLU: false, from: source)
     }
 
-    mutating func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, tape: Tape) {
-        let (convolved, convolutionCache) = convolution.forward(input)
-        let (output, normalizationCache) = normalization.forward(convolved, mode: mode)
+    /// The tape is nil when neither `record` nor training asks for one: inference then fuses the
+    /// batch norm into the convolution.
+    mutating func forward(_ input: Tensor, mode: Mode, record: Bool) -> (output: Tensor, tape: Tape?) {
+        guard mode == .training || record else { return (normalization.infer(convolving: input, with: convolution), nil) }
+        let (output, convolutionCache, normalizationCache) = normalization.forward(convolving: input, with: convolution, mode: mode)
         return (output, Tape(convolution: convolutionCache, normalization: normalizationCache))
     }
 
@@ -203,16 +226,14 @@ struct BottleneckUnit: Sendable {
 
     /// `[N, H, W, inputChannels]` → `[N, H/stride, W/stride, 4·planes]`.
     mutating func forward(_ input: Tensor, mode: Mode, record: Bool) -> (output: Tensor, tape: Tape?) {
-        let (h1, conv1Cache) = conv1.forward(input)
-        let (a1, bn1Cache) = bn1.forward(h1, mode: mode)
-        let (h2, conv2Cache) = conv2.forward(a1)
-        let (a2, bn2Cache) = bn2.forward(h2, mode: mode)
-        let (h3, conv3Cache) = conv3.forward(a2)
-        var (output, bn3Cache) = bn3.forward(h3, mode: mode)
+        guard mode == .training || record else { return (infer(input), nil) }
+        let (a1, conv1Cache, bn1Cache) = bn1.forward(convolving: input, with: conv1, mode: mode)
+        let (a2, conv2Cache, bn2Cache) = bn2.forward(convolving: a1, with: conv2, mode: mode)
+        var (output, conv3Cache, bn3Cache) = bn3.forward(convolving: a2, with: conv3, mode: mode)
         var downsampleTape: ConvolutionNormUnit.Tape?
         // ReLU(bn3 + shortcut), in place in bn3's output, which nothing else holds.
         if downsample != nil {
-            let (shortcut, tape) = downsample!.forward(input, mode: mode)
+            let (shortcut, tape) = downsample!.forward(input, mode: mode, record: record)
             addReLUInPlace(&output, shortcut)
             downsampleTape = tape
         } else {
@@ -222,6 +243,15 @@ struct BottleneckUnit: Sendable {
         return (output, Tape(
             conv1: conv1Cache, bn1: bn1Cache, conv2: conv2Cache, bn2: bn2Cache, conv3: conv3Cache,
             bn3: bn3Cache, downsample: downsampleTape, output: output))
+    }
+
+    /// Inference without a tape: each batch norm, ReLU and finally the shortcut are applied to a
+    /// convolution's output block by block as it is produced.
+    private func infer(_ input: Tensor) -> Tensor {
+        let a1 = bn1.infer(convolving: input, with: conv1)
+        let a2 = bn2.infer(convolving: a1, with: conv2)
+        let shortcut = downsample.map { $0.normalization.infer(convolving: input, with: $0.convolution) } ?? input
+        return bn3.infer(convolving: a2, with: conv3, addingThenClamping: shortcut)
     }
 
     /// The input gradient; emits downsample, bn3, conv3, bn2, conv2, bn1, conv1 (decreasing index).

@@ -64,14 +64,16 @@ public struct BatchNorm2D: Sendable {
     /// Normalises `input` (`[N, H, W, channels]`), optionally applying ReLU in the same pass.
     ///
     /// In training this updates the running statistics, and needs more than one value per channel
-    /// (`N·H·W > 1`).
+    /// (`N·H·W > 1`); `batchStatistics`, when given, are the batch's mean and biased variance
+    /// already computed (see ``Conv2D/forwardWithChannelMoments(_:)``). Inference ignores them.
     public mutating func forward(
-        _ input: Tensor, mode: Mode, fusingReLU: Bool = false
+        _ input: Tensor, mode: Mode, fusingReLU: Bool = false,
+        batchStatistics: (mean: Tensor, variance: Tensor)? = nil
     ) -> (output: Tensor, cache: Cache) {
         let running = mode == .inference ? (mean: runningMean, variance: runningVariance) : nil
         let (output, normalization) = batchNorm(
             input, weight: parameters.weight, bias: parameters.bias, running: running,
-            epsilon: epsilon, fusingReLU: fusingReLU)
+            epsilon: epsilon, fusingReLU: fusingReLU, batchStatistics: mode == .training ? batchStatistics : nil)
         if mode == .training {
             updateRunningStatistics(
                 runningMean: &runningMean, runningVariance: &runningVariance, from: normalization,
@@ -83,6 +85,13 @@ public struct BatchNorm2D: Sendable {
 
     /// The input gradient `[N, H, W, channels]` and the gradients of γ and β; in training mode
     /// the input gradient includes the paths through the batch statistics.
+    /// Inference's normalisation as `y = x·scale + shift` per channel, from the running statistics.
+    public var inferenceAffine: (scale: Tensor, shift: Tensor) {
+        batchNormAffine(
+            weight: parameters.weight, bias: parameters.bias, mean: runningMean, variance: runningVariance,
+            epsilon: epsilon)
+    }
+
     public func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
         let gradients = batchNormBackward(
             gradOutput: gradOutput, input: cache.input, weight: parameters.weight,

@@ -91,6 +91,26 @@ public struct Conv2D: Sendable {
         (conv2d(input, weight: parameters.weight, geometry: geometry), Cache(input: input))
     }
 
+    /// ``forward(_:mode:)`` for a convolution that a training-mode batch norm follows: the output
+    /// comes with each channel's batch mean and biased variance, gathered while the GEMM's output
+    /// is still in cache (pass them to ``BatchNorm2D/forward(_:mode:fusingReLU:batchStatistics:)``).
+    public func forwardWithChannelMoments(_ input: Tensor) -> (output: Tensor, cache: Cache, moments: (mean: Tensor, variance: Tensor)) {
+        let (output, mean, variance) = conv2dWithChannelMoments(input, weight: parameters.weight, geometry: geometry)
+        return (output, Cache(input: input), (mean, variance))
+    }
+
+    /// Inference without a backward pass: this convolution, then `normalization` with its running
+    /// statistics, then `residual` added and ReLU when `clampAtZero`, each block of the output
+    /// finished while it is in cache.
+    public func forward(
+        _ input: Tensor, normalizedBy normalization: BatchNorm2D, residual: Tensor? = nil, clampAtZero: Bool
+    ) -> Tensor {
+        let (scale, shift) = normalization.inferenceAffine
+        return conv2d(
+            input, weight: parameters.weight, geometry: geometry, scale: scale, shift: shift, residual: residual,
+            clampAtZero: clampAtZero)
+    }
+
     /// The input gradient `[N, H, W, inputChannels]` and the weight gradient.
     public func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
         let gradients = conv2dBackward(

@@ -32,18 +32,24 @@ public struct BatchNormNormalization: Sendable {
 ///   - running: In inference, the running mean and variance (`[C]` each); `nil` in training.
 ///   - epsilon: Added to the variance (PyTorch's default is 1e-5).
 ///   - fusingReLU: Whether to apply `max(0, ·)` to the result.
+///   - batchStatistics: In training, the batch's mean and biased variance when already known
+///     (``conv2dWithChannelMoments(_:weight:geometry:)`` computes them); otherwise they are
+///     computed from `input`.
 /// - Returns: The output `[N, H, W, C]` and the normalisation for ``batchNormBackward(gradOutput:input:weight:normalization:reluOutput:)``.
 /// - Precondition: in training there is more than one value per channel (PyTorch raises the same
 ///   error); every `[C]` tensor matches the input's channel count.
 public func batchNorm(
     _ input: Tensor, weight: Tensor, bias: Tensor,
-    running: (mean: Tensor, variance: Tensor)?, epsilon: Float, fusingReLU: Bool = false
+    running: (mean: Tensor, variance: Tensor)?, epsilon: Float, fusingReLU: Bool = false,
+    batchStatistics: (mean: Tensor, variance: Tensor)? = nil
 ) -> (output: Tensor, normalization: BatchNormNormalization) {
     KernelProfiler.measure(.batchNorm) {
         ensure(input.shape.count == 4, "batchNorm: input \(input.shape) must be NHWC [N, H, W, C]")
         let channels = input.shape[3]
         let count = input.count / max(channels, 1)
-        for (name, tensor) in [("weight", weight), ("bias", bias)] + (running.map { [("running mean", $0.mean), ("running variance", $0.variance)] } ?? []) {
+        ensure(running == nil || batchStatistics == nil, "batchNorm: give running or batch statistics, not both")
+        let given = running ?? batchStatistics
+        for (name, tensor) in [("weight", weight), ("bias", bias)] + (given.map { [("mean", $0.mean), ("variance", $0.variance)] } ?? []) {
             ensure(
                 tensor.shape == [channels],
                 "batchNorm: input \(input.shape) has \(channels) channels but \(name) is \(tensor.shape)")
@@ -55,28 +61,10 @@ public func batchNorm(
             ensure(
                 count > 1,
                 "batchNorm: expected more than 1 value per channel when training, got input \(input.shape)")
-            (mean, variance) = channelMeanAndVariance(input)
+            (mean, variance) = batchStatistics ?? channelMeanAndVariance(input)
         }
-        let inverseStandardDeviation = Tensor(shape: [channels]) { inverse in
-            variance.withUnsafeBufferPointer { variance in
-                for c in 0..<channels { inverse[c] = 1 / (variance[c] + epsilon).squareRoot() }
-            }
-        }
-        // y = x · scale + shift per channel.
-        var scale = [Float](repeating: 0, count: channels)
-        var shift = [Float](repeating: 0, count: channels)
-        weight.withUnsafeBufferPointer { weight in
-            bias.withUnsafeBufferPointer { bias in
-                mean.withUnsafeBufferPointer { mean in
-                    inverseStandardDeviation.withUnsafeBufferPointer { inverse in
-                        for c in 0..<channels {
-                            scale[c] = weight[c] * inverse[c]
-                            shift[c] = bias[c] - mean[c] * scale[c]
-                        }
-                    }
-                }
-            }
-        }
+        let inverseStandardDeviation = inverseStandardDeviations(variance, epsilon: epsilon)
+        let (scale, shift) = affine(weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
         let output = Tensor(shape: input.shape) { output in
             input.withUnsafeBufferPointer { input in
                 scale.withUnsafeBufferPointer { scale in
@@ -232,36 +220,115 @@ public func updateRunningStatistics(
     }
 }
 
-/// Per-channel mean and biased variance of an NHWC tensor, in one sweep with sums of values
-/// shifted by each channel's first value (float blocks, `Double` totals).
+/// The per-channel affine map `y = x·scale + shift` that batch norm applies with the given
+/// statistics: `scale = weight / √(variance + ε)`, `shift = bias − mean·scale`. With running
+/// statistics this is inference's batch norm, for ``conv2d(_:weight:geometry:scale:shift:residual:clampAtZero:)``.
+public func batchNormAffine(
+    weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float
+) -> (scale: Tensor, shift: Tensor) {
+    let channels = weight.count
+    for (name, tensor) in [("bias", bias), ("mean", mean), ("variance", variance)] {
+        ensure(tensor.shape == weight.shape, "batchNorm: weight \(weight.shape) and \(name) \(tensor.shape) differ")
+    }
+    let (scale, shift) = affine(
+        weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviations(variance, epsilon: epsilon))
+    return (Tensor(shape: [channels], scalars: scale), Tensor(shape: [channels], scalars: shift))
+}
+
+/// `1 / √(variance + ε)` per channel.
+private func inverseStandardDeviations(_ variance: Tensor, epsilon: Float) -> Tensor {
+    Tensor(shape: variance.shape) { inverse in
+        variance.withUnsafeBufferPointer { variance in
+            for c in variance.indices { inverse[c] = 1 / (variance[c] + epsilon).squareRoot() }
+        }
+    }
+}
+
+/// `scale = weight · σ⁻¹`, `shift = bias − mean·scale` per channel.
+private func affine(
+    weight: Tensor, bias: Tensor, mean: Tensor, inverseStandardDeviation: Tensor
+) -> (scale: [Float], shift: [Float]) {
+    let (weight, bias, mean, inverse) = (weight.scalars, bias.scalars, mean.scalars, inverseStandardDeviation.scalars)
+    let scale = weight.indices.map { weight[$0] * inverse[$0] }
+    return (scale, scale.indices.map { bias[$0] - mean[$0] * scale[$0] })
+}
+
+/// Per-channel mean and biased variance of an NHWC tensor, in one sweep split over threads.
 private func channelMeanAndVariance(_ input: Tensor) -> (mean: Tensor, variance: Tensor) {
     let channels = input.shape[3]
     let count = input.count / channels
-    var sum = [Double](repeating: 0, count: channels)
-    var sumOfSquares = [Double](repeating: 0, count: channels)
-    var shift = [Float](repeating: 0, count: channels)
+    let parts = bandCount(rows: count, rowLength: channels)
+    let moments = ChannelMoments(channels: channels, parts: parts)
     input.withUnsafeBufferPointer { x in
-        for c in 0..<channels { shift[c] = x[c] }
-        sum.withUnsafeMutableBufferPointer { sum in
-            sumOfSquares.withUnsafeMutableBufferPointer { sumOfSquares in
-                shift.withUnsafeBufferPointer { shift in
-                    accumulatingInRowBands(
-                        rows: count, channels: channels, totals: [sum.baseAddress!, sumOfSquares.baseAddress!]
-                    ) { band, sums in
-                        accumulateChannelMoments(
-                            x.baseAddress! + band.lowerBound * channels, rows: band.count, channels: channels,
-                            shift: shift.baseAddress!, sum: sums[0], sumOfSquares: sums[1])
-                    }
-                }
-            }
+        inParallel(parts) { part in
+            let rows = (part * count / parts)..<((part + 1) * count / parts)
+            moments.add(x.baseAddress! + rows.lowerBound * channels, rows: rows.count, part: part)
         }
     }
-    var mean = [Float](repeating: 0, count: channels)
-    var variance = [Float](repeating: 0, count: channels)
-    for c in 0..<channels {
-        let shiftedMean = sum[c] / Double(count)
-        mean[c] = Float(shiftedMean + Double(shift[c]))
-        variance[c] = Float(max(0, sumOfSquares[c] / Double(count) - shiftedMean * shiftedMean))
+    return moments.meanAndVariance()
+}
+
+/// Per-channel moments gathered in parts (one per thread) from blocks of NHWC rows.
+///
+/// Each part sums values shifted by the first row it saw, in float blocks with `Double` totals, so
+/// that a large mean does not cancel the variance; ``meanAndVariance()`` combines the parts in
+/// part order (Chan et al.'s pairwise update), so the result does not depend on timing.
+final class ChannelMoments {
+    private let channels: Int
+    private let parts: Int
+    /// Per part: `Σ (x − shift)` then `Σ (x − shift)²`, `channels` each.
+    private let sums: UnsafeMutableBufferPointer<Double>
+    /// Per part: the shift, one value per channel.
+    private let shifts: UnsafeMutableBufferPointer<Float>
+    /// Per part: rows added so far.
+    private let counts: UnsafeMutableBufferPointer<Int>
+
+    init(channels: Int, parts: Int) {
+        (self.channels, self.parts) = (channels, parts)
+        sums = .allocate(capacity: 2 * parts * channels)
+        sums.initialize(repeating: 0)
+        shifts = .allocate(capacity: parts * channels)
+        shifts.initialize(repeating: 0)
+        counts = .allocate(capacity: parts)
+        counts.initialize(repeating: 0)
     }
-    return (Tensor(shape: [channels], scalars: mean), Tensor(shape: [channels], scalars: variance))
+
+    deinit {
+        sums.deallocate()
+        shifts.deallocate()
+        counts.deallocate()
+    }
+
+    /// Adds `rows` rows of `channels` values to part `part`; one thread per part at a time.
+    func add(_ values: UnsafePointer<Float>, rows: Int, part: Int) {
+        guard rows > 0 else { return }
+        let shift = shifts.baseAddress! + part * channels
+        if counts[part] == 0 { shift.update(from: values, count: channels) }
+        let sum = sums.baseAddress! + 2 * part * channels
+        accumulateChannelMoments(values, rows: rows, channels: channels, shift: shift, sum: sum, sumOfSquares: sum + channels)
+        counts[part] += rows
+    }
+
+    /// The mean and biased variance over every row added.
+    func meanAndVariance() -> (mean: Tensor, variance: Tensor) {
+        var mean = [Double](repeating: 0, count: channels)
+        var squaredDeviations = [Double](repeating: 0, count: channels)
+        var total = 0.0
+        for part in 0..<parts where counts[part] > 0 {
+            let count = Double(counts[part])
+            let sum = sums.baseAddress! + 2 * part * channels
+            for c in 0..<channels {
+                let shiftedMean = sum[c] / count
+                let partMean = Double(shifts[part * channels + c]) + shiftedMean
+                let partSquaredDeviations = max(0, sum[channels + c] - shiftedMean * sum[c])
+                let delta = partMean - mean[c]
+                mean[c] += delta * count / (total + count)
+                squaredDeviations[c] += partSquaredDeviations + delta * delta * total * count / (total + count)
+            }
+            total += count
+        }
+        return (
+            Tensor(shape: [channels], scalars: mean.map { Float($0) }),
+            Tensor(shape: [channels], scalars: squaredDeviations.map { Float($0 / max(total, 1)) }))
+    }
 }

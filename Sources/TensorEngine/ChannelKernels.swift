@@ -19,23 +19,27 @@ private func store8(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD8<Float>.self)
 }
 
-/// `output[r, c] = input[r, c] · scale[c] + shift[c]`, then `max(0, ·)` when `clampAtZero`.
+/// `output[r, c] = input[r, c] · scale[c] + shift[c] (+ addend[r, c])`, then `max(0, ·)` when
+/// `clampAtZero`; `output` may be `input`.
 func scaleAndShiftRows(
     _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, channels: Int,
-    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, clampAtZero: Bool
+    scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, adding addend: UnsafePointer<Float>? = nil,
+    clampAtZero: Bool
 ) {
     let vectorChannels = channels & ~7
     for row in 0..<rows {
         let x = input + row * channels, y = output + row * channels
+        let added = addend.map { $0 + row * channels }
         var c = 0
         while c < vectorChannels {
             var value = load8(x + c) * load8(scale + c) + load8(shift + c)
+            if let added { value += load8(added + c) }
             if clampAtZero { value.replace(with: 0, where: value .< 0) }
             store8(value, y + c)
             c += 8
         }
         while c < channels {
-            let value = x[c] * scale[c] + shift[c]
+            let value = x[c] * scale[c] + shift[c] + (added?[c] ?? 0)
             y[c] = clampAtZero ? max(0, value) : value
             c += 1
         }

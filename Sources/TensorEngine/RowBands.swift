@@ -12,7 +12,7 @@ import Dispatch
 private let minimumBandFloats = 1 << 16
 
 /// The number of bands for `rows` rows of `rowLength` floats.
-private func bandCount(rows: Int, rowLength: Int) -> Int {
+func bandCount(rows: Int, rowLength: Int) -> Int {
     max(1, min(GEMM.threadCount, rows * rowLength / minimumBandFloats, rows))
 }
 

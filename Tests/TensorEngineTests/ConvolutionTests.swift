@@ -14,6 +14,12 @@ struct ConvolutionCase: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { "\(geometry) on \(input) → \(outputChannels)" }
 
+    /// The same geometry on a batch of three odd-sized images with enough work per call
+    /// (`GEMM.minimumParallelWork`) to be split over threads.
+    var splittable: ConvolutionCase {
+        ConvolutionCase(geometry: geometry, input: [3, 37, 41, 64], outputChannels: 64)
+    }
+
     static let all: [ConvolutionCase] = [
         .init(geometry: .init(kernelSize: 1, stride: 1, padding: 0), input: [2, 5, 7, 3], outputChannels: 4),
         .init(geometry: .init(kernelSize: 1, stride: 2, padding: 0), input: [2, 7, 5, 3], outputChannels: 4),
@@ -93,14 +99,13 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
 
     /// Threads split the rows (forward) or the images (backward) of a batch of three; more
     /// threads than images, and chunks that end inside an image, give the one-thread results.
+    /// (Forward passes split only from `GEMM.minimumParallelWork` multiply-accumulates.)
     @Test(arguments: ConvolutionCase.all)
     func threadsSplittingTheBatchGiveTheSameResults(_ testCase: ConvolutionCase) {
-        let geometry = testCase.geometry
-        var shape = testCase.input
-        shape[0] = 3
+        let (geometry, shape) = (testCase.geometry, testCase.splittable.input)
         let input = FiniteDifferences.randomTensor(shape, seed: 5)
         let weight = FiniteDifferences.randomTensor(
-            geometry.weightShape(inputChannels: shape[3], outputChannels: testCase.outputChannels), seed: 6)
+            geometry.weightShape(inputChannels: shape[3], outputChannels: testCase.splittable.outputChannels), seed: 6)
         func run(threads: Int, workspaceFloats: Int) -> (output: Tensor, input: Tensor, weight: Tensor) {
             let limits = ConvolutionLimits(workspaceFloats: workspaceFloats, threads: threads)
             let output = conv2d(input, weight: weight, geometry: geometry, limits: limits)
@@ -114,9 +119,13 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         let fiveRows = 5 * geometry.kernelSize * geometry.kernelSize * shape[3]
         for (threads, workspaceFloats) in [(2, Workspace.maximumFloats), (4, Workspace.maximumFloats), (2, fiveRows)] {
             let split = run(threads: threads, workspaceFloats: workspaceFloats)
-            expectClose(split.output.scalars, reference.output.scalars, relative: 1e-6, absolute: 1e-6)
-            expectClose(split.input.scalars, reference.input.scalars, relative: 1e-5, absolute: 1e-5)
-            expectClose(split.weight.scalars, reference.weight.scalars, relative: 1e-5, absolute: 1e-5)
+            // Blocks and partial sums change the order of float additions; rounding grows with the
+            // length of the sums: a filter (forward, input gradient) or every output pixel (weight).
+            let filterLength = Double(geometry.kernelSize * geometry.kernelSize * shape[3])
+            let pixels = Double(reference.output.count / reference.output.shape[3])
+            expectClose(split.output.scalars, reference.output.scalars, relative: 1e-5, absolute: 2e-6 * filterLength)
+            expectClose(split.input.scalars, reference.input.scalars, relative: 1e-5, absolute: 2e-6 * filterLength)
+            expectClose(split.weight.scalars, reference.weight.scalars, relative: 1e-5, absolute: 2e-6 * pixels)
         }
     }
 
@@ -186,5 +195,62 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
                 gradOutput: Tensor(shape: [1, 4, 4, 5]), input: Tensor(shape: [1, 8, 8, 3]),
                 weight: Tensor(shape: [5, 3, 3, 3]), geometry: Convolution2DGeometry(kernelSize: 3, stride: 1, padding: 1))
         }
+    }
+}
+
+/// The convolutions that finish their output block by block: batch-norm statistics gathered from
+/// the blocks, and inference's batch norm, residual and ReLU applied to them.
+@Suite struct FusedConvolutionTests {
+    /// Per-channel mean and biased variance in Double, two passes.
+    static func moments(_ tensor: Tensor) -> (mean: [Float], variance: [Float]) {
+        let channels = tensor.shape[3]
+        let values = tensor.scalars
+        let rows = values.count / channels
+        var mean = [Double](repeating: 0, count: channels), variance = [Double](repeating: 0, count: channels)
+        for index in values.indices { mean[index % channels] += Double(values[index]) / Double(rows) }
+        for index in values.indices {
+            let deviation = Double(values[index]) - mean[index % channels]
+            variance[index % channels] += deviation * deviation / Double(rows)
+        }
+        return (mean.map { Float($0) }, variance.map { Float($0) })
+    }
+
+    @Test(arguments: ConvolutionCase.all)
+    func channelMomentsMatchTwoPassStatistics(_ testCase: ConvolutionCase) {
+        let (geometry, shape) = (testCase.geometry, testCase.splittable.input)
+        // An offset larger than the spread: shifted sums must keep the variance.
+        let input = FiniteDifferences.randomTensor(shape, seed: 8).scalars.map { $0 + 40 }
+        let weight = FiniteDifferences.randomTensor(
+            geometry.weightShape(inputChannels: shape[3], outputChannels: testCase.splittable.outputChannels), seed: 9)
+        let images = Tensor(shape: shape, scalars: input)
+        let plain = conv2d(images, weight: weight, geometry: geometry)
+        let fused = conv2dWithChannelMoments(images, weight: weight, geometry: geometry)
+        expectClose(fused.output.scalars, plain.scalars, relative: 1e-5, absolute: 1e-4)
+        let expected = Self.moments(fused.output)
+        expectClose(fused.mean.scalars, expected.mean, relative: 1e-5, absolute: 1e-5)
+        expectClose(fused.variance.scalars, expected.variance, relative: 1e-4, absolute: 1e-5)
+    }
+
+    /// Inference's fused batch norm, residual and ReLU equal the separate operations.
+    @Test(arguments: ConvolutionCase.all)
+    func affineResidualAndReLUMatchSeparatePasses(_ testCase: ConvolutionCase) {
+        let (geometry, shape) = (testCase.geometry, testCase.splittable.input)
+        let channels = testCase.splittable.outputChannels
+        let input = FiniteDifferences.randomTensor(shape, seed: 10)
+        let weight = FiniteDifferences.randomTensor(geometry.weightShape(inputChannels: shape[3], outputChannels: channels), seed: 11)
+        let (gamma, beta) = (FiniteDifferences.randomTensor([channels], seed: 12), FiniteDifferences.randomTensor([channels], seed: 13))
+        let mean = FiniteDifferences.randomTensor([channels], seed: 14)
+        let variance = Tensor(shape: [channels], scalars: FiniteDifferences.randomTensor([channels], seed: 15).scalars.map { $0 * $0 + 0.5 })
+        let plain = conv2d(input, weight: weight, geometry: geometry)
+        let residual = FiniteDifferences.randomTensor(plain.shape, seed: 16)
+        let (normalized, _) = batchNorm(plain, weight: gamma, bias: beta, running: (mean, variance), epsilon: 1e-5)
+        let (scale, shift) = batchNormAffine(weight: gamma, bias: beta, mean: mean, variance: variance, epsilon: 1e-5)
+        let fused = conv2d(input, weight: weight, geometry: geometry, scale: scale, shift: shift, clampAtZero: false)
+        expectClose(fused.scalars, normalized.scalars, relative: 1e-5, absolute: 1e-4)
+        let expected = relu(add(normalized, residual))
+        let fusedResidual = conv2d(
+            input, weight: weight, geometry: geometry, scale: scale, shift: shift, residual: residual, clampAtZero: true)
+        expectClose(fusedResidual.scalars, expected.scalars, relative: 1e-5, absolute: 1e-4)
+        #expect(fusedResidual.scalars.allSatisfy { $0 >= 0 })
     }
 }
