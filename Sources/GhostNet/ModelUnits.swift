@@ -122,16 +122,20 @@ struct NormalizationUnit: Sendable {
 
     /// `convolution`, then this batch norm; in training the batch statistics are gathered while
     /// the convolution's output is in cache.
+    /// With `residual`, the output is `ReLU(normalised + residual)`, whose ReLU the caller
+    /// differentiates (see ``BatchNorm2D/forward(_:mode:fusingReLU:batchStatistics:addingThenClamping:)``).
     mutating func forward(
-        convolving input: Tensor, with convolution: ConvolutionUnit, mode: Mode
+        convolving input: Tensor, with convolution: ConvolutionUnit, mode: Mode, addingThenClamping residual: Tensor? = nil
     ) -> (output: Tensor, convolution: Conv2D.Cache, normalization: BatchNorm2D.Cache) {
-        guard mode == .training else {
-            let (convolved, convolutionCache) = convolution.forward(input)
-            let (output, cache) = forward(convolved, mode: mode)
-            return (output, convolutionCache, cache)
+        let convolved: Tensor, convolutionCache: Conv2D.Cache
+        var moments: (mean: Tensor, variance: Tensor)?
+        if mode == .training {
+            (convolved, convolutionCache, moments) = convolution.layer.forwardWithChannelMoments(input)
+        } else {
+            (convolved, convolutionCache) = convolution.forward(input)
         }
-        let (convolved, convolutionCache, moments) = convolution.layer.forwardWithChannelMoments(input)
-        let (output, cache) = layer.forward(convolved, mode: mode, fusingReLU: fusesReLU, batchStatistics: moments)
+        let (output, cache) = layer.forward(
+            convolved, mode: mode, fusingReLU: fusesReLU, batchStatistics: moments, addingThenClamping: residual)
         return (output, convolutionCache, cache)
     }
 
@@ -229,16 +233,11 @@ struct BottleneckUnit: Sendable {
         guard mode == .training || record else { return (infer(input), nil) }
         let (a1, conv1Cache, bn1Cache) = bn1.forward(convolving: input, with: conv1, mode: mode)
         let (a2, conv2Cache, bn2Cache) = bn2.forward(convolving: a1, with: conv2, mode: mode)
-        var (output, conv3Cache, bn3Cache) = bn3.forward(convolving: a2, with: conv3, mode: mode)
+        var shortcut = input
         var downsampleTape: ConvolutionNormUnit.Tape?
-        // ReLU(bn3 + shortcut), in place in bn3's output, which nothing else holds.
-        if downsample != nil {
-            let (shortcut, tape) = downsample!.forward(input, mode: mode, record: record)
-            addReLUInPlace(&output, shortcut)
-            downsampleTape = tape
-        } else {
-            addReLUInPlace(&output, input)
-        }
+        if downsample != nil { (shortcut, downsampleTape) = downsample!.forward(input, mode: mode, record: record) }
+        // ReLU(bn3 + shortcut) in bn3's pass.
+        let (output, conv3Cache, bn3Cache) = bn3.forward(convolving: a2, with: conv3, mode: mode, addingThenClamping: shortcut)
         guard record else { return (output, nil) }
         return (output, Tape(
             conv1: conv1Cache, bn1: bn1Cache, conv2: conv2Cache, bn2: bn2Cache, conv3: conv3Cache,

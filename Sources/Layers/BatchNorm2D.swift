@@ -66,21 +66,26 @@ public struct BatchNorm2D: Sendable {
     /// In training this updates the running statistics, and needs more than one value per channel
     /// (`N·H·W > 1`); `batchStatistics`, when given, are the batch's mean and biased variance
     /// already computed (see ``Conv2D/forwardWithChannelMoments(_:)``). Inference ignores them.
+    /// With `residual`, the output is `ReLU(normalised + residual)` (a residual block's sum) in the
+    /// same pass; ``backward(_:cache:)`` then expects the gradient of that sum, with the ReLU
+    /// already differentiated, since the shortcut needs the same gradient.
     public mutating func forward(
         _ input: Tensor, mode: Mode, fusingReLU: Bool = false,
-        batchStatistics: (mean: Tensor, variance: Tensor)? = nil
+        batchStatistics: (mean: Tensor, variance: Tensor)? = nil, addingThenClamping residual: Tensor? = nil
     ) -> (output: Tensor, cache: Cache) {
         let running = mode == .inference ? (mean: runningMean, variance: runningVariance) : nil
         let (output, normalization) = batchNorm(
             input, weight: parameters.weight, bias: parameters.bias, running: running,
-            epsilon: epsilon, fusingReLU: fusingReLU, batchStatistics: mode == .training ? batchStatistics : nil)
+            epsilon: epsilon, fusingReLU: fusingReLU || residual != nil,
+            batchStatistics: mode == .training ? batchStatistics : nil, residual: residual)
         if mode == .training {
             updateRunningStatistics(
                 runningMean: &runningMean, runningVariance: &runningVariance, from: normalization,
                 momentum: momentum)
             batchesTracked += 1
         }
-        return (output, Cache(input: input, normalization: normalization, reluOutput: fusingReLU ? output : nil))
+        return (output, Cache(
+            input: input, normalization: normalization, reluOutput: fusingReLU && residual == nil ? output : nil))
     }
 
     /// The input gradient `[N, H, W, channels]` and the gradients of γ and β; in training mode

@@ -35,19 +35,24 @@ public struct BatchNormNormalization: Sendable {
 ///   - batchStatistics: In training, the batch's mean and biased variance when already known
 ///     (``conv2dWithChannelMoments(_:weight:geometry:)`` computes them); otherwise they are
 ///     computed from `input`.
+///   - residual: Added before the ReLU (a residual block's sum), `[N, H, W, C]`. The backward pass
+///     does not see it: differentiate that ReLU and the sum outside (pass no `reluOutput`).
 /// - Returns: The output `[N, H, W, C]` and the normalisation for ``batchNormBackward(gradOutput:input:weight:normalization:reluOutput:)``.
 /// - Precondition: in training there is more than one value per channel (PyTorch raises the same
 ///   error); every `[C]` tensor matches the input's channel count.
 public func batchNorm(
     _ input: Tensor, weight: Tensor, bias: Tensor,
     running: (mean: Tensor, variance: Tensor)?, epsilon: Float, fusingReLU: Bool = false,
-    batchStatistics: (mean: Tensor, variance: Tensor)? = nil
+    batchStatistics: (mean: Tensor, variance: Tensor)? = nil, residual: Tensor? = nil
 ) -> (output: Tensor, normalization: BatchNormNormalization) {
     KernelProfiler.measure(.batchNorm) {
         ensure(input.shape.count == 4, "batchNorm: input \(input.shape) must be NHWC [N, H, W, C]")
         let channels = input.shape[3]
         let count = input.count / max(channels, 1)
         ensure(running == nil || batchStatistics == nil, "batchNorm: give running or batch statistics, not both")
+        ensure(
+            residual.map { $0.shape == input.shape } ?? true,
+            "batchNorm: residual \(residual?.shape ?? []) does not match input \(input.shape)")
         let given = running ?? batchStatistics
         for (name, tensor) in [("weight", weight), ("bias", bias)] + (given.map { [("mean", $0.mean), ("variance", $0.variance)] } ?? []) {
             ensure(
@@ -65,16 +70,21 @@ public func batchNorm(
         }
         let inverseStandardDeviation = inverseStandardDeviations(variance, epsilon: epsilon)
         let (scale, shift) = affine(weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
+        // An absent residual reads nothing; `input` only stands in for the closure's argument.
+        let residualSource = residual ?? input
         let output = Tensor(shape: input.shape) { output in
             input.withUnsafeBufferPointer { input in
-                scale.withUnsafeBufferPointer { scale in
-                    shift.withUnsafeBufferPointer { shift in
-                        inRowBands(rows: count, rowLength: channels) { band in
-                            let first = band.lowerBound * channels
-                            scaleAndShiftRows(
-                                input.baseAddress! + first, output.baseAddress! + first, rows: band.count,
-                                channels: channels, scale: scale.baseAddress!, shift: shift.baseAddress!,
-                                clampAtZero: fusingReLU)
+                residualSource.withUnsafeBufferPointer { residualValues in
+                    scale.withUnsafeBufferPointer { scale in
+                        shift.withUnsafeBufferPointer { shift in
+                            inRowBands(rows: count, rowLength: channels) { band in
+                                let first = band.lowerBound * channels
+                                scaleAndShiftRows(
+                                    input.baseAddress! + first, output.baseAddress! + first, rows: band.count,
+                                    channels: channels, scale: scale.baseAddress!, shift: shift.baseAddress!,
+                                    adding: residual == nil ? nil : residualValues.baseAddress! + first,
+                                    clampAtZero: fusingReLU)
+                            }
                         }
                     }
                 }

@@ -117,6 +117,28 @@ func affineGradientRows(
     }
 }
 
+/// Adds, per channel, `Σ x` over the rows to `sum`, in float blocks of 32 rows with `Double` totals.
+func accumulateChannelSums(_ input: UnsafePointer<Float>, rows: Int, channels: Int, sum: UnsafeMutablePointer<Double>) {
+    let blockRows = 32
+    let vectorChannels = channels & ~7
+    for firstRow in stride(from: 0, to: rows, by: blockRows) {
+        let endRow = min(rows, firstRow + blockRows)
+        var c = 0
+        while c < vectorChannels {
+            var blockSum = SIMD8<Float>.zero
+            for row in firstRow..<endRow { blockSum += load8(input + row * channels + c) }
+            for lane in 0..<8 { sum[c + lane] += Double(blockSum[lane]) }
+            c += 8
+        }
+        while c < channels {
+            var blockSum: Float = 0
+            for row in firstRow..<endRow { blockSum += input[row * channels + c] }
+            sum[c] += Double(blockSum)
+            c += 1
+        }
+    }
+}
+
 /// Adds, per channel, `Σ (x − shift)` and `Σ (x − shift)²` over the rows to `sum` and
 /// `sumOfSquares`, in float blocks of 32 rows with `Double` totals.
 func accumulateChannelMoments(
@@ -201,24 +223,6 @@ func windowMaximum(
         maximum[c] = input[bestIndex]
         source[c] = Int32(truncatingIfNeeded: bestIndex)
         c += 1
-    }
-}
-
-/// `result[i] = max(0, x[i] + addend[i])`; `result` may be `x`.
-func addAndClamp(
-    _ x: UnsafePointer<Float>, _ addend: UnsafePointer<Float>, _ result: UnsafeMutablePointer<Float>, count: Int
-) {
-    let vectorCount = count & ~7
-    var index = 0
-    while index < vectorCount {
-        var value = load8(x + index) + load8(addend + index)
-        value.replace(with: 0, where: value .< 0)
-        store8(value, result + index)
-        index += 8
-    }
-    while index < count {
-        result[index] = max(0, x[index] + addend[index])
-        index += 1
     }
 }
 

@@ -63,25 +63,6 @@ public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
     }
 }
 
-/// `accumulator = max(0, accumulator + addend)` elementwise in one pass: a residual block's sum
-/// and its ReLU. Differentiate it with ``reluBackward(gradOutput:output:)`` on the result.
-/// - Precondition: both have the same shape.
-public func addReLUInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
-    KernelProfiler.measure(.reluAdd) {
-        ensure(
-            accumulator.shape == addend.shape,
-            "add ReLU: shapes \(accumulator.shape) and \(addend.shape) differ")
-        addend.withUnsafeBufferPointer { addend in
-            accumulator.withUnsafeMutableBufferPointer { accumulator in
-                inFlatBands(count: accumulator.count) { elements in
-                    let (sum, addend) = (accumulator.baseAddress! + elements.lowerBound, addend.baseAddress! + elements.lowerBound)
-                    addAndClamp(sum, addend, sum, count: elements.count)
-                }
-            }
-        }
-    }
-}
-
 /// Concatenates NHWC tensors along the channel axis (strided row copies).
 ///
 /// - Parameter parts: `[N, H, W, C_i]` each, equal in `N, H, W`.
@@ -218,10 +199,8 @@ public func sumOverPixels(_ input: Tensor) -> Tensor {
                     defer { sums.deallocate() }
                     for n in images {
                         sums.initialize(repeating: 0)
-                        for pixel in 0..<pixels {
-                            let row = input.baseAddress! + (n * pixels + pixel) * channels
-                            for c in 0..<channels { sums[c] += Double(row[c]) }
-                        }
+                        accumulateChannelSums(
+                            input.baseAddress! + n * pixels * channels, rows: pixels, channels: channels, sum: sums.baseAddress!)
                         for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
                     }
                 }

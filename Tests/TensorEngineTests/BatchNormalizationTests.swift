@@ -84,6 +84,22 @@ import _TestSupport
         expectClose(output.scalars, expected.map { Float($0) }, relative: 1e-5, absolute: 1e-6)
     }
 
+    /// A residual block's sum and ReLU in batch norm's pass, with computed or given statistics.
+    @Test func residualSumAndReLUMatchSeparatePasses() {
+        let input = FiniteDifferences.randomTensor(shape, seed: 23)
+        let residual = FiniteDifferences.randomTensor(shape, seed: 24)
+        let (normalized, normalization) = batchNorm(input, weight: weight, bias: bias, running: nil, epsilon: 1e-5)
+        let expected = relu(add(normalized, residual))
+        let (fused, fusedNormalization) = batchNorm(
+            input, weight: weight, bias: bias, running: nil, epsilon: 1e-5, fusingReLU: true, residual: residual)
+        expectClose(fused.scalars, expected.scalars, relative: 1e-6, absolute: 1e-6)
+        expectClose(fusedNormalization.variance.scalars, normalization.variance.scalars, relative: 1e-6, absolute: 1e-7)
+        let (given, _) = batchNorm(
+            input, weight: weight, bias: bias, running: nil, epsilon: 1e-5, fusingReLU: true,
+            batchStatistics: (normalization.mean, normalization.variance), residual: residual)
+        expectClose(given.scalars, expected.scalars, relative: 1e-6, absolute: 1e-6)
+    }
+
     @Test func runningStatisticsFollowPyTorch() {
         let input = Tensor(shape: [2, 1, 2, 2], scalars: [1, 10, 2, 10, 3, 10, 4, 14])
         let normalization = batchNorm(
