@@ -13,12 +13,11 @@ public struct BatchNorm2D: Sendable {
     /// The trainable tensors: `weight` (γ) and `bias` (β), `[channels]` each.
     public typealias Parameters = WeightAndBias
 
-    /// What ``backward(_:cache:)`` needs: the input, the normalisation applied and, when ReLU was
-    /// fused, the output (shared references, not copies).
+    /// What ``backward(_:cache:)`` needs: the input and the normalisation applied (shared
+    /// references, not copies). A fused ReLU's gate is recomputed from the input.
     public struct Cache: Sendable {
         let input: Tensor
         let normalization: BatchNormNormalization
-        let reluOutput: Tensor?
     }
 
     public let channels: Int
@@ -84,8 +83,7 @@ public struct BatchNorm2D: Sendable {
                 momentum: momentum)
             batchesTracked += 1
         }
-        return (output, Cache(
-            input: input, normalization: normalization, reluOutput: fusingReLU && residual == nil ? output : nil))
+        return (output, Cache(input: input, normalization: normalization))
     }
 
     /// The input gradient `[N, H, W, channels]` and the gradients of γ and β; in training mode
@@ -100,7 +98,7 @@ public struct BatchNorm2D: Sendable {
     public func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
         let gradients = batchNormBackward(
             gradOutput: gradOutput, input: cache.input, weight: parameters.weight,
-            normalization: cache.normalization, reluOutput: cache.reluOutput)
+            normalization: cache.normalization)
         return (gradients.input, Parameters(weight: gradients.weight, bias: gradients.bias))
     }
 }

@@ -15,6 +15,12 @@ public struct BatchNormNormalization: Sendable {
     public var usesBatchStatistics: Bool
     /// Values per channel that the statistics were taken over (`N·H·W`).
     public var countPerChannel: Int
+    /// The affine map the forward pass applied, `y = x·scale + shift`, `[C]` each.
+    var scale: Tensor, shift: Tensor
+    /// Whether the output was `max(0, x·scale + shift)` (ReLU fused, no residual): the backward
+    /// pass then zeroes the gradient where `x·scale + shift ≤ 0`, recomputed from the input exactly
+    /// as the forward pass computed it, instead of reading the output again.
+    public var fusedReLU: Bool
 }
 
 /// Batch normalisation of an NHWC tensor over `N·H·W` for each channel, optionally followed by ReLU
@@ -36,8 +42,8 @@ public struct BatchNormNormalization: Sendable {
 ///     (``conv2dWithChannelMoments(_:weight:geometry:)`` computes them); otherwise they are
 ///     computed from `input`.
 ///   - residual: Added before the ReLU (a residual block's sum), `[N, H, W, C]`. The backward pass
-///     does not see it: differentiate that ReLU and the sum outside (pass no `reluOutput`).
-/// - Returns: The output `[N, H, W, C]` and the normalisation for ``batchNormBackward(gradOutput:input:weight:normalization:reluOutput:)``.
+///     does not see it: differentiate that ReLU and the sum outside.
+/// - Returns: The output `[N, H, W, C]` and the normalisation for ``batchNormBackward(gradOutput:input:weight:normalization:)``.
 /// - Precondition: in training there is more than one value per channel (PyTorch raises the same
 ///   error); every `[C]` tensor matches the input's channel count.
 public func batchNorm(
@@ -69,7 +75,8 @@ public func batchNorm(
             (mean, variance) = batchStatistics ?? channelMeanAndVariance(input)
         }
         let inverseStandardDeviation = inverseStandardDeviations(variance, epsilon: epsilon)
-        let (scale, shift) = affine(weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
+        let (scaleValues, shiftValues) = affine(weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
+        let (scale, shift) = (Tensor(shape: [channels], scalars: scaleValues), Tensor(shape: [channels], scalars: shiftValues))
         // An absent residual reads nothing; `input` only stands in for the closure's argument.
         let residualSource = residual ?? input
         let output = Tensor(shape: input.shape) { output in
@@ -92,7 +99,8 @@ public func batchNorm(
         }
         let normalization = BatchNormNormalization(
             mean: mean, variance: variance, inverseStandardDeviation: inverseStandardDeviation,
-            usesBatchStatistics: running == nil, countPerChannel: count)
+            usesBatchStatistics: running == nil, countPerChannel: count, scale: scale, shift: shift,
+            fusedReLU: fusingReLU && residual == nil)
         return (output, normalization)
     }
 }
@@ -106,17 +114,15 @@ public func batchNorm(
 ///   - gradOutput: `[N, H, W, C]`.
 ///   - input: The forward input `[N, H, W, C]`.
 ///   - weight: γ, `[C]`.
-///   - normalization: What the forward pass returned.
-///   - reluOutput: When the forward pass fused ReLU, its output; the gradient is zeroed where the
-///     output is not positive.
+///   - normalization: What the forward pass returned; when it fused a ReLU, the gradient is zeroed
+///     where the output was not positive.
 /// - Returns: Gradients of the input `[N, H, W, C]`, weight `[C]` and bias `[C]`.
 public func batchNormBackward(
-    gradOutput: Tensor, input: Tensor, weight: Tensor, normalization: BatchNormNormalization,
-    reluOutput: Tensor? = nil
+    gradOutput: Tensor, input: Tensor, weight: Tensor, normalization: BatchNormNormalization
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
     KernelProfiler.measure(.batchNorm) {
         ensure(
-            gradOutput.shape == input.shape && (reluOutput?.shape ?? input.shape) == input.shape,
+            gradOutput.shape == input.shape,
             "batchNorm backward: gradient \(gradOutput.shape) does not match input \(input.shape)")
         let channels = input.shape[3]
         let count = input.count / max(channels, 1)
@@ -130,7 +136,7 @@ public func batchNormBackward(
         var offset = [Float](repeating: 0, count: channels)
         gradOutput.withUnsafeBufferPointer { dy in
             input.withUnsafeBufferPointer { x in
-                (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
+                normalization.withReLUGate { gate in
                     normalization.mean.withUnsafeBufferPointer { mean in
                         sumGrad.withUnsafeMutableBufferPointer { sumGrad in
                             sumGradCentered.withUnsafeMutableBufferPointer { sumGradCentered in
@@ -141,7 +147,7 @@ public func batchNormBackward(
                                     let first = band.lowerBound * channels
                                     accumulateChannelGradientSums(
                                         gradient: dy.baseAddress! + first, input: x.baseAddress! + first,
-                                        mask: reluOutput == nil ? nil : y.baseAddress! + first, center: mean.baseAddress!,
+                                        gate: gate, center: mean.baseAddress!,
                                         rows: band.count, channels: channels, sumGrad: sums[0], sumGradCentered: sums[1])
                                 }
                             }
@@ -167,7 +173,7 @@ public func batchNormBackward(
         let gradInput = Tensor(shape: input.shape) { dx in
             gradOutput.withUnsafeBufferPointer { dy in
                 input.withUnsafeBufferPointer { x in
-                    (reluOutput ?? gradOutput).withUnsafeBufferPointer { y in
+                    normalization.withReLUGate { gate in
                         a.withUnsafeBufferPointer { a in
                             b.withUnsafeBufferPointer { b in
                                 offset.withUnsafeBufferPointer { offset in
@@ -175,7 +181,7 @@ public func batchNormBackward(
                                         let first = band.lowerBound * channels
                                         affineGradientRows(
                                             gradient: dy.baseAddress! + first, input: x.baseAddress! + first,
-                                            mask: reluOutput == nil ? nil : y.baseAddress! + first,
+                                            gate: gate,
                                             result: dx.baseAddress! + first, rows: band.count, channels: channels,
                                             a: a.baseAddress!, b: b.baseAddress!, offset: offset.baseAddress!)
                                     }
@@ -226,6 +232,16 @@ public func updateRunningStatistics(
                     running[c] = (1 - momentum) * running[c] + momentum * variance[c] * unbiasing
                 }
             }
+        }
+    }
+}
+
+extension BatchNormNormalization {
+    /// Calls `body` with the gate of the fused ReLU, or nil when the forward pass fused none.
+    func withReLUGate<R>(_ body: (ReLUGate?) -> R) -> R {
+        guard fusedReLU else { return body(nil) }
+        return scale.withUnsafeBufferPointer { scale in
+            shift.withUnsafeBufferPointer { shift in body(ReLUGate(scale: scale.baseAddress!, shift: shift.baseAddress!)) }
         }
     }
 }

@@ -15,6 +15,32 @@ private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
 }
 
 @inline(__always)
+private func affine8(_ x: UnsafePointer<Float>, _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>) -> SIMD8<Float> {
+    load8(x) * load8(scale) + load8(shift)
+}
+
+/// A fused ReLU's gate for the backward pass: the forward output `max(0, x·scale + shift)` was
+/// positive exactly where `x·scale + shift > 0`, computed here with the same operations.
+struct ReLUGate {
+    let scale: UnsafePointer<Float>
+    let shift: UnsafePointer<Float>
+
+    /// `g`, zeroed in the lanes where channels `c..<c+8` of input `x` were clamped.
+    @inline(__always)
+    func pass(_ g: SIMD8<Float>, x: UnsafePointer<Float>, channel c: Int) -> SIMD8<Float> {
+        var passed = g
+        passed.replace(with: 0, where: affine8(x, scale + c, shift + c) .<= 0)
+        return passed
+    }
+
+    /// `g`, or 0 where channel `c` of input `x` was clamped.
+    @inline(__always)
+    func pass(_ g: Float, x: Float, channel c: Int) -> Float {
+        x * scale[c] + shift[c] > 0 ? g : 0
+    }
+}
+
+@inline(__always)
 private func store8(_ value: SIMD8<Float>, _ pointer: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD8<Float>.self)
 }
@@ -32,7 +58,7 @@ func scaleAndShiftRows(
         let added = addend.map { $0 + row * channels }
         var c = 0
         while c < vectorChannels {
-            var value = load8(x + c) * load8(scale + c) + load8(shift + c)
+            var value = affine8(x + c, scale + c, shift + c)
             if let added { value += load8(added + c) }
             if clampAtZero { value.replace(with: 0, where: value .< 0) }
             store8(value, y + c)
@@ -47,12 +73,12 @@ func scaleAndShiftRows(
 }
 
 /// Adds, per channel, `Σ g` and `Σ g·(x − center)` over the rows to `sumGrad` and `sumGradCentered`,
-/// where `g = gradient`, or 0 where `mask` (when given) is not positive.
+/// where `g = gradient`, or 0 where `gate` (when given) was closed.
 ///
 /// Rows are summed in float blocks of 32, and the block sums in `Double`, so the totals stay exact
 /// to float precision for any row count.
 func accumulateChannelGradientSums(
-    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, gate: ReLUGate?,
     center: UnsafePointer<Float>, rows: Int, channels: Int,
     sumGrad: UnsafeMutablePointer<Double>, sumGradCentered: UnsafeMutablePointer<Double>
 ) {
@@ -67,7 +93,7 @@ func accumulateChannelGradientSums(
             for row in firstRow..<endRow {
                 let offset = row * channels + c
                 var g = load8(gradient + offset)
-                if let mask { g.replace(with: 0, where: load8(mask + offset) .<= 0) }
+                if let gate { g = gate.pass(g, x: input + offset, channel: c) }
                 blockGrad += g
                 blockCentered += g * (load8(input + offset) - centerVector)
             }
@@ -81,7 +107,7 @@ func accumulateChannelGradientSums(
             var blockGrad: Float = 0, blockCentered: Float = 0
             for row in firstRow..<endRow {
                 let offset = row * channels + c
-                let g = mask.map { $0[offset] > 0 ? gradient[offset] : 0 } ?? gradient[offset]
+                let g = gate?.pass(gradient[offset], x: input[offset], channel: c) ?? gradient[offset]
                 blockGrad += g
                 blockCentered += g * (input[offset] - center[c])
             }
@@ -93,9 +119,9 @@ func accumulateChannelGradientSums(
 }
 
 /// `result[r, c] = a[c]·g − b[c]·input[r, c] + offset[c]`, where `g = gradient[r, c]`, or 0 where
-/// `mask` (when given) is not positive.
+/// `gate` (when given) was closed.
 func affineGradientRows(
-    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, gate: ReLUGate?,
     result: UnsafeMutablePointer<Float>, rows: Int, channels: Int,
     a: UnsafePointer<Float>, b: UnsafePointer<Float>, offset: UnsafePointer<Float>
 ) {
@@ -105,12 +131,12 @@ func affineGradientRows(
         var c = 0
         while c < vectorChannels {
             var g = load8(gradient + base + c)
-            if let mask { g.replace(with: 0, where: load8(mask + base + c) .<= 0) }
+            if let gate { g = gate.pass(g, x: input + base + c, channel: c) }
             store8(load8(a + c) * g - load8(b + c) * load8(input + base + c) + load8(offset + c), result + base + c)
             c += 8
         }
         while c < channels {
-            let g = mask.map { $0[base + c] > 0 ? gradient[base + c] : 0 } ?? gradient[base + c]
+            let g = gate?.pass(gradient[base + c], x: input[base + c], channel: c) ?? gradient[base + c]
             result[base + c] = a[c] * g - b[c] * input[base + c] + offset[c]
             c += 1
         }
