@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 # ghostnet-d — turns deploy/bench.sh's results into docs/PERFORMANCE.md's generated section.
 #
-#   bench_table.py STEPS.jsonl DATA.txt ALLREDUCE.txt [EXISTING.md] > PERFORMANCE.md
+#   bench_table.py STEPS.jsonl DATA.txt ALLREDUCE.txt EXCHANGE.txt [EXISTING.md] > PERFORMANCE.md
 #
-# STEPS.jsonl holds one `bench train|infer --json` object per line (plus "kernel_mode"); the two
-# text files hold the reports of `bench data` and `bench allreduce`. When EXISTING.md is given and
+# STEPS.jsonl holds one `bench train|infer --json` object per line (plus "kernel_mode"); the text
+# files hold the reports of `bench data`, `bench allreduce` and a 2-rank `bench train`. When EXISTING.md is given and
 # has the markers below, only the text between them is replaced, so notes around it survive.
 import datetime
 import json
@@ -26,7 +26,7 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def generated(steps, data_lines, allreduce_lines):
+def generated(steps, data_lines, allreduce_lines, exchange_lines):
     out = [BEGIN, ""]
     out.append(f"Measured {datetime.date.today().isoformat()} on {cpu_model()} "
                f"({os.cpu_count()} logical CPUs), fp32, by `make bench`. "
@@ -65,6 +65,11 @@ def generated(steps, data_lines, allreduce_lines):
     out.append("")
     out += ["    " + line for line in allreduce_lines if line.strip()]
     out.append("")
+    out.append("2-rank `bench train` with the real gradient exchange (`mpirun -np 2`, ghostnet50, batch 8, "
+               "128×128, 1 thread per rank); the last line is what the exchange adds to a step:")
+    out.append("")
+    out += ["    " + line for line in exchange_lines if line.strip()]
+    out.append("")
     out.append(END)
     return "\n".join(out)
 
@@ -73,8 +78,9 @@ def main():
     steps = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     data_lines = open(sys.argv[2]).read().splitlines()
     allreduce_lines = open(sys.argv[3]).read().splitlines()
-    section = generated(steps, data_lines, allreduce_lines)
-    existing = open(sys.argv[4]).read() if len(sys.argv) > 4 and os.path.exists(sys.argv[4]) else ""
+    exchange_lines = open(sys.argv[4]).read().splitlines()
+    section = generated(steps, data_lines, allreduce_lines, exchange_lines)
+    existing = open(sys.argv[5]).read() if len(sys.argv) > 5 and os.path.exists(sys.argv[5]) else ""
     if BEGIN in existing and END in existing:
         head, rest = existing.split(BEGIN, 1)
         tail = rest.split(END, 1)[1]
