@@ -10,10 +10,10 @@ import Synchronization
 /// small pool, so a training step allocates no scratch memory after the first step, and kernels
 /// running on different threads each get their own buffer.
 package enum Workspace {
-    /// The most scratch memory one kernel call may hold, in floats (8 MiB). Kernels that need
-    /// more split their work into chunks that fit. Measured on ghostnet101 training: 8 MiB im2col
-    /// chunks made the 3×3 convolutions ~8 % faster than 64 MiB ones (the GEMM reads a chunk
-    /// while it is still in cache) and 2 MiB chunks ~5 % slower than 8 MiB.
+    /// The most im2col scratch one thread of a convolution holds, in floats (8 MiB). Measured on
+    /// ghostnet101 training: 8 MiB chunks made the 3×3 convolutions ~8 % faster than 64 MiB ones
+    /// (the GEMM reads a chunk while it is still in cache); since each thread gathers its own
+    /// chunks, 1–8 MiB per thread measured within the machine's noise (±5 %).
     package static let maximumFloats = 2 * 1024 * 1024
 
     private static let pool = Mutex<[TensorStorage]>([])
