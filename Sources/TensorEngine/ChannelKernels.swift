@@ -72,15 +72,16 @@ func scaleAndShiftRows(
     }
 }
 
-/// Adds, per channel, `Σ g` and `Σ g·(x − center)` over the rows to `sumGrad` and `sumGradCentered`,
-/// where `g = gradient`, or 0 where `gate` (when given) was closed.
+/// Adds two per-channel sums of terms over `rows` rows to `first` and `second`: the terms of
+/// channels `c..<c+8` (or of channel `c`) of row `row` come from `vector(row, c)` (`scalar(row, c)`).
 ///
 /// Rows are summed in float blocks of 32, and the block sums in `Double`, so the totals stay exact
 /// to float precision for any row count.
-func accumulateChannelGradientSums(
-    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, gate: ReLUGate?,
-    center: UnsafePointer<Float>, rows: Int, channels: Int,
-    sumGrad: UnsafeMutablePointer<Double>, sumGradCentered: UnsafeMutablePointer<Double>
+@inline(__always)
+private func accumulateBlockSums(
+    rows: Int, channels: Int, first: UnsafeMutablePointer<Double>, second: UnsafeMutablePointer<Double>,
+    vector: (_ row: Int, _ channel: Int) -> (SIMD8<Float>, SIMD8<Float>),
+    scalar: (_ row: Int, _ channel: Int) -> (Float, Float)
 ) {
     let blockRows = 32
     let vectorChannels = channels & ~7
@@ -88,33 +89,48 @@ func accumulateChannelGradientSums(
         let endRow = min(rows, firstRow + blockRows)
         var c = 0
         while c < vectorChannels {
-            var blockGrad = SIMD8<Float>.zero, blockCentered = SIMD8<Float>.zero
-            let centerVector = load8(center + c)
+            var blockFirst = SIMD8<Float>.zero, blockSecond = SIMD8<Float>.zero
             for row in firstRow..<endRow {
-                let offset = row * channels + c
-                var g = load8(gradient + offset)
-                if let gate { g = gate.pass(g, x: input + offset, channel: c) }
-                blockGrad += g
-                blockCentered += g * (load8(input + offset) - centerVector)
+                let (termFirst, termSecond) = vector(row, c)
+                blockFirst += termFirst
+                blockSecond += termSecond
             }
             for lane in 0..<8 {
-                sumGrad[c + lane] += Double(blockGrad[lane])
-                sumGradCentered[c + lane] += Double(blockCentered[lane])
+                first[c + lane] += Double(blockFirst[lane])
+                second[c + lane] += Double(blockSecond[lane])
             }
             c += 8
         }
         while c < channels {
-            var blockGrad: Float = 0, blockCentered: Float = 0
+            var blockFirst: Float = 0, blockSecond: Float = 0
             for row in firstRow..<endRow {
-                let offset = row * channels + c
-                let g = gate?.pass(gradient[offset], x: input[offset], channel: c) ?? gradient[offset]
-                blockGrad += g
-                blockCentered += g * (input[offset] - center[c])
+                let (termFirst, termSecond) = scalar(row, c)
+                blockFirst += termFirst
+                blockSecond += termSecond
             }
-            sumGrad[c] += Double(blockGrad)
-            sumGradCentered[c] += Double(blockCentered)
+            first[c] += Double(blockFirst)
+            second[c] += Double(blockSecond)
             c += 1
         }
+    }
+}
+
+/// Adds, per channel, `Σ g` and `Σ g·(x − center)` over the rows to `sumGrad` and `sumGradCentered`,
+/// where `g = gradient`, or 0 where `gate` (when given) was closed.
+func accumulateChannelGradientSums(
+    gradient: UnsafePointer<Float>, input: UnsafePointer<Float>, gate: ReLUGate?,
+    center: UnsafePointer<Float>, rows: Int, channels: Int,
+    sumGrad: UnsafeMutablePointer<Double>, sumGradCentered: UnsafeMutablePointer<Double>
+) {
+    accumulateBlockSums(rows: rows, channels: channels, first: sumGrad, second: sumGradCentered) { row, c in
+        let offset = row * channels + c
+        var g = load8(gradient + offset)
+        if let gate { g = gate.pass(g, x: input + offset, channel: c) }
+        return (g, g * (load8(input + offset) - load8(center + c)))
+    } scalar: { row, c in
+        let offset = row * channels + c
+        let g = gate?.pass(gradient[offset], x: input[offset], channel: c) ?? gradient[offset]
+        return (g, g * (input[offset] - center[c]))
     }
 }
 
@@ -143,64 +159,18 @@ func affineGradientRows(
     }
 }
 
-/// Adds, per channel, `Σ x` over the rows to `sum`, in float blocks of 32 rows with `Double` totals.
-func accumulateChannelSums(_ input: UnsafePointer<Float>, rows: Int, channels: Int, sum: UnsafeMutablePointer<Double>) {
-    let blockRows = 32
-    let vectorChannels = channels & ~7
-    for firstRow in stride(from: 0, to: rows, by: blockRows) {
-        let endRow = min(rows, firstRow + blockRows)
-        var c = 0
-        while c < vectorChannels {
-            var blockSum = SIMD8<Float>.zero
-            for row in firstRow..<endRow { blockSum += load8(input + row * channels + c) }
-            for lane in 0..<8 { sum[c + lane] += Double(blockSum[lane]) }
-            c += 8
-        }
-        while c < channels {
-            var blockSum: Float = 0
-            for row in firstRow..<endRow { blockSum += input[row * channels + c] }
-            sum[c] += Double(blockSum)
-            c += 1
-        }
-    }
-}
-
 /// Adds, per channel, `Σ (x − shift)` and `Σ (x − shift)²` over the rows to `sum` and
-/// `sumOfSquares`, in float blocks of 32 rows with `Double` totals.
+/// `sumOfSquares`.
 func accumulateChannelMoments(
     _ input: UnsafePointer<Float>, rows: Int, channels: Int, shift: UnsafePointer<Float>,
     sum: UnsafeMutablePointer<Double>, sumOfSquares: UnsafeMutablePointer<Double>
 ) {
-    let blockRows = 32
-    let vectorChannels = channels & ~7
-    for firstRow in stride(from: 0, to: rows, by: blockRows) {
-        let endRow = min(rows, firstRow + blockRows)
-        var c = 0
-        while c < vectorChannels {
-            var blockSum = SIMD8<Float>.zero, blockSquares = SIMD8<Float>.zero
-            let shiftVector = load8(shift + c)
-            for row in firstRow..<endRow {
-                let centered = load8(input + row * channels + c) - shiftVector
-                blockSum += centered
-                blockSquares += centered * centered
-            }
-            for lane in 0..<8 {
-                sum[c + lane] += Double(blockSum[lane])
-                sumOfSquares[c + lane] += Double(blockSquares[lane])
-            }
-            c += 8
-        }
-        while c < channels {
-            var blockSum: Float = 0, blockSquares: Float = 0
-            for row in firstRow..<endRow {
-                let centered = input[row * channels + c] - shift[c]
-                blockSum += centered
-                blockSquares += centered * centered
-            }
-            sum[c] += Double(blockSum)
-            sumOfSquares[c] += Double(blockSquares)
-            c += 1
-        }
+    accumulateBlockSums(rows: rows, channels: channels, first: sum, second: sumOfSquares) { row, c in
+        let centered = load8(input + row * channels + c) - load8(shift + c)
+        return (centered, centered * centered)
+    } scalar: { row, c in
+        let centered = input[row * channels + c] - shift[c]
+        return (centered, centered * centered)
     }
 }
 

@@ -193,14 +193,17 @@ public func sumOverPixels(_ input: Tensor) -> Tensor {
         let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
         return Tensor(shape: [batch, 1, 1, channels]) { output in
             input.withUnsafeBufferPointer { input in
-                // Images are independent: each thread sums whole images, in the same order as one thread would.
+                // Images are independent: each thread sums whole images, in the same order as one
+                // thread would. (The squares come with the kernel and are not used.)
                 inRowBands(rows: batch, rowLength: pixels * channels) { images in
-                    let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: channels)
+                    let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2 * channels)
+                    let zeros = [Float](repeating: 0, count: channels)
                     defer { sums.deallocate() }
                     for n in images {
                         sums.initialize(repeating: 0)
-                        accumulateChannelSums(
-                            input.baseAddress! + n * pixels * channels, rows: pixels, channels: channels, sum: sums.baseAddress!)
+                        accumulateChannelMoments(
+                            input.baseAddress! + n * pixels * channels, rows: pixels, channels: channels, shift: zeros,
+                            sum: sums.baseAddress!, sumOfSquares: sums.baseAddress! + channels)
                         for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
                     }
                 }
