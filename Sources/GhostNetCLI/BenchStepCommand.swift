@@ -94,7 +94,11 @@ struct BenchInferCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
         abstract: "Measure inference forward passes against the sgemm peak of the same run.",
-        discussion: "Effective GFLOP/s count 2 × multiply-accumulates per image; the report adds peak resident memory, tensor allocations and the time per layer kind.")
+        discussion: """
+            Effective GFLOP/s count 2 × multiply-accumulates per image; the report adds peak resident memory, tensor \
+            allocations and the time per layer kind. Inference applies batch norm, residual sums and ReLU to each block \
+            of a convolution's output as the GEMM writes it, so that time is counted under the convolutions.
+            """)
 
     @OptionGroup var options: BenchStepOptions
 
