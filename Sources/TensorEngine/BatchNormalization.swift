@@ -287,7 +287,7 @@ private func channelMeanAndVariance(_ input: Tensor) -> (mean: Tensor, variance:
     let moments = ChannelMoments(channels: channels, parts: parts)
     input.withUnsafeBufferPointer { x in
         inParallel(parts) { part in
-            let rows = (part * count / parts)..<((part + 1) * count / parts)
+            let rows = share(part, of: parts, in: count)
             moments.add(x.baseAddress! + rows.lowerBound * channels, rows: rows.count, part: part)
         }
     }

@@ -358,7 +358,7 @@ struct ConvolutionPlan {
         // while the other's GEMM keeps the FMA units busy, instead of both waiting on one copy.
         let bands = forwardParts
         inParallel(bands) { part in
-            let bandRows = (part * rows / bands)..<((part + 1) * rows / bands)
+            let bandRows = share(part, of: bands, in: rows)
             forwardChunks(
                 rows: bandRows, input: input, weight: weight, output: output, gemmThreads: bands == 1 ? threads : 1
             ) { block in epilogue?(part, block) }
@@ -418,7 +418,7 @@ struct ConvolutionPlan {
         let weightCount = outputChannels * columns
         Workspace.withScratch(count: (parts - 1) * weightCount) { partialWeights in
             inParallel(parts) { part in
-                let images = (part * batch / parts)..<((part + 1) * batch / parts)
+                let images = share(part, of: parts, in: batch)
                 backwardChunks(
                     images: images, gradOutput: gradOutput, input: input, weight: weight,
                     gradWeight: part == 0 ? gradWeight : partialWeights.baseAddress! + (part - 1) * weightCount,

@@ -67,10 +67,11 @@ package enum GEMM {
             m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max),
             "sgemm: dimensions m \(m), n \(n), k \(k) exceed OpenBLAS's 32-bit indices")
         let (lda, ldb, ldc) = (lda ?? (transposeA ? m : k), ldb ?? (transposeB ? k : n), ldc ?? n)
-        if k >= 2 * max(m, n), m * n * k >= minimumParallelWork, min(threads ?? threadCount, k / 64) > 1 {
+        let kParts = min(threads ?? threadCount, k / 64)
+        if k >= 2 * max(m, n), m * n * k >= minimumParallelWork, kParts > 1 {
             return multiplySplittingK(
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: min(threads ?? threadCount, k / 64))
+                a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, parts: kParts)
         }
         let parts = min(threads ?? threadCount, max(m, n) / 32)
         guard parts > 1, m * n * max(k, 1) >= minimumParallelWork else {
@@ -108,16 +109,15 @@ package enum GEMM {
     ) {
         Workspace.withScratch(count: (parts - 1) * m * n) { partials in
             inParallel(parts) { part in
-                let first = part * k / parts
-                let count = (part + 1) * k / parts - first
-                // Columns `first..<first+count` of op(A) and rows of op(B).
-                let partA = a + (transposeA ? first * lda : first)
-                let partB = b + (transposeB ? first : first * ldb)
+                // Columns `shared` of op(A) and rows `shared` of op(B).
+                let shared = share(part, of: parts, in: k)
+                let partA = a + (transposeA ? shared.lowerBound * lda : shared.lowerBound)
+                let partB = b + (transposeB ? shared.lowerBound : shared.lowerBound * ldb)
                 if part == 0 {
-                    callSGEMM(transposeA, transposeB, m, n, count, alpha, partA, lda, partB, ldb, beta, c, ldc)
+                    callSGEMM(transposeA, transposeB, m, n, shared.count, alpha, partA, lda, partB, ldb, beta, c, ldc)
                 } else {
                     let partial = partials.baseAddress! + (part - 1) * m * n
-                    callSGEMM(transposeA, transposeB, m, n, count, alpha, partA, lda, partB, ldb, 0, partial, n)
+                    callSGEMM(transposeA, transposeB, m, n, shared.count, alpha, partA, lda, partB, ldb, 0, partial, n)
                 }
             }
             for part in 1..<parts {

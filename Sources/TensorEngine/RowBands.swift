@@ -27,14 +27,16 @@ func inParallel(_ parts: Int, _ body: (_ part: Int) -> Void) {
     }
 }
 
+/// Part `part` of `0..<count` split into `parts` consecutive ranges whose sizes differ by at
+/// most one (none empty when `parts ≤ count`).
+package func share(_ part: Int, of parts: Int, in count: Int) -> Range<Int> {
+    (part * count / parts)..<((part + 1) * count / parts)
+}
+
 /// Calls `body` with consecutive row ranges covering `0..<rows`, at the same time.
 func inRowBands(rows: Int, rowLength: Int, _ body: (_ rows: Range<Int>) -> Void) {
     let parts = bandCount(rows: rows, rowLength: rowLength)
-    let band = (rows + parts - 1) / parts
-    inParallel(parts) { part in
-        let first = part * band
-        body(first..<min(rows, first + band))
-    }
+    inParallel(parts) { part in body(share(part, of: parts, in: rows)) }
 }
 
 /// Calls `body` with consecutive element ranges covering `0..<count`, at the same time; every
@@ -63,10 +65,7 @@ func accumulatingInRowBands(
     func sums(of part: Int) -> [UnsafeMutablePointer<Double>] {
         totals.indices.map { base + (part * totals.count + $0) * channels }
     }
-    inRowBands(rows: rows, rowLength: channels) { band in
-        let part = band.lowerBound / ((rows + parts - 1) / parts)
-        body(band, sums(of: part))
-    }
+    inParallel(parts) { part in body(share(part, of: parts, in: rows), sums(of: part)) }
     for part in 0..<parts {
         for (total, partial) in zip(totals, sums(of: part)) {
             for c in 0..<channels { total[c] += partial[c] }

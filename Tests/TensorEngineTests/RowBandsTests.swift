@@ -47,4 +47,18 @@ import _TestSupport
             expectClose(total, 0, relative: 0, absolute: 1e-3)
         }
     }
+
+    /// Shares tile their range in order, differ in size by at most one, and are never empty while
+    /// there are at least as many elements as parts (the case of a batch of 5 images on 4 threads).
+    @Test func sharesTileTheRangeEvenly() {
+        for count in [1, 2, 5, 7, 16, 1001] {
+            for parts in 1...min(count, 8) {
+                let ranges = (0..<parts).map { share($0, of: parts, in: count) }
+                #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == count)
+                #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+                let sizes = ranges.map(\.count)
+                #expect(sizes.min()! >= 1 && sizes.max()! - sizes.min()! <= 1, "\(count) in \(parts): \(sizes)")
+            }
+        }
+    }
 }
