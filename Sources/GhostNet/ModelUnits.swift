@@ -116,10 +116,6 @@ struct NormalizationUnit: Sendable {
         fusesReLU = fusingReLU
     }
 
-    mutating func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: BatchNorm2D.Cache) {
-        layer.forward(input, mode: mode, fusingReLU: fusesReLU)
-    }
-
     /// `convolution`, then this batch norm; in training the batch statistics are gathered while
     /// the convolution's output is in cache.
     /// With `residual`, the output is `ReLU(normalised + residual)`, whose ReLU the caller
@@ -179,9 +175,14 @@ struct ConvolutionNormUnit: Sendable {
     /// The tape is nil when neither `record` nor training asks for one: inference then fuses the
     /// batch norm into the convolution.
     mutating func forward(_ input: Tensor, mode: Mode, record: Bool) -> (output: Tensor, tape: Tape?) {
-        guard mode == .training || record else { return (normalization.infer(convolving: input, with: convolution), nil) }
+        guard mode == .training || record else { return (infer(input), nil) }
         let (output, convolutionCache, normalizationCache) = normalization.forward(convolving: input, with: convolution, mode: mode)
         return (output, Tape(convolution: convolutionCache, normalization: normalizationCache))
+    }
+
+    /// Inference without a tape, the batch norm applied as the convolution's output is produced.
+    func infer(_ input: Tensor) -> Tensor {
+        normalization.infer(convolving: input, with: convolution)
     }
 
     func backward(_ gradOutput: Tensor, tape: consuming Tape, emit: GradientSink) -> Tensor {
@@ -249,7 +250,7 @@ struct BottleneckUnit: Sendable {
     private func infer(_ input: Tensor) -> Tensor {
         let a1 = bn1.infer(convolving: input, with: conv1)
         let a2 = bn2.infer(convolving: a1, with: conv2)
-        let shortcut = downsample.map { $0.normalization.infer(convolving: input, with: $0.convolution) } ?? input
+        let shortcut = downsample?.infer(input) ?? input
         return bn3.infer(convolving: a2, with: conv3, addingThenClamping: shortcut)
     }
 

@@ -75,13 +75,10 @@ public func batchNorm(
             (mean, variance) = batchStatistics ?? channelMeanAndVariance(input)
         }
         let inverseStandardDeviation = inverseStandardDeviations(variance, epsilon: epsilon)
-        let (scaleValues, shiftValues) = affine(weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
-        let (scale, shift) = (Tensor(shape: [channels], scalars: scaleValues), Tensor(shape: [channels], scalars: shiftValues))
-        // An absent residual reads nothing; `input` only stands in for the closure's argument.
-        let residualSource = residual ?? input
+        let (scale, shift) = affine(weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
         let output = Tensor(shape: input.shape) { output in
             input.withUnsafeBufferPointer { input in
-                residualSource.withUnsafeBufferPointer { residualValues in
+                residual.withUnsafeBaseAddress { residual in
                     scale.withUnsafeBufferPointer { scale in
                         shift.withUnsafeBufferPointer { shift in
                             inRowBands(rows: count, rowLength: channels) { band in
@@ -89,8 +86,7 @@ public func batchNorm(
                                 scaleAndShiftRows(
                                     input.baseAddress! + first, output.baseAddress! + first, rows: band.count,
                                     channels: channels, scale: scale.baseAddress!, shift: shift.baseAddress!,
-                                    adding: residual == nil ? nil : residualValues.baseAddress! + first,
-                                    clampAtZero: fusingReLU)
+                                    adding: residual.map { $0 + first }, clampAtZero: fusingReLU)
                             }
                         }
                     }
@@ -252,13 +248,11 @@ extension BatchNormNormalization {
 public func batchNormAffine(
     weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float
 ) -> (scale: Tensor, shift: Tensor) {
-    let channels = weight.count
     for (name, tensor) in [("bias", bias), ("mean", mean), ("variance", variance)] {
         ensure(tensor.shape == weight.shape, "batchNorm: weight \(weight.shape) and \(name) \(tensor.shape) differ")
     }
-    let (scale, shift) = affine(
+    return affine(
         weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviations(variance, epsilon: epsilon))
-    return (Tensor(shape: [channels], scalars: scale), Tensor(shape: [channels], scalars: shift))
 }
 
 /// `1 / √(variance + ε)` per channel.
@@ -273,10 +267,11 @@ private func inverseStandardDeviations(_ variance: Tensor, epsilon: Float) -> Te
 /// `scale = weight · σ⁻¹`, `shift = bias − mean·scale` per channel.
 private func affine(
     weight: Tensor, bias: Tensor, mean: Tensor, inverseStandardDeviation: Tensor
-) -> (scale: [Float], shift: [Float]) {
+) -> (scale: Tensor, shift: Tensor) {
     let (weight, bias, mean, inverse) = (weight.scalars, bias.scalars, mean.scalars, inverseStandardDeviation.scalars)
     let scale = weight.indices.map { weight[$0] * inverse[$0] }
-    return (scale, scale.indices.map { bias[$0] - mean[$0] * scale[$0] })
+    let shift = scale.indices.map { bias[$0] - mean[$0] * scale[$0] }
+    return (Tensor(shape: [scale.count], scalars: scale), Tensor(shape: [shift.count], scalars: shift))
 }
 
 /// Per-channel mean and biased variance of an NHWC tensor, in one sweep split over threads.

@@ -156,22 +156,19 @@ public func conv2d(
             "conv2d: residual \(residual?.shape ?? []) does not match the output \(outputShape)")
         let plan = ConvolutionPlan(
             input: input.shape, output: outputShape, geometry: geometry, limits: ConvolutionLimits())
-        // An absent residual reads nothing; `scale` only stands in for the closure's argument.
-        let residualSource = residual ?? scale
         return Tensor(shape: outputShape) { output in
             input.withUnsafeBufferPointer { inputValues in
                 weight.withUnsafeBufferPointer { weightValues in
                     scale.withUnsafeBufferPointer { scaleValues in
                         shift.withUnsafeBufferPointer { shiftValues in
-                            residualSource.withUnsafeBufferPointer { residualValues in
+                            residual.withUnsafeBaseAddress { residual in
                                 let output = output.baseAddress!
                                 plan.forward(input: inputValues.baseAddress!, weight: weightValues.baseAddress!, output: output) { _, rows in
                                     let first = rows.lowerBound * channels
                                     scaleAndShiftRows(
                                         output + first, output + first, rows: rows.count, channels: channels,
                                         scale: scaleValues.baseAddress!, shift: shiftValues.baseAddress!,
-                                        adding: residual == nil ? nil : residualValues.baseAddress! + first,
-                                        clampAtZero: clampAtZero)
+                                        adding: residual.map { $0 + first }, clampAtZero: clampAtZero)
                                 }
                             }
                         }

@@ -101,3 +101,12 @@ extension Tensor: CustomStringConvertible {
         return "Tensor(shape: \(shape), [\(preview)\(count > 8 ? ", …" : "")])"
     }
 }
+
+extension Optional<Tensor> {
+    /// Calls `body` with the tensor's first element, or with nil when there is no tensor (an
+    /// optional operand, such as a residual). The pointer must not escape `body`.
+    func withUnsafeBaseAddress<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let tensor = self else { return body(nil) }
+        return tensor.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}
