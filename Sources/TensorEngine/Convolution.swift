@@ -74,12 +74,13 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 
 /// A 2-D convolution without bias.
 ///
-/// 1×1 stride-1 convolutions are one GEMM over the input viewed as `[N·H·W, C_in]`. Every other
-/// geometry (including 1×1 stride 2, whose im2col rows are simply the subsampled pixels) builds
-/// im2col rows (`[KH·KW·C_in]` per output pixel, copied as contiguous runs of the NHWC input) in
-/// chunks of at most ``Workspace/maximumFloats`` and multiplies each chunk by the weight. Each of
-/// ``GEMM/threadCount`` threads gathers and multiplies its own share of the rows (of the images,
-/// in the backward pass).
+/// 1×1 stride-1 convolutions are one GEMM over the input viewed as `[N·H·W, C_in]`. 3×3 stride-1
+/// convolutions with one pixel of padding run as Winograd F(2×2, 3×3) (``WinogradConvolution``),
+/// with 2.25× fewer multiply-adds. Every other geometry (including 1×1 stride 2, whose im2col rows
+/// are simply the subsampled pixels) builds im2col rows (`[KH·KW·C_in]` per output pixel, copied as
+/// contiguous runs of the NHWC input) in chunks of at most ``Workspace/maximumFloats`` and
+/// multiplies each chunk by the weight. Each of ``GEMM/threadCount`` threads gathers and multiplies
+/// its own share of the rows (of the images, in the backward pass).
 ///
 /// - Parameters:
 ///   - input: `[N, H, W, C_in]`.
@@ -210,7 +211,8 @@ public func conv2dWithChannelMoments(
 ///
 /// Both gradients come from one pass over im2col chunks: each chunk's columns are built once,
 /// multiplied into the weight gradient, then overwritten by the column gradient that col2im
-/// scatters back into the input gradient.
+/// scatters back into the input gradient. Winograd's 3×3 stride-1 convolutions transform instead
+/// (see ``WinogradConvolution``).
 ///
 /// - Parameters:
 ///   - gradOutput: `[N, OH, OW, C_out]`, the loss gradient with respect to the output.
@@ -321,6 +323,9 @@ struct ConvolutionPlan {
         (workspaceLimit, threads) = (limits.workspaceFloats, limits.threads)
     }
 
+    /// Whether this convolution runs as Winograd F(2×2, 3×3) instead of im2col.
+    var usesWinograd: Bool { WinogradConvolution.applies(to: geometry) }
+
     /// Rows of the im2col matrix: one per output pixel.
     var rows: Int { batch * outputHeight * outputWidth }
     /// Columns of the im2col matrix: one filter's length.
@@ -345,6 +350,9 @@ struct ConvolutionPlan {
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         epilogue: OutputBlockEpilogue? = nil
     ) {
+        if usesWinograd {
+            return WinogradConvolution(plan: self).forward(input: input, weight: weight, output: output, epilogue: epilogue)
+        }
         if geometry.isPointwise, epilogue == nil {
             GEMM.multiply(
                 transposeB: true, m: rows, n: outputChannels, k: columns, a: input, b: weight, c: output,
@@ -406,6 +414,14 @@ struct ConvolutionPlan {
                 GEMM.multiply(
                     m: rows, n: columns, k: outputChannels, a: gradOutput, b: weight, beta: accumulate ? 1 : 0,
                     c: gradInput, threads: threads)
+            }
+            return
+        }
+        if usesWinograd {
+            let winograd = WinogradConvolution(plan: self)
+            winograd.weightGradient(gradOutput: gradOutput, input: input, gradWeight: gradWeight)
+            if let gradInput {
+                winograd.inputGradient(gradOutput: gradOutput, weight: weight, gradInput: gradInput, accumulate: accumulate)
             }
             return
         }
