@@ -75,8 +75,8 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 /// A 2-D convolution without bias.
 ///
 /// 1×1 stride-1 convolutions are one GEMM over the input viewed as `[N·H·W, C_in]`. 3×3 stride-1
-/// convolutions with one pixel of padding run as Winograd F(2×2, 3×3) (``WinogradConvolution``),
-/// with 2.25× fewer multiply-adds. Every other geometry (including 1×1 stride 2, whose im2col rows
+/// convolutions with one pixel of padding run as Winograd F(4×4, 3×3) or F(2×2, 3×3)
+/// (``WinogradConvolution``), with 4× or 2.25× fewer multiply-adds. Every other geometry (including 1×1 stride 2, whose im2col rows
 /// are simply the subsampled pixels) builds im2col rows (`[KH·KW·C_in]` per output pixel, copied as
 /// contiguous runs of the NHWC input) in chunks of at most ``Workspace/maximumFloats`` and
 /// multiplies each chunk by the weight. Each of ``GEMM/threadCount`` threads gathers and multiplies
@@ -91,16 +91,20 @@ public func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeome
     conv2d(input, weight: weight, geometry: geometry, limits: ConvolutionLimits())
 }
 
-/// How much scratch memory and how many threads one convolution call may use.
+/// How much scratch memory and how many threads one convolution call may use, and (for tests and
+/// measurements) which Winograd tile size a 3×3 stride-1 convolution uses.
 package struct ConvolutionLimits: Sendable {
     /// The most im2col floats one chunk may hold (tests use small limits to exercise chunking).
     package let workspaceFloats: Int
     /// The threads the call may use.
     package let threads: Int
+    /// The output tile side of a Winograd convolution, 2 or 4; nil chooses by the map's size.
+    package let winogradTile: Int?
 
-    package init(workspaceFloats: Int = Workspace.maximumFloats, threads: Int = GEMM.threadCount) {
+    package init(workspaceFloats: Int = Workspace.maximumFloats, threads: Int = GEMM.threadCount, winogradTile: Int? = nil) {
         ensure(workspaceFloats >= 1 && threads >= 1, "conv2d: limits need at least one float and one thread")
-        (self.workspaceFloats, self.threads) = (workspaceFloats, threads)
+        ensure(winogradTile.map { [2, 4].contains($0) } ?? true, "conv2d: Winograd tiles are 2 or 4 pixels, not \(winogradTile!)")
+        (self.workspaceFloats, self.threads, self.winogradTile) = (workspaceFloats, threads, winogradTile)
     }
 }
 
@@ -315,16 +319,15 @@ struct ConvolutionPlan {
     let workspaceLimit: Int
     /// The threads the convolution may use.
     let threads: Int
+    /// A Winograd tile size that overrides the choice by map size.
+    let winogradTile: Int?
 
     init(input: [Int], output: [Int], geometry: Convolution2DGeometry, limits: ConvolutionLimits) {
         (batch, height, width, inputChannels) = (input[0], input[1], input[2], input[3])
         (outputHeight, outputWidth, outputChannels) = (output[1], output[2], output[3])
         self.geometry = geometry
-        (workspaceLimit, threads) = (limits.workspaceFloats, limits.threads)
+        (workspaceLimit, threads, winogradTile) = (limits.workspaceFloats, limits.threads, limits.winogradTile)
     }
-
-    /// Whether this convolution runs as Winograd F(2×2, 3×3) instead of im2col.
-    var usesWinograd: Bool { WinogradConvolution.applies(to: geometry) }
 
     /// Rows of the im2col matrix: one per output pixel.
     var rows: Int { batch * outputHeight * outputWidth }
@@ -350,8 +353,8 @@ struct ConvolutionPlan {
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         epilogue: OutputBlockEpilogue? = nil
     ) {
-        if usesWinograd {
-            return WinogradConvolution(plan: self).forward(input: input, weight: weight, output: output, epilogue: epilogue)
+        if let winograd {
+            return winograd.forward(plan: self, input: input, weight: weight, output: output, epilogue: epilogue)
         }
         if geometry.isPointwise, epilogue == nil {
             GEMM.multiply(
@@ -417,11 +420,11 @@ struct ConvolutionPlan {
             }
             return
         }
-        if usesWinograd {
-            let winograd = WinogradConvolution(plan: self)
-            winograd.weightGradient(gradOutput: gradOutput, input: input, gradWeight: gradWeight)
+        if let winograd {
+            winograd.weightGradient(plan: self, gradOutput: gradOutput, input: input, gradWeight: gradWeight)
             if let gradInput {
-                winograd.inputGradient(gradOutput: gradOutput, weight: weight, gradInput: gradInput, accumulate: accumulate)
+                winograd.inputGradient(
+                    plan: self, gradOutput: gradOutput, weight: weight, gradInput: gradInput, accumulate: accumulate)
             }
             return
         }

@@ -6,16 +6,18 @@ import Testing
 import TensorEngine
 import _TestSupport
 
-/// 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3); these compare all three of its products
-/// with direct float64 sums, on shapes that hit its edge cases.
+/// 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3) or F(4×4, 3×3); these compare all three
+/// products of both with direct float64 sums, on shapes that hit their edge cases.
 @Suite struct WinogradTests {
     static let geometry = Convolution2DGeometry(kernelSize: 3, stride: 1, padding: 1)
 
-    /// `[N, H, W, C_in]` and `C_out`: odd extents (tiles that hang over the edge), 1×1 and 2×2
-    /// images (every tap but the centre in the padding), and channel counts with and without a
-    /// partial vector of 8 lanes.
+    /// `[N, H, W, C_in]` and `C_out`: extents that are not multiples of the tile (tiles that hang
+    /// over the edge), 1×1 and 2×2 images (every tap but the centre in the padding), channel counts
+    /// with and without a partial vector of 8 lanes, and a map large enough for the automatic
+    /// choice of 4×4 tiles.
     static let shapes: [([Int], Int)] = [
         ([2, 5, 7, 3], 4), ([1, 1, 1, 5], 2), ([3, 2, 2, 8], 8), ([2, 9, 6, 13], 11), ([1, 14, 14, 16], 24),
+        ([1, 29, 30, 9], 7),
     ]
 
     /// The output, input gradient and weight gradient of a 3×3 stride-1 convolution with one
@@ -52,19 +54,47 @@ import _TestSupport
         return (output.map(Float.init), gradInput.map(Float.init), gradWeight.map(Float.init))
     }
 
-    @Test(arguments: shapes)
-    func productsMatchDirectSums(_ shape: [Int], outputChannels: Int) {
-        let input = FiniteDifferences.randomTensor(shape, seed: 11)
+    @Test(arguments: [nil, 2, 4], shapes)
+    func productsMatchDirectSums(tile: Int?, shape: ([Int], Int)) {
+        let (inputShape, outputChannels) = shape
+        let limits = ConvolutionLimits(winogradTile: tile)
+        let input = FiniteDifferences.randomTensor(inputShape, seed: 11)
         let weight = FiniteDifferences.randomTensor(
-            Self.geometry.weightShape(inputChannels: shape[3], outputChannels: outputChannels), seed: 12, scale: 0.5)
-        let output = conv2d(input, weight: weight, geometry: Self.geometry)
+            Self.geometry.weightShape(inputChannels: inputShape[3], outputChannels: outputChannels), seed: 12, scale: 0.5)
+        let output = conv2d(input, weight: weight, geometry: Self.geometry, limits: limits)
         let gradOutput = FiniteDifferences.randomTensor(output.shape, seed: 13)
-        let gradients = conv2dBackward(gradOutput: gradOutput, input: input, weight: weight, geometry: Self.geometry)
+        let gradients = conv2dBackward(
+            gradOutput: gradOutput, input: input, weight: weight, geometry: Self.geometry,
+            computeInputGradient: true, limits: limits)
         let direct = Self.directProducts(input: input, weight: weight, gradOutput: gradOutput)
-        // The transforms add up to 16 terms before the GEMM; float32 rounding grows with them.
-        expectClose(output.scalars, direct.output, relative: 1e-5, absolute: 1e-5, "output \(shape)")
-        expectClose(gradients.input!.scalars, direct.input, relative: 1e-5, absolute: 1e-5, "input gradient \(shape)")
-        expectClose(gradients.weight.scalars, direct.weight, relative: 1e-5, absolute: 1e-4, "weight gradient \(shape)")
+        // The transforms scale and add up to α² terms before the GEMMs, so rounding grows with the
+        // largest value rather than with each element: measured at most 4e-7 of it with 2×2 tiles
+        // and 3.5e-6 with 4×4 tiles (whose transforms multiply by up to 8 and divide by 24).
+        let tolerance = tile == 4 || (tile == nil && min(inputShape[1], inputShape[2]) >= 28) ? 1e-5 : 2e-6
+        for (name, actual, expected) in [
+            ("output", output.scalars, direct.output), ("input gradient", gradients.input!.scalars, direct.input),
+            ("weight gradient", gradients.weight.scalars, direct.weight),
+        ] {
+            let scale = Double(expected.map(abs).max() ?? 0)
+            expectClose(actual, expected, relative: 0, absolute: tolerance * scale, "\(name), \(inputShape)")
+        }
+    }
+
+    /// Both tile sizes' gradients against central differences of their own forward pass.
+    @Test(arguments: [2, 4])
+    func gradientsMatchFiniteDifferences(tile: Int) {
+        let limits = ConvolutionLimits(winogradTile: tile)
+        let input = FiniteDifferences.randomTensor([2, 7, 6, 3], seed: 18)
+        let weight = FiniteDifferences.randomTensor(Self.geometry.weightShape(inputChannels: 3, outputChannels: 4), seed: 19)
+        func convolve(_ input: Tensor, _ weight: Tensor) -> Tensor {
+            conv2d(input, weight: weight, geometry: Self.geometry, limits: limits)
+        }
+        let weights = FiniteDifferences.randomTensor(convolve(input, weight).shape, seed: 20)
+        let gradients = conv2dBackward(
+            gradOutput: weights, input: input, weight: weight, geometry: Self.geometry,
+            computeInputGradient: true, limits: limits)
+        FiniteDifferences.check({ convolve($0, weight) }, at: input, weights: weights, analytic: gradients.input!, "input, tile \(tile)")
+        FiniteDifferences.check({ convolve(input, $0) }, at: weight, weights: weights, analytic: gradients.weight, "weight, tile \(tile)")
     }
 
     /// A residual block's shortcut: the input gradient is added to what the tensor holds.
