@@ -72,14 +72,15 @@ func scaleAndShiftRows(
     }
 }
 
-/// Adds two per-channel sums of terms over `rows` rows to `first` and `second`: the terms of
-/// channels `c..<c+8` (or of channel `c`) of row `row` come from `vector(row, c)` (`scalar(row, c)`).
+/// Adds two per-channel sums of terms over `rows` rows to `first` and `second` (only the first when
+/// `second` is nil; the second terms are then never summed): the terms of channels `c..<c+8` (or
+/// of channel `c`) of row `row` come from `vector(row, c)` (`scalar(row, c)`).
 ///
 /// Rows are summed in float blocks of 32, and the block sums in `Double`, so the totals stay exact
 /// to float precision for any row count.
 @inline(__always)
 private func accumulateBlockSums(
-    rows: Int, channels: Int, first: UnsafeMutablePointer<Double>, second: UnsafeMutablePointer<Double>,
+    rows: Int, channels: Int, first: UnsafeMutablePointer<Double>, second: UnsafeMutablePointer<Double>?,
     vector: (_ row: Int, _ channel: Int) -> (SIMD8<Float>, SIMD8<Float>),
     scalar: (_ row: Int, _ channel: Int) -> (Float, Float)
 ) {
@@ -97,7 +98,7 @@ private func accumulateBlockSums(
             }
             for lane in 0..<8 {
                 first[c + lane] += Double(blockFirst[lane])
-                second[c + lane] += Double(blockSecond[lane])
+                second?[c + lane] += Double(blockSecond[lane])
             }
             c += 8
         }
@@ -109,7 +110,7 @@ private func accumulateBlockSums(
                 blockSecond += termSecond
             }
             first[c] += Double(blockFirst)
-            second[c] += Double(blockSecond)
+            second?[c] += Double(blockSecond)
             c += 1
         }
     }
@@ -156,6 +157,15 @@ func affineGradientRows(
             result[base + c] = a[c] * g - b[c] * input[base + c] + offset[c]
             c += 1
         }
+    }
+}
+
+/// Adds, per channel, `Σ x` over the rows to `sum`.
+func accumulateChannelSums(_ input: UnsafePointer<Float>, rows: Int, channels: Int, sum: UnsafeMutablePointer<Double>) {
+    accumulateBlockSums(rows: rows, channels: channels, first: sum, second: nil) { row, c in
+        (load8(input + row * channels + c), .zero)
+    } scalar: { row, c in
+        (input[row * channels + c], 0)
     }
 }
 

@@ -188,40 +188,70 @@ private func addPerImageVector(
 /// This is the gradient of ``broadcastAdd(_:_:)`` with respect to its addend, and
 /// ``globalAveragePool(_:)`` is this divided by `H·W`.
 public func sumOverPixels(_ input: Tensor) -> Tensor {
-    KernelProfiler.measure(.reluAdd) {
-        ensure(input.shape.count == 4, "sumOverPixels: input \(input.shape) must be NHWC [N, H, W, C]")
-        let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
-        return Tensor(shape: [batch, 1, 1, channels]) { output in
-            input.withUnsafeBufferPointer { input in
-                // Images are independent: each thread sums whole images, in the same order as one
-                // thread would. (The squares come with the kernel and are not used.)
-                inRowBands(rows: batch, rowLength: pixels * channels) { images in
-                    let sums = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2 * channels)
-                    let zeros = [Float](repeating: 0, count: channels)
-                    defer { sums.deallocate() }
-                    for n in images {
-                        sums.initialize(repeating: 0)
-                        accumulateChannelMoments(
-                            input.baseAddress! + n * pixels * channels, rows: pixels, channels: channels, shift: zeros,
-                            sum: sums.baseAddress!, sumOfSquares: sums.baseAddress! + channels)
-                        for c in 0..<channels { output[n * channels + c] = Float(sums[c]) }
-                    }
-                }
-            }
-        }
-    }
+    KernelProfiler.measure(.reluAdd) { pixelSums(input, scaledBy: 1, "sumOverPixels") }
 }
 
 /// The mean over pixels: `[N, H, W, C]` → `[N, 1, 1, C]`.
 public func globalAveragePool(_ input: Tensor) -> Tensor {
     KernelProfiler.measure(.pool) {
-        ensure(input.shape.count == 4, "globalAveragePool: input \(input.shape) must be NHWC [N, H, W, C]")
-        var sums = sumOverPixels(input)
-        let scale = 1 / Float(input.shape[1] * input.shape[2])
-        sums.withUnsafeMutableBufferPointer { sums in
-            for index in 0..<sums.count { sums[index] *= scale }
+        pixelSums(input, scaledBy: 1 / Double(input.shape.count == 4 ? input.shape[1] * input.shape[2] : 1), "globalAveragePool")
+    }
+}
+
+/// Each image's channel sums times `scale`, from bands of pixels summed at the same time.
+private func pixelSums(_ input: Tensor, scaledBy scale: Double, _ operation: String) -> Tensor {
+    ensure(input.shape.count == 4, "\(operation): input \(input.shape) must be NHWC [N, H, W, C]")
+    let (batch, pixels, channels) = (input.shape[0], input.shape[1] * input.shape[2], input.shape[3])
+    let parts = bandCount(rows: batch * pixels, rowLength: channels)
+    let sums = ImageChannelSums(images: batch, pixelsPerImage: pixels, channels: channels, parts: parts)
+    input.withUnsafeBufferPointer { input in
+        inParallel(parts) { part in
+            let band = share(part, of: parts, in: batch * pixels)
+            sums.add(input.baseAddress! + band.lowerBound * channels, pixels: band, part: part)
         }
-        return sums
+    }
+    return sums.total(scaledBy: scale)
+}
+
+/// Each image's per-channel sums over NHWC pixel rows, gathered in parts (one per thread) from
+/// bands of rows that may cross image boundaries (so a batch of one still uses every thread). The
+/// parts are added in part order, so the sums do not depend on timing.
+final class ImageChannelSums {
+    private let images: Int, pixelsPerImage: Int, channels: Int, parts: Int
+    /// `[part][image][channel]`.
+    private let sums: UnsafeMutableBufferPointer<Double>
+
+    init(images: Int, pixelsPerImage: Int, channels: Int, parts: Int) {
+        (self.images, self.pixelsPerImage, self.channels, self.parts) = (images, pixelsPerImage, channels, parts)
+        sums = .allocate(capacity: parts * images * channels)
+        sums.initialize(repeating: 0)
+    }
+
+    deinit { sums.deallocate() }
+
+    /// Adds the pixel rows `pixels` (indices into `[N·H·W]`), whose values start at `values`, to
+    /// part `part`; one thread per part at a time.
+    func add(_ values: UnsafePointer<Float>, pixels: Range<Int>, part: Int) {
+        var pixel = pixels.lowerBound
+        while pixel < pixels.upperBound {
+            let image = pixel / pixelsPerImage
+            let end = min(pixels.upperBound, (image + 1) * pixelsPerImage)
+            accumulateChannelSums(
+                values + (pixel - pixels.lowerBound) * channels, rows: end - pixel, channels: channels,
+                sum: sums.baseAddress! + (part * images + image) * channels)
+            pixel = end
+        }
+    }
+
+    /// The sums `[N, 1, 1, C]`, times `scale`.
+    func total(scaledBy scale: Double) -> Tensor {
+        Tensor(shape: [images, 1, 1, channels]) { output in
+            for index in output.indices {
+                var sum = 0.0
+                for part in 0..<parts { sum += sums[part * images * channels + index] }
+                output[index] = Float(sum * scale)
+            }
+        }
     }
 }
 

@@ -73,6 +73,20 @@ import _TestSupport
             analytic: globalAveragePoolBackward(gradOutput: weights, inputShape: input.shape))
     }
 
+    /// Large enough tensors are summed in bands of pixels on two threads; a band boundary inside
+    /// an image (three images) and a batch of one must give each image's own sums.
+    @Test(arguments: [[3, 61, 67, 19], [1, 64, 64, 40]])
+    func pixelSumsSplitOverThreadsMatchEachImagesSums(shape: [Int]) {
+        let input = FiniteDifferences.randomTensor(shape, seed: 21)
+        let (pixels, channels) = (shape[1] * shape[2], shape[3])
+        var expected = [Double](repeating: 0, count: shape[0] * channels)
+        for (index, value) in input.scalars.enumerated() {
+            expected[index / (pixels * channels) * channels + index % channels] += Double(value)
+        }
+        expectClose(sumOverPixels(input).scalars, expected.map(Float.init), relative: 1e-5, absolute: 1e-4)
+        expectClose(globalAveragePool(input).scalars, expected.map { Float($0 / Double(pixels)) }, relative: 1e-5, absolute: 1e-6)
+    }
+
     @Test func maxPoolBackwardMatchesFiniteDifferences() {
         // 11 channels: one 8-lane SIMD group and a scalar remainder.
         let input = FiniteDifferences.wellSeparatedTensor([2, 7, 9, 11], seed: 16, spacing: 0.03)
