@@ -63,12 +63,9 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
         epilogue: OutputBlockEpilogue?
     ) {
-        Workspace.withScratch(count: transformedWeightCount) { transformed in
-            transformWeight(weight, flipped: false, into: transformed.baseAddress!)
-            correlate(
-                input, channels: inputChannels, with: transformed.baseAddress!, flipped: false,
-                into: output, channels: outputChannels, accumulate: false, epilogue: epilogue)
-        }
+        correlate(
+            input, channels: inputChannels, with: weight, flipped: false, into: output, channels: outputChannels,
+            accumulate: false, epilogue: epilogue)
     }
 
     /// See ``WinogradTiling/inputGradient(plan:gradOutput:weight:gradInput:accumulate:)``.
@@ -76,12 +73,9 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
         gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
         accumulate: Bool
     ) {
-        Workspace.withScratch(count: transformedWeightCount) { transformed in
-            transformWeight(weight, flipped: true, into: transformed.baseAddress!)
-            correlate(
-                gradOutput, channels: outputChannels, with: transformed.baseAddress!, flipped: true,
-                into: gradInput, channels: inputChannels, accumulate: accumulate, epilogue: nil)
-        }
+        correlate(
+            gradOutput, channels: outputChannels, with: weight, flipped: true, into: gradInput, channels: inputChannels,
+            accumulate: accumulate, epilogue: nil)
     }
 
     /// See ``WinogradTiling/weightGradient(plan:gradOutput:input:gradWeight:)``.
@@ -144,30 +138,35 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
         }
     }
 
-    /// `destination = correlate(source, filters)` over blocks of tiles: window transform, α²
-    /// GEMMs with the transformed filters, output transform. `flipped`: the filters are the input
-    /// gradient's (`[ξ][C_out][C_in]` read as `C_out × C_in`), and the scratch roles swap.
+    /// `destination = correlate(source, filters of weight)` over blocks of tiles: window
+    /// transform, α² GEMMs with the transformed filters, output transform. `flipped`: the filters
+    /// are the input gradient's (rotated, their transform `[ξ][C_out][C_in]` read as `C_out × C_in`),
+    /// and the scratch roles swap.
     private func correlate(
-        _ source: UnsafePointer<Float>, channels sourceChannels: Int, with transformed: UnsafePointer<Float>,
+        _ source: UnsafePointer<Float>, channels sourceChannels: Int, with weight: UnsafePointer<Float>,
         flipped: Bool, into destination: UnsafeMutablePointer<Float>, channels destinationChannels: Int,
         accumulate: Bool, epilogue: OutputBlockEpilogue?
     ) {
-        let parts = threads
-        inParallel(parts) { part in
-            forEachBlock(of: part, parts: parts, zeros: sourceChannels) { block, tiles, forwardIn, forwardOut, zeros in
-                let (sourceTiles, destinationTiles) = flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
-                transformWindows(source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
-                for position in 0..<Self.positions {
-                    GEMM.multiply(
-                        transposeB: !flipped, m: tiles, n: destinationChannels, k: sourceChannels,
-                        a: sourceTiles + position * tiles * sourceChannels,
-                        b: transformed + position * outputChannels * inputChannels,
-                        c: destinationTiles + position * tiles * destinationChannels, threads: 1)
+        Workspace.withScratch(count: transformedWeightCount) { scratch in
+            let transformed = scratch.baseAddress!
+            transformWeight(weight, flipped: flipped, into: transformed)
+            let parts = threads
+            inParallel(parts) { part in
+                forEachBlock(of: part, parts: parts, zeros: sourceChannels) { block, tiles, forwardIn, forwardOut, zeros in
+                    let (sourceTiles, destinationTiles) = flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
+                    transformWindows(source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
+                    for position in 0..<Self.positions {
+                        GEMM.multiply(
+                            transposeB: !flipped, m: tiles, n: destinationChannels, k: sourceChannels,
+                            a: sourceTiles + position * tiles * sourceChannels,
+                            b: transformed + position * outputChannels * inputChannels,
+                            c: destinationTiles + position * tiles * destinationChannels, threads: 1)
+                    }
+                    transformOutput(
+                        destinationTiles, channels: destinationChannels, tileRows: block, into: destination,
+                        accumulate: accumulate)
+                    epilogue?(part, pixels(ofTileRows: block))
                 }
-                transformOutput(
-                    destinationTiles, channels: destinationChannels, tileRows: block, into: destination,
-                    accumulate: accumulate)
-                epilogue?(part, pixels(ofTileRows: block))
             }
         }
     }
