@@ -3,9 +3,9 @@
 // ghostnet-d: data-parallel GhostNet-D training on CPU clusters.
 //
 // Layers, bottom up (imports only point down; see docs/ARCHITECTURE.md):
-//   C shims      COpenBLAS, CJPEG (+ CJPEGShims), CMPI
+//   C shims      COpenBLAS (+ CGEMMKernels), CJPEG (+ CJPEGShims), CMPI
 //   formats      StrictJSON                         (pure Swift, no dependencies)
-//   engine       TensorEngine                       (imports COpenBLAS)
+//   engine       TensorEngine                       (imports COpenBLAS, CGEMMKernels)
 //   model        Layers -> GhostNet
 //   data         ImageData                          (imports CJPEG*, TensorEngine)
 //   distributed  Distributed                        (imports CMPI, TensorEngine, StrictJSON)
@@ -43,6 +43,7 @@ let package = Package(
         .target(
             name: "CJPEGShims",
             dependencies: ["CJPEG"]),
+        .target(name: "CGEMMKernels"),
         .systemLibrary(
             name: "CMPI", pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
@@ -56,6 +57,7 @@ let package = Package(
             name: "TensorEngine",
             dependencies: [
                 "COpenBLAS",
+                "CGEMMKernels",
                 .product(name: "RealModule", package: "swift-numerics"),
             ],
             swiftSettings: swiftSettings),

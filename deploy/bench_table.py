@@ -35,12 +35,12 @@ def generated(steps, data_lines, allreduce_lines, exchange_lines):
                "2048³ rate measured in the same run; % adjacent = the median over steps of the step's rate over "
                "an sgemm sample taken just before it (same machine load).")
     out.append("")
-    out.append("| kernels | OpenBLAS kernel | bench | arch | batch | size | threads | step ms | images/s "
+    out.append("| kernels | OpenBLAS kernel | packed kernels | bench | arch | batch | size | threads | step ms | images/s "
                "| GFLOP/s | sgemm peak | % peak | % adjacent | peak RSS GB | allocs/step | large allocs after step 1 |")
-    out.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in steps:
         out.append(
-            f"| {r['kernel_mode']} | {r['openblas_kernel']} | {r['benchmark']} | {r['architecture']} "
+            f"| {r['kernel_mode']} | {r['openblas_kernel']} | {r.get('packed_kernel', 'none')} | {r['benchmark']} | {r['architecture']} "
             f"| {r['batch_size']} | {r['image_size']} | {r['threads']} | {r['step_seconds'] * 1000:.0f} "
             f"| {r['images_per_second']:.2f} | {r['gflops_per_second']:.1f} | {r['gemm_peak_gflops']:.1f} "
             f"| {r['peak_fraction'] * 100:.1f} | {r['adjacent_peak_fraction'] * 100:.1f} | {r['peak_rss_bytes'] / 1e9:.2f} | {r['allocations_per_step']} "

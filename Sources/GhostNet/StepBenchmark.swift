@@ -229,6 +229,8 @@ public struct StepBenchmarkResult: Sendable {
     public var steps: Int
     /// The OpenBLAS kernel family, e.g. `Haswell`.
     public var kernelName: String
+    /// The packed sgemm kernels thin products ran on (see `GEMM`), e.g. `AVX2 6×16`, or `none`.
+    public var packedKernel: String
     /// One image's forward multiply-accumulates (``GhostNetStructure/multiplyAccumulates``).
     public var multiplyAccumulatesPerImage: Int
     /// The best sgemm rate of the run, in GFLOP/s.
@@ -264,6 +266,7 @@ public struct StepBenchmarkResult: Sendable {
         self.threads = threads
         self.steps = steps
         self.kernelName = kernelName
+        packedKernel = GEMM.packedKernel.packedLabel
         self.multiplyAccumulatesPerImage = multiplyAccumulatesPerImage
         self.gemmPeakGFLOPS = gemmPeakGFLOPS
         self.adjacentPeakFraction = adjacentPeakFraction
@@ -291,7 +294,7 @@ public struct StepBenchmarkResult: Sendable {
     /// The human-readable report.
     public var reportLines: [String] {
         var lines = [
-            "bench \(kind.rawValue): \(architecture), batch \(batchSize), \(imageSize)×\(imageSize), \(threads) thread(s), OpenBLAS \(kernelName)",
+            "bench \(kind.rawValue): \(architecture), batch \(batchSize), \(imageSize)×\(imageSize), \(threads) thread(s), OpenBLAS \(kernelName), packed kernels \(packedKernel)",
             "sgemm peak: \(format(gemmPeakGFLOPS, 1)) GFLOP/s",
             "step: \(format(medianStepSeconds * 1000, 1)) ms median of \(steps); \(format(imagesPerSecond, 2)) images/s; \(format(gflopsPerSecond, 1)) GFLOP/s effective = \(format(peakFraction * 100, 1)) % of the sgemm peak (\(format(adjacentPeakFraction * 100, 1)) % of the sample before each step)",
             "peak resident memory: \(format(Double(peakResidentBytes) / 1e9, 3)) GB; tensor allocations per step: \(allocationsPerStep); large allocations after the first step: \(largeAllocationsAfterFirstStep)",
@@ -315,7 +318,7 @@ public struct StepBenchmarkResult: Sendable {
         var fields: [(String, String)] = [
             ("benchmark", quoted(kind.rawValue)), ("architecture", quoted(architecture)),
             ("batch_size", "\(batchSize)"), ("image_size", "\(imageSize)"), ("threads", "\(threads)"),
-            ("steps", "\(steps)"), ("openblas_kernel", quoted(kernelName)),
+            ("steps", "\(steps)"), ("openblas_kernel", quoted(kernelName)), ("packed_kernel", quoted(packedKernel)),
             ("multiply_accumulates_per_image", "\(multiplyAccumulatesPerImage)"),
             ("step_seconds", number(medianStepSeconds)), ("images_per_second", number(imagesPerSecond)),
             ("gflops_per_second", number(gflopsPerSecond)), ("gemm_peak_gflops", number(gemmPeakGFLOPS)),
@@ -369,7 +372,7 @@ enum GEMMPeak {
                             let start = KernelProfiler.monotonicNanoseconds()
                             GEMM.multiply(
                                 m: size, n: size, k: size, a: a.baseAddress!, b: b.baseAddress!, c: c.baseAddress!,
-                                threads: bands)
+                                threads: bands, kernel: .openBLAS)
                             let seconds = Double(KernelProfiler.monotonicNanoseconds() - start) * 1e-9
                             if attempt > 0 { best = min(best, seconds) }
                         }

@@ -9,7 +9,7 @@ import TensorEngine
 struct SystemCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "system",
-        abstract: "Show the CPU features, the OpenBLAS kernels in use and the thread count.")
+        abstract: "Show the CPU features, the OpenBLAS and packed sgemm kernels in use and the thread count.")
 
     func run() throws {
         let features = CPUFeatures.current
@@ -21,6 +21,7 @@ struct SystemCommand: ParsableCommand {
             print("\(OpenBLASRuntime.coreTypeVariable) set by the user: \(userCoreType)")
         }
         print("OpenBLAS kernel: \(OpenBLASRuntime.kernelName)")
+        print("packed sgemm kernels for thin products: \(GEMM.packedKernel.packedLabel)")
         print("OpenBLAS threads: \(OpenBLASRuntime.threadCount)")
         print("OpenBLAS config: \(OpenBLASRuntime.configuration)")
     }

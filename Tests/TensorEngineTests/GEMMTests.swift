@@ -27,6 +27,46 @@ import _TestSupport
         expectClose(product.scalars, expected, relative: 1e-5, absolute: 1e-5)
     }
 
+    /// Each instruction set of the packed kernels this CPU runs, against float64 sums: row counts
+    /// below, at and across the 6-row tiles and 96-row blocks, one and three panels, padded row
+    /// strides, `op(B)` stored either way, overwriting and accumulating, and a product large enough
+    /// to be split over two threads.
+    @Test(arguments: GEMM.PackedInstructions.allCases.filter(\.isSupported))
+    func packedKernelsMatchDirectSums(instructions: GEMM.PackedInstructions) {
+        let width = instructions.panelWidth
+        var cases: [(m: Int, n: Int, k: Int)] = [(1000, 2 * width, 100)]
+        for m in [1, 5, 6, 7, 101, 200] {
+            for (n, k) in [(width, 1), (width, 37), (3 * width, 3)] { cases.append((m, n, k)) }
+        }
+        for (m, n, k) in cases {
+            for (transposeB, accumulate) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (lda, ldc) = (k + 3, n + 5)
+                let a = FiniteDifferences.randomTensor([m, lda], seed: 3).scalars
+                let b = FiniteDifferences.randomTensor([k, n], seed: 4).scalars
+                let stored = transposeB ? (0..<(n * k)).map { b[($0 % k) * n + $0 / k] } : b
+                var c = FiniteDifferences.randomTensor([m, ldc], seed: 5).scalars
+                var expected = c
+                for row in 0..<m {
+                    for column in 0..<n {
+                        let sum = (0..<k).reduce(0.0) { $0 + Double(a[row * lda + $1]) * Double(b[$1 * n + column]) }
+                        expected[row * ldc + column] = Float(sum + (accumulate ? Double(c[row * ldc + column]) : 0))
+                    }
+                }
+                a.withUnsafeBufferPointer { a in
+                    stored.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            GEMM.multiply(
+                                transposeB: transposeB, m: m, n: n, k: k, a: a.baseAddress!, lda: lda,
+                                b: b.baseAddress!, beta: accumulate ? 1 : 0, c: c.baseAddress!, ldc: ldc,
+                                threads: 2, kernel: .packed(instructions))
+                        }
+                    }
+                }
+                expectClose(c, expected, relative: 1e-5, absolute: 1e-5, "m \(m) n \(n) k \(k) transposeB \(transposeB) accumulate \(accumulate)")
+            }
+        }
+    }
+
     @Test(.enabled(if: CPUFeatures.current.hasUsableAVX512, "this CPU lacks usable AVX-512"))
     func avx512MachinesDoNotRunPrescottKernels() {
         let product = matmul(Tensor(shape: [64, 64], repeating: 1), Tensor(shape: [64, 64], repeating: 2))
