@@ -62,8 +62,10 @@ struct BenchTrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Measure training steps (forward, backward, SGD) against the sgemm peak of the same run.",
         discussion: """
-            Effective GFLOP/s count 3 × 2 × multiply-accumulates per image; the report adds peak resident memory, tensor \
-            allocations and the time per layer kind. Under mpirun (e.g. 'mpirun -np 2 ghostnet-d bench train --threads 1') \
+            Effective GFLOP/s count 3 × 2 × multiply-accumulates per image of the direct convolutions (the stride-1 3×3 \
+            ones run as Winograd convolutions, which do fewer); the sgemm peak is OpenBLAS's 2048³ rate, and the header \
+            names the OpenBLAS and packed kernels in use. The report adds peak resident memory, tensor allocations and \
+            the time per layer kind. Under mpirun (e.g. 'mpirun -np 2 ghostnet-d bench train --threads 1') \
             every rank runs the same steps and averages its gradients with the others through the bucketed gradient \
             exchange; rank 0 then also reports the time from the end of backward to the end of the exchange of the most \
             exposed rank, and what it adds to the step ('exchange adds X % to the step', exchange_overhead_fraction in JSON). \
@@ -95,8 +97,10 @@ struct BenchInferCommand: ParsableCommand {
         commandName: "infer",
         abstract: "Measure inference forward passes against the sgemm peak of the same run.",
         discussion: """
-            Effective GFLOP/s count 2 × multiply-accumulates per image; the report adds peak resident memory, tensor \
-            allocations and the time per layer kind. Inference applies batch norm, residual sums and ReLU to each block \
+            Effective GFLOP/s count 2 × multiply-accumulates per image of the direct convolutions (the stride-1 3×3 ones \
+            run as Winograd convolutions, which do fewer); the sgemm peak is OpenBLAS's 2048³ rate, and the header names \
+            the OpenBLAS and packed kernels in use. The report adds peak resident memory, tensor allocations and the time \
+            per layer kind. Inference applies batch norm, residual sums and ReLU to each block \
             of a convolution's output as the GEMM writes it, so that time is counted under the convolutions.
             """)
 
