@@ -363,28 +363,31 @@ struct ConvolutionPlan {
             return
         }
         // Each thread gathers and multiplies its own band of rows: one thread's im2col copy runs
-        // while the other's GEMM keeps the FMA units busy, instead of both waiting on one copy.
+        // while the other's GEMM keeps the FMA units busy, instead of both waiting on one copy. The
+        // weight is prepared for the GEMMs once, not for every block.
         let bands = forwardParts
-        inParallel(bands) { part in
-            let bandRows = share(part, of: bands, in: rows)
-            forwardChunks(
-                rows: bandRows, input: input, weight: weight, output: output, gemmThreads: bands == 1 ? threads : 1
-            ) { block in epilogue?(part, block) }
+        GEMM.withSharedOperand(transposeB: true, k: columns, n: outputChannels, b: weight) { weight in
+            inParallel(bands) { part in
+                let bandRows = share(part, of: bands, in: rows)
+                forwardChunks(
+                    rows: bandRows, input: input, weight: weight, output: output, gemmThreads: bands == 1 ? threads : 1
+                ) { block in epilogue?(part, block) }
+            }
         }
     }
 
     /// im2col (unless 1×1 stride 1) and GEMM of rows `rows`, chunk by chunk, calling `finished`
     /// with each chunk's rows.
     private func forwardChunks(
-        rows: Range<Int>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rows: Range<Int>, input: UnsafePointer<Float>, weight: GEMM.SharedOperand,
         output: UnsafeMutablePointer<Float>, gemmThreads: Int, finished: (Range<Int>) -> Void
     ) {
         if geometry.isPointwise {
             for firstRow in stride(from: rows.lowerBound, to: rows.upperBound, by: epilogueBlockRows) {
                 let block = firstRow..<min(rows.upperBound, firstRow + epilogueBlockRows)
                 GEMM.multiply(
-                    transposeB: true, m: block.count, n: outputChannels, k: columns, a: input + firstRow * columns,
-                    b: weight, c: output + firstRow * outputChannels, threads: gemmThreads)
+                    m: block.count, a: input + firstRow * columns, b: weight, c: output + firstRow * outputChannels,
+                    threads: gemmThreads)
                 finished(block)
             }
             return
@@ -395,8 +398,8 @@ struct ConvolutionPlan {
                 let block = firstRow..<min(rows.upperBound, firstRow + chunk)
                 gatherColumns(input: input, rows: block, into: scratch.baseAddress!)
                 GEMM.multiply(
-                    transposeB: true, m: block.count, n: outputChannels, k: columns,
-                    a: scratch.baseAddress!, b: weight, c: output + firstRow * outputChannels, threads: gemmThreads)
+                    m: block.count, a: scratch.baseAddress!, b: weight, c: output + firstRow * outputChannels,
+                    threads: gemmThreads)
                 finished(block)
             }
         }
@@ -440,10 +443,9 @@ struct ConvolutionPlan {
                     gradWeight: part == 0 ? gradWeight : partialWeights.baseAddress! + (part - 1) * weightCount,
                     gradInput: gradInput, accumulate: accumulate, gemmThreads: parts == 1 ? threads : 1)
             }
-            for part in 1..<max(parts, 1) {
-                let partial = partialWeights.baseAddress! + (part - 1) * weightCount
-                for index in 0..<weightCount { gradWeight[index] += partial[index] }
-            }
+            addPartialSums(
+                partialWeights.baseAddress!, parts: parts - 1, rows: 1, columns: weightCount, into: gradWeight,
+                totalStride: weightCount)
         }
     }
 

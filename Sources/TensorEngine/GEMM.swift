@@ -81,11 +81,14 @@ package enum GEMM {
             "sgemm: dimensions m \(m), n \(n), k \(k) exceed OpenBLAS's 32-bit indices")
         let (lda, ldb, ldc) = (lda ?? (transposeA ? m : k), ldb ?? (transposeB ? k : n), ldc ?? n)
         let packs = !transposeA && alpha == 1 && (beta == 0 || beta == 1)
-        let chosen = kernel ?? (packs && n <= 1024 && k <= 1024 ? packedKernel : .openBLAS)
-        if case .packed(let instructions) = chosen, packs, n % instructions.panelWidth == 0 {
-            return multiplyPacked(
-                instructions, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
-                accumulate: beta == 1, c: c, ldc: ldc, threads: threads ?? threadCount)
+        if packs, case .packed(let instructions) = kernel ?? sharedOperandKernel(k: k, n: n),
+            n % instructions.panelWidth == 0
+        {
+            return withPackedOperands(
+                instructions, count: 1, transposeB: transposeB, k: k, n: n, b: b, matrixStride: 0, ldb: ldb
+            ) { packed in
+                multiply(m: m, a: a, lda: lda, b: packed[0], beta: beta, c: c, ldc: ldc, threads: threads)
+            }
         }
         ensure(kernel.map { $0 == .openBLAS } ?? true, "sgemm: the packed kernels cannot compute this product (m \(m), n \(n), k \(k))")
         let kParts = min(threads ?? threadCount, k / 64)
@@ -141,35 +144,7 @@ package enum GEMM {
                     callSGEMM(transposeA, transposeB, m, n, shared.count, alpha, partA, lda, partB, ldb, 0, partial, n)
                 }
             }
-            for part in 1..<parts {
-                let partial = partials.baseAddress! + (part - 1) * m * n
-                for row in 0..<m {
-                    let (destination, source) = (c + row * ldc, partial + row * n)
-                    for column in 0..<n { destination[column] += source[column] }
-                }
-            }
-        }
-    }
-
-    /// `C = A · op(B)` (`+ C` when `accumulate`) on the packed kernels: `op(B)` packed once, then
-    /// bands of whole 6-row tiles on up to `threads` threads.
-    private static func multiplyPacked(
-        _ instructions: PackedInstructions, transposeB: Bool, m: Int, n: Int, k: Int,
-        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int
-    ) {
-        let level = instructions.level
-        Workspace.withScratch(count: max(k * n, 1)) { packed in
-            CGEMMKernels_pack(level, b, ldb, transposeB ? 1 : 0, k, n, packed.baseAddress!)
-            let tiles = (m + 5) / 6
-            let parts = m * n * max(k, 1) >= minimumParallelWork ? max(1, min(threads, tiles)) : 1
-            inParallel(parts) { part in
-                let ownTiles = share(part, of: parts, in: tiles)
-                let rows = (ownTiles.lowerBound * 6)..<min(m, ownTiles.upperBound * 6)
-                CGEMMKernels_multiply(
-                    level, rows.count, n, k, a + rows.lowerBound * lda, lda, packed.baseAddress!,
-                    c + rows.lowerBound * ldc, ldc, accumulate ? 1 : 0)
-            }
+            addPartialSums(partials.baseAddress!, parts: parts - 1, rows: m, columns: n, into: c, totalStride: ldc)
         }
     }
 
@@ -247,6 +222,98 @@ extension GEMM {
         guard let instructions, instructions.isSupported else { return .openBLAS }
         return .packed(instructions)
     }()
+}
+
+extension GEMM {
+    /// The `op(B)` of products `A · op(B)` that share it (a convolution's weight, for each block of
+    /// its rows), prepared once: packed into the packed kernels' panels when they compute these
+    /// products, otherwise left as it is for OpenBLAS. Valid only inside the closure that made it.
+    package struct SharedOperand {
+        /// Rows (the products' shared dimension) and columns of `op(B)`.
+        let k: Int, n: Int
+        fileprivate let form: Form
+
+        fileprivate enum Form {
+            case packed(PackedInstructions, UnsafePointer<Float>)
+            case plain(UnsafePointer<Float>, ldb: Int, transposed: Bool)
+        }
+    }
+
+    /// The kernel for products with a `k × n` shared `op(B)`: the packed kernels up to 1024 × 1024.
+    private static func sharedOperandKernel(k: Int, n: Int) -> Kernel {
+        n <= 1024 && k <= 1024 ? packedKernel : .openBLAS
+    }
+
+    /// Calls `body` with `op(B)` (`B` stored `[n, k]` when `transposeB`, else `[k, n]`, row stride
+    /// `ldb`) prepared for any number of products ``multiply(m:a:lda:b:beta:c:ldc:threads:)``.
+    package static func withSharedOperand<Result>(
+        transposeB: Bool = false, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int? = nil,
+        _ body: (SharedOperand) throws -> Result
+    ) rethrows -> Result {
+        try withSharedOperands(count: 1, transposeB: transposeB, k: k, n: n, b: b, matrixStride: 0, ldb: ldb) {
+            try body($0[0])
+        }
+    }
+
+    /// ``withSharedOperand(transposeB:k:n:b:ldb:_:)`` for `count` matrices of the same shape,
+    /// `matrixStride` floats apart (a Winograd convolution's transformed filters, one per position).
+    package static func withSharedOperands<Result>(
+        count: Int, transposeB: Bool = false, k: Int, n: Int, b: UnsafePointer<Float>, matrixStride: Int,
+        ldb: Int? = nil, _ body: ([SharedOperand]) throws -> Result
+    ) rethrows -> Result {
+        let ldb = ldb ?? (transposeB ? k : n)
+        if case .packed(let instructions) = sharedOperandKernel(k: k, n: n), n % instructions.panelWidth == 0 {
+            return try withPackedOperands(
+                instructions, count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride,
+                ldb: ldb, body)
+        }
+        return try body((0..<count).map {
+            SharedOperand(k: k, n: n, form: .plain(b + $0 * matrixStride, ldb: ldb, transposed: transposeB))
+        })
+    }
+
+    private static func withPackedOperands<Result>(
+        _ instructions: PackedInstructions, count: Int, transposeB: Bool, k: Int, n: Int, b: UnsafePointer<Float>,
+        matrixStride: Int, ldb: Int, _ body: ([SharedOperand]) throws -> Result
+    ) rethrows -> Result {
+        try Workspace.withScratch(count: max(count * k * n, 1)) { panels in
+            let operands = (0..<count).map { index in
+                let target = panels.baseAddress! + index * k * n
+                CGEMMKernels_pack(instructions.level, b + index * matrixStride, ldb, transposeB ? 1 : 0, k, n, target)
+                return SharedOperand(k: k, n: n, form: .packed(instructions, target))
+            }
+            return try body(operands)
+        }
+    }
+
+    /// `C = A · op(B) + beta · C` for a shared `op(B)`; `A` is `[m, k]` (row stride `lda`), `C` is
+    /// `[m, n]` (row stride `ldc`), `beta` 0 or 1. The packed kernels split `m` into bands of whole
+    /// 6-row tiles on up to `threads` threads.
+    package static func multiply(
+        m: Int, a: UnsafePointer<Float>, lda: Int? = nil, b: SharedOperand, beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int? = nil, threads: Int? = nil
+    ) {
+        let (k, n) = (b.k, b.n)
+        let (lda, ldc) = (lda ?? k, ldc ?? n)
+        switch b.form {
+        case .plain(let values, let ldb, let transposed):
+            multiply(
+                transposeB: transposed, m: m, n: n, k: k, a: a, lda: lda, b: values, ldb: ldb, beta: beta, c: c,
+                ldc: ldc, threads: threads, kernel: .openBLAS)
+        case .packed(let instructions, let panels):
+            guard m > 0, n > 0 else { return }
+            ensure(beta == 0 || beta == 1, "sgemm: the packed kernels add to C or overwrite it, not beta \(beta)")
+            let tiles = (m + 5) / 6
+            let parts = m * n * max(k, 1) >= minimumParallelWork ? max(1, min(threads ?? threadCount, tiles)) : 1
+            inParallel(parts) { part in
+                let ownTiles = share(part, of: parts, in: tiles)
+                let rows = (ownTiles.lowerBound * 6)..<min(m, ownTiles.upperBound * 6)
+                CGEMMKernels_multiply(
+                    instructions.level, rows.count, n, k, a + rows.lowerBound * lda, lda, panels,
+                    c + rows.lowerBound * ldc, ldc, beta == 1 ? 1 : 0)
+            }
+        }
+    }
 }
 
 /// The matrix product `op(a) · op(b)` of two rank-2 tensors, computed by OpenBLAS.

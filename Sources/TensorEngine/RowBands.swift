@@ -72,3 +72,19 @@ func accumulatingInRowBands(
         }
     }
 }
+
+/// Adds `parts` partial results, each `rows × columns` floats stored one after another from
+/// `partials`, to the `rows × columns` matrix `total` (row stride `totalStride`), in part order, so
+/// the sum does not depend on which thread finished first.
+func addPartialSums(
+    _ partials: UnsafePointer<Float>, parts: Int, rows: Int, columns: Int,
+    into total: UnsafeMutablePointer<Float>, totalStride: Int
+) {
+    for part in 0..<parts {
+        let partial = partials + part * rows * columns
+        for row in 0..<rows {
+            let (destination, source) = (total + row * totalStride, partial + row * columns)
+            for column in 0..<columns { destination[column] += source[column] }
+        }
+    }
+}

@@ -106,10 +106,7 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
                 }
                 if first { partSums.initialize(repeating: 0, count: count) }
             }
-            for part in 1..<max(parts, 1) {
-                let partial = sums + part * count
-                for index in 0..<count { sums[index] += partial[index] }
-            }
+            addPartialSums(sums + count, parts: parts - 1, rows: 1, columns: count, into: sums, totalStride: count)
             untransformWeightGradient(sums, into: gradWeight)
         }
     }
@@ -150,22 +147,26 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
         Workspace.withScratch(count: transformedWeightCount) { scratch in
             let transformed = scratch.baseAddress!
             transformWeight(weight, flipped: flipped, into: transformed)
-            let parts = threads
-            inParallel(parts) { part in
-                forEachBlock(of: part, parts: parts, zeros: sourceChannels) { block, tiles, forwardIn, forwardOut, zeros in
-                    let (sourceTiles, destinationTiles) = flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
-                    transformWindows(source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
-                    for position in 0..<Self.positions {
-                        GEMM.multiply(
-                            transposeB: !flipped, m: tiles, n: destinationChannels, k: sourceChannels,
-                            a: sourceTiles + position * tiles * sourceChannels,
-                            b: transformed + position * outputChannels * inputChannels,
-                            c: destinationTiles + position * tiles * destinationChannels, threads: 1)
+            // Each position's filters are prepared for the GEMMs once, not for every block.
+            GEMM.withSharedOperands(
+                count: Self.positions, transposeB: !flipped, k: sourceChannels, n: destinationChannels, b: transformed,
+                matrixStride: outputChannels * inputChannels
+            ) { filters in
+                let parts = threads
+                inParallel(parts) { part in
+                    forEachBlock(of: part, parts: parts, zeros: sourceChannels) { block, tiles, forwardIn, forwardOut, zeros in
+                        let (sourceTiles, destinationTiles) = flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
+                        transformWindows(source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
+                        for position in 0..<Self.positions {
+                            GEMM.multiply(
+                                m: tiles, a: sourceTiles + position * tiles * sourceChannels, b: filters[position],
+                                c: destinationTiles + position * tiles * destinationChannels, threads: 1)
+                        }
+                        transformOutput(
+                            destinationTiles, channels: destinationChannels, tileRows: block, into: destination,
+                            accumulate: accumulate)
+                        epilogue?(part, pixels(ofTileRows: block))
                     }
-                    transformOutput(
-                        destinationTiles, channels: destinationChannels, tileRows: block, into: destination,
-                        accumulate: accumulate)
-                    epilogue?(part, pixels(ofTileRows: block))
                 }
             }
         }
