@@ -1,4 +1,4 @@
-# ghostnet-d — build, test and demo entry points. Every target that compiles or runs the program
+# ghostnet-d — build, test, lint and demo entry points. Every target that compiles or runs the program
 # depends on `deps`, which installs missing system packages with apt-get.
 
 SWIFT      ?= swift
@@ -6,7 +6,7 @@ CONFIG     ?= release
 SWIFTFLAGS := -c $(CONFIG)
 BIN        := .build/$(CONFIG)/ghostnet-d
 
-.PHONY: all deps build test test-faults demo bench clean
+.PHONY: all deps build test test-faults lint demo bench clean
 
 all: build
 
@@ -27,6 +27,11 @@ test: deps
 # line per scenario and `N passed, M failed`. See docs/RELIABILITY.md.
 test-faults: build
 	./Tests/faults/run.sh
+
+# Style check with the toolchain's formatter against .swift-format (4-space indent, 120 columns);
+# any finding fails. `swift format format -i --recursive Sources Tests Package.swift` fixes most.
+lint:
+	$(SWIFT) format lint --strict --recursive --configuration .swift-format Sources Tests Package.swift
 
 # The main job: 2 ranks train a tiny GhostNet-D on the built-in synthetic dataset, reporting to a
 # coordinator; ends with its Best values line. Follow it with `tail -f demo-run/coordinator.log`.

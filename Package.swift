@@ -6,22 +6,25 @@
 //   C shims      COpenBLAS (+ CGEMMKernels), CJPEG (+ CJPEGShims), CMPI
 //   formats      StrictJSON                         (pure Swift, no dependencies)
 //   engine       TensorEngine                       (imports COpenBLAS, CGEMMKernels)
-//   model        Layers -> GhostNet
+//   model        Layers -> GhostNet -> Checkpoints -> Interop  (Checkpoints also imports StrictJSON;
+//                Interop: ONNX export, MindSpore import, checkpoint averaging)
 //   data         ImageData                          (imports CJPEG*, TensorEngine)
 //   distributed  Distributed                        (imports CMPI, TensorEngine, StrictJSON)
 //   records      PerformanceRecords                 (imports StrictJSON; shared by training and coordinator)
+//   client       CoordinatorClient                  (imports PerformanceRecords; the workers' HTTP client and spool)
 //   top          Training, Coordinator
+//   tools        Benchmarks                         (benchmarks, self-checks, load tester; imports the libraries)
 //   CLI          GhostNetCLI (the `ghostnet-d` executable)
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("MemberImportVisibility")
 ]
 
 let package = Package(
     name: "ghostnet-d",
     products: [
-        .executable(name: "ghostnet-d", targets: ["GhostNetCLI"]),
+        .executable(name: "ghostnet-d", targets: ["GhostNetCLI"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // MARK: - Native libraries (system-library targets found by pkg-config)
@@ -70,6 +75,14 @@ let package = Package(
             dependencies: ["Layers", "TensorEngine"],
             swiftSettings: swiftSettings),
         .target(
+            name: "Checkpoints",
+            dependencies: ["GhostNet", "Layers", "TensorEngine", "StrictJSON"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Interop",
+            dependencies: ["Checkpoints", "GhostNet", "TensorEngine"],
+            swiftSettings: swiftSettings),
+        .target(
             name: "ImageData",
             dependencies: ["CJPEGShims", "TensorEngine"],
             swiftSettings: swiftSettings),
@@ -82,10 +95,22 @@ let package = Package(
             dependencies: ["StrictJSON"],
             swiftSettings: swiftSettings),
         .target(
+            name: "CoordinatorClient",
+            dependencies: [
+                "PerformanceRecords", "StrictJSON",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
             name: "Coordinator",
             dependencies: [
                 "PerformanceRecords", "StrictJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -93,16 +118,24 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "GhostNet", "ImageData", "Distributed", "PerformanceRecords",
+                "GhostNet", "Checkpoints", "Layers", "ImageData", "Distributed", "PerformanceRecords", "StrictJSON",
+                "CoordinatorClient", "TensorEngine",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "Training", "GhostNet", "ImageData", "Distributed", "TensorEngine", "PerformanceRecords",
+                "CoordinatorClient", "StrictJSON",
             ],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "GhostNetCLI",
             dependencies: [
-                "Training", "GhostNet", "ImageData", "Distributed", "PerformanceRecords", "TensorEngine",
-                "Coordinator",
+                "Training", "GhostNet", "Checkpoints", "ImageData", "Distributed", "PerformanceRecords", "TensorEngine",
+                "Coordinator", "CoordinatorClient", "Benchmarks", "Interop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -112,7 +145,7 @@ let package = Package(
 
         .target(
             name: "_TestSupport",
-            dependencies: ["TensorEngine", "ImageData"],
+            dependencies: ["TensorEngine", "ImageData", "GhostNet"],
             path: "Tests/_TestSupport",
             swiftSettings: swiftSettings),
         .testTarget(
@@ -121,11 +154,22 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "GhostNet", "ImageData", "Distributed", "TensorEngine", "_TestSupport"],
+            dependencies: [
+                "Training", "GhostNet", "Checkpoints", "Layers", "ImageData", "Distributed", "TensorEngine",
+                "_TestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "GhostNetTests",
             dependencies: ["GhostNet", "Layers", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CheckpointsTests",
+            dependencies: ["Checkpoints", "GhostNet", "Layers", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["Interop", "Checkpoints", "GhostNet", "Layers", "TensorEngine", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "LayersTests",
@@ -137,7 +181,10 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "PerformanceRecords", "StrictJSON", "TensorEngine", "_TestSupport"],
+            dependencies: [
+                "Coordinator", "CoordinatorClient", "Benchmarks", "PerformanceRecords", "StrictJSON", "TensorEngine",
+                "_TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "DistributedTests",
@@ -152,8 +199,19 @@ let package = Package(
             dependencies: ["StrictJSON", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
+            name: "BenchmarksTests",
+            dependencies: ["Benchmarks", "TensorEngine", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CoordinatorClientTests",
+            dependencies: ["CoordinatorClient", "PerformanceRecords", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "CLITests",
-            dependencies: ["GhostNetCLI", "GhostNet", "ImageData", "PerformanceRecords", "_TestSupport"],
+            dependencies: [
+                "GhostNetCLI", "GhostNet", "Checkpoints", "ImageData", "TensorEngine", "PerformanceRecords",
+                "CoordinatorClient", "_TestSupport",
+            ],
             swiftSettings: swiftSettings),
     ]
 )

@@ -9,7 +9,7 @@ jpeg_package=libjpeg62-turbo-dev
 if ! apt-cache show "$jpeg_package" >/dev/null 2>&1 && apt-cache show libjpeg-turbo8-dev >/dev/null 2>&1; then
     jpeg_package=libjpeg-turbo8-dev
 fi
-packages=(pkg-config libopenblas-dev "$jpeg_package" libopenmpi-dev openmpi-bin libsqlite3-dev iproute2 procps curl python3)
+packages=(pkg-config libopenblas-dev "$jpeg_package" libopenmpi-dev openmpi-bin libsqlite3-dev iproute2 procps curl openssl python3)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -61,7 +61,7 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 # Forwarded to every rank (on other servers mpirun passes only what -x names).
 for variable in OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS OPENBLAS_L2_SIZE GHOSTNET_COORDINATOR \
-    GHOSTNET_COORDINATOR_TOKEN_FILE GHOSTNET_CACHE_DIR; do
+    GHOSTNET_COORDINATOR_TOKEN_FILE GHOSTNET_COORDINATOR_CA GHOSTNET_CACHE_DIR; do
     if [[ -n "${!variable:-}" ]]; then LAUNCH+=(-x "$variable"); fi
 done
 

@@ -1,6 +1,6 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — CGEMMKernels (see include/CGEMMKernels.h)
-//===----------------------------------------------------------------------===//
+// The sgemm of CGEMMKernels: packing B into panels, and blocking A's rows so that each block stays in L2
+// while it is multiplied by every panel. MicroKernels.h supplies the tiles of each instruction set; why
+// these kernels exist is in include/CGEMMKernels.h.
 
 #include "CGEMMKernels.h"
 
@@ -77,7 +77,8 @@ void CGEMMKernels_multiply(
             }
             if (row < rows) {
                 if (level == CGEMMKernels_avx512) {
-                    rowsAVX512(rows - row, k, blockA + row * lda, lda, panelValues, blockC + row * ldc, ldc, accumulate);
+                    rowsAVX512(
+                        rows - row, k, blockA + row * lda, lda, panelValues, blockC + row * ldc, ldc, accumulate);
                 } else {
                     rowsAVX2(rows - row, k, blockA + row * lda, lda, panelValues, blockC + row * ldc, ldc, accumulate);
                 }

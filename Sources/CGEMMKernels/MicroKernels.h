@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — CGEMMKernels: the micro-kernels, written once over a vector type
-//===----------------------------------------------------------------------===//
+// The micro-kernels of CGEMMKernels, written once over a vector type.
 //
 // CGEMMKernels.c includes this file once per instruction set (so it has no include guard), after
 // defining

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — CJPEGShims: libjpeg-turbo calls that report errors instead of exiting
-//===----------------------------------------------------------------------===//
+// The libjpeg-turbo calls that report errors instead of exiting: the error manager that longjmps back,
+// decoding (headers, scaled RGB rows, CMYK conversion, resource bounds) and encoding to memory.
 //
 // See include/CJPEGShims.h for why these functions are in C: libjpeg's fatal errors must be caught
 // with setjmp/longjmp, which Swift cannot do.
@@ -22,13 +21,25 @@ typedef struct {
     /// Set when a warning says the pixel data is damaged (libjpeg-turbo only warns on a truncated
     /// file and pads the rest with grey, so the warning level must be inspected).
     int damaged;
+    /// Set when the decode stopped at a resource bound (memory, scans) rather than bad data.
+    int overLimit;
+    /// The caller's bound on libjpeg's memory, for the message when it is reached.
+    long memoryLimit;
     char message[JMSG_LENGTH_MAX + 64];
 } ErrorManager;
 
-/// Fatal errors: keep the text and jump back to the setjmp in the calling shim.
+/// Fatal errors: keep the text and jump back to the setjmp in the calling shim. libjpeg reports
+/// the memory bound as "Backing store not supported" (it would spill to a temporary file had it
+/// one), which would read as a library fault, so that case gets its own message.
 static void errorExit(j_common_ptr common) {
     ErrorManager *manager = (ErrorManager *)common->err;
-    common->err->format_message(common, manager->message);
+    if (common->err->msg_code == JERR_NO_BACKING_STORE || common->err->msg_code == JERR_OUT_OF_MEMORY) {
+        snprintf(manager->message, sizeof(manager->message),
+                 "decoding needs more than the %ld MiB of memory allowed per image", manager->memoryLimit >> 20);
+        manager->overLimit = 1;
+    } else {
+        common->err->format_message(common, manager->message);
+    }
     longjmp(manager->jump, 1);
 }
 
@@ -61,6 +72,8 @@ static void installErrorManager(ErrorManager *manager, struct jpeg_error_mgr **s
     manager->pub.error_exit = errorExit;
     manager->pub.emit_message = emitMessage;
     manager->damaged = 0;
+    manager->overLimit = 0;
+    manager->memoryLimit = 0;
     manager->message[0] = '\0';
 }
 
@@ -69,6 +82,9 @@ static void installErrorManager(ErrorManager *manager, struct jpeg_error_mgr **s
 struct CJPEGShims_Decoder {
     struct jpeg_decompress_struct info;
     ErrorManager error;
+    /// Counts scans while a file is absorbed, to stop a progressive file with endless scans.
+    struct jpeg_progress_mgr progress;
+    int maximumScans;
     /// 0 idle, 1 header read, 2 decompressing.
     int phase;
     int outputIsCMYK;
@@ -77,6 +93,18 @@ struct CJPEGShims_Decoder {
     JSAMPLE *cmykRow;
     size_t cmykRowCapacity;
 };
+
+/// Called by libjpeg as it reads; stops at the caller's scan bound. Each progressive scan makes
+/// libjpeg revisit every coefficient, so a small file of many tiny scans costs time without bound.
+static void progressMonitor(j_common_ptr common) {
+    CJPEGShims_Decoder *decoder = (CJPEGShims_Decoder *)common;  // `info` is the first member
+    if (decoder->info.input_scan_number > decoder->maximumScans) {
+        snprintf(decoder->error.message, sizeof(decoder->error.message),
+                 "more than %d scans (the limit for one file)", decoder->maximumScans);
+        decoder->error.overLimit = 1;
+        longjmp(decoder->error.jump, 1);
+    }
+}
 
 CJPEGShims_Decoder *CJPEGShims_decoderCreate(void) {
     CJPEGShims_Decoder *decoder = calloc(1, sizeof(CJPEGShims_Decoder));
@@ -88,6 +116,8 @@ CJPEGShims_Decoder *CJPEGShims_decoderCreate(void) {
         return NULL;
     }
     jpeg_create_decompress(&decoder->info);
+    decoder->progress.progress_monitor = progressMonitor;
+    decoder->info.progress = &decoder->progress;
     return decoder;
 }
 
@@ -123,19 +153,28 @@ static int scaledSide(int side, int numerator) {
     return (int)(((long)side * numerator + 7) / 8);
 }
 
+/// What a shim returns after libjpeg jumped back: a bound was reached, or libjpeg failed.
+static int statusAfterJump(CJPEGShims_Decoder *decoder) {
+    CJPEGShims_decoderAbort(decoder);
+    return decoder->error.overLimit ? CJPEGShims_tooLarge : CJPEGShims_failed;
+}
+
 int CJPEGShims_decoderReadHeader(
-    CJPEGShims_Decoder *decoder, const uint8_t *data, size_t size, int maximumSide,
+    CJPEGShims_Decoder *decoder, const uint8_t *data, size_t size, const CJPEGShims_Limits *limits,
     CJPEGShims_ImageInfo *result
 ) {
     struct jpeg_decompress_struct *info = &decoder->info;
     if (decoder->phase != 0) CJPEGShims_decoderAbort(decoder);
     decoder->error.damaged = 0;
+    decoder->error.overLimit = 0;
     decoder->error.message[0] = '\0';
     decoder->error.pub.num_warnings = 0;
-    if (setjmp(decoder->error.jump)) {
-        CJPEGShims_decoderAbort(decoder);
-        return CJPEGShims_failed;
-    }
+    decoder->error.memoryLimit = limits->maximumMemory;
+    decoder->maximumScans = limits->maximumScans;
+    // libjpeg keeps this across images; it bounds the whole-image buffers of progressive and
+    // multi-scan files, which it would otherwise allocate at whatever size the header declares.
+    info->mem->max_memory_to_use = limits->maximumMemory;
+    if (setjmp(decoder->error.jump)) return statusAfterJump(decoder);
     jpeg_mem_src(info, data, (unsigned long)size);
     decoder->phase = 1;
     jpeg_read_header(info, TRUE);
@@ -149,10 +188,18 @@ int CJPEGShims_decoderReadHeader(
     result->colorModel = colorModelOf(info->jpeg_color_space);
     result->progressive = info->progressive_mode ? 1 : 0;
     result->adobeInverted = info->saw_Adobe_marker ? 1 : 0;
-    if (result->imageWidth > maximumSide || result->imageHeight > maximumSide) {
+    if (result->imageWidth > limits->maximumSide || result->imageHeight > limits->maximumSide) {
         snprintf(decoder->error.message, sizeof(decoder->error.message),
                  "image is %d x %d pixels; the limit is %d per side",
-                 result->imageWidth, result->imageHeight, maximumSide);
+                 result->imageWidth, result->imageHeight, limits->maximumSide);
+        CJPEGShims_decoderAbort(decoder);
+        return CJPEGShims_tooLarge;
+    }
+    long long pixels = (long long)result->imageWidth * result->imageHeight;
+    if (pixels > limits->maximumPixels) {
+        snprintf(decoder->error.message, sizeof(decoder->error.message),
+                 "image is %d x %d = %lld pixels; the limit is %lld",
+                 result->imageWidth, result->imageHeight, pixels, limits->maximumPixels);
         CJPEGShims_decoderAbort(decoder);
         return CJPEGShims_tooLarge;
     }
@@ -184,10 +231,7 @@ int CJPEGShims_decoderStart(
 ) {
     struct jpeg_decompress_struct *info = &decoder->info;
     if (decoder->phase != 1) return CJPEGShims_misuse;
-    if (setjmp(decoder->error.jump)) {
-        CJPEGShims_decoderAbort(decoder);
-        return CJPEGShims_failed;
-    }
+    if (setjmp(decoder->error.jump)) return statusAfterJump(decoder);
     // The largest DCT-domain reduction that keeps the output at least the requested size.
     int numerator = 8;
     while (numerator > 1
@@ -235,10 +279,7 @@ static void convertCMYKRow(const JSAMPLE *cmyk, uint8_t *rgb, int width, int inv
 int CJPEGShims_decoderReadRGB(CJPEGShims_Decoder *decoder, uint8_t *rgb, size_t rowStride) {
     struct jpeg_decompress_struct *info = &decoder->info;
     if (decoder->phase != 2) return CJPEGShims_misuse;
-    if (setjmp(decoder->error.jump)) {
-        CJPEGShims_decoderAbort(decoder);
-        return CJPEGShims_failed;
-    }
+    if (setjmp(decoder->error.jump)) return statusAfterJump(decoder);
     enum { rowsPerCall = 8 };
     while (info->output_scanline < info->output_height) {
         if (decoder->outputIsCMYK) {

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Coordinator
-//===----------------------------------------------------------------------===//
+// The coordinator's log: the sink (stdout and an append-only, size-rotated file, one write per
+// line) and the swift-log handler that formats lines and escapes every control character in them.
 
 import Foundation
 import Glibc
@@ -14,20 +13,21 @@ import Synchronization
 /// lands at the new end, not at the old offset. With a size limit, a line that would push the file
 /// past it first renames the file to `<file>.1` (replacing an older one) and opens a fresh file.
 /// Each line is written whole with one unbuffered `write`, so `tail -f` sees it at once.
-public final class LogSink: Sendable {
+package final class LogSink: Sendable {
     private struct State {
         var descriptor: Int32
     }
 
-    public let path: String?
-    public let maximumBytes: Int?
-    public let writesToStandardOutput: Bool
+    package let path: String?
+    package let maximumBytes: Int?
+    package let writesToStandardOutput: Bool
     private let state: Mutex<State>
 
     /// Opens (creating if needed) the log file.
     ///
     /// - Throws: `CoordinatorError` naming the file when it cannot be opened.
-    public init(path: String?, maximumBytes: Int? = nil, writesToStandardOutput: Bool = true) throws(CoordinatorError) {
+    package init(path: String?, maximumBytes: Int? = nil, writesToStandardOutput: Bool = true) throws(CoordinatorError)
+    {
         self.path = path
         self.maximumBytes = maximumBytes
         self.writesToStandardOutput = writesToStandardOutput
@@ -51,7 +51,7 @@ public final class LogSink: Sendable {
     }
 
     /// Writes `line` plus a newline to every destination.
-    public func write(line: String) {
+    package func write(line: String) {
         let bytes = Array((line + "\n").utf8)
         state.withLock { state in
             if writesToStandardOutput { LogSink.writeAll(bytes, to: STDOUT_FILENO) }
@@ -74,7 +74,9 @@ public final class LogSink: Sendable {
     private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset) }
+            let written = bytes.withUnsafeBytes {
+                Glibc.write(descriptor, $0.baseAddress! + offset, bytes.count - offset)
+            }
             if written < 0 && errno == EINTR { continue }
             // A full disk or closed stdout must not stop the daemon; the line is given up.
             if written <= 0 { return }
@@ -86,25 +88,29 @@ public final class LogSink: Sendable {
 /// A swift-log handler printing `<YYYY-MM-DD HH:MM:SS.mmm> LEVEL message key=value ...` to a sink.
 ///
 /// Levels print in Python's spelling (`INFO`, `WARNING`), so the Best values line reads exactly like
-/// the reference's.
-public struct CoordinatorLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+/// the reference's. Message and metadata pass through `LogText.escaped` here, in the one place
+/// every line goes through, so no text from outside (a JSON key, a path, a peer's error) can end
+/// the line or start one that looks like the coordinator's own.
+package struct CoordinatorLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var logLevel: Logger.Level = .info
     let sink: LogSink
 
-    public init(sink: LogSink) {
+    package init(sink: LogSink) {
         self.sink = sink
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         let metadataText = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-        sink.write(line: "\(LogTimestamp.format(LogTimestamp.now())) \(CoordinatorLogHandler.levelName(event.level)) \(event.message)\(metadataText)")
+        let text = LogText.escaped("\(event.message)\(metadataText)")
+        sink.write(
+            line: "\(LogTimestamp.format(LogTimestamp.now())) \(CoordinatorLogHandler.levelName(event.level)) \(text)")
     }
 
     static func levelName(_ level: Logger.Level) -> String {

@@ -1,30 +1,59 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Coordinator
-//===----------------------------------------------------------------------===//
+// The coordinator's logic between HTTP and storage: accept a record, commit it, update the best
+// set, log the Best values line when the set changed; accept progress, commit it, log and store
+// state changes and stragglers, find stalled jobs on the clock; answer queries from memory.
 
 import Logging
 import PerformanceRecords
 import Synchronization
 
-/// The coordinator's logic between HTTP and storage: accept a record, commit it, update the best
-/// set, log the Best values line; answer queries from memory.
-public final class CoordinatorService: Sendable {
-    public let store: RecordStore
-    public let logger: Logger
+/// What receiving a record did: the store's outcome, whether the job's best set changed, and how
+/// many records the set now holds.
+package struct ReceiveResult: Sendable, Equatable {
+    package var outcome: InsertOutcome
+    package var bestChanged: Bool
+    package var bestCount: Int
+}
+
+/// Accepts records and keeps the in-memory state in step with the database.
+package final class CoordinatorService: Sendable {
+    package let store: RecordStore
+    package let logger: Logger
     private let state: Mutex<CoordinatorState>
+    /// Seconds since 1970; injected so tests can drive stalls without waiting.
+    private let clock: @Sendable () -> Double
 
     /// Opens the store in `configuration.dataDirectory`, reloads every record and logs the Best
     /// values line of each job again.
     ///
     /// - Throws: `CoordinatorError` when the database cannot be opened or read.
-    public init(configuration: CoordinatorConfiguration, logger: Logger) throws {
+    package init(
+        configuration: CoordinatorConfiguration, logger: Logger,
+        clock: @escaping @Sendable () -> Double = { LogTimestamp.now() }
+    ) throws {
         self.store = try RecordStore(directory: configuration.dataDirectory)
         self.logger = logger
+        self.clock = clock
         var state = CoordinatorState(objectives: configuration.objectives)
         let stored = try store.loadAll()
-        for entry in stored { state.append(entry.record, job: entry.job) }
+        for entry in stored.records { state.append(entry.record, job: entry.job) }
+        // Replaying the reports rebuilds history and stragglers; the last stored state wins.
+        let progress = try store.loadProgress()
+        for entry in progress.reports { _ = state.apply(entry.report, job: entry.job, now: entry.receivedAt) }
+        for entry in progress.states { state.restore(state: entry.state, job: entry.job, since: entry.at) }
         self.state = Mutex(state)
-        logger.info("loaded \(stored.count) records of \(state.jobs.count) jobs from \(configuration.dataDirectory)")
+        for (id, reason) in stored.skipped {
+            logger.warning("skipped stored record id \(id) of \(RecordStore.fileName): \(reason)")
+        }
+        for (table, id, reason) in progress.skipped {
+            logger.warning("skipped stored \(table) row id \(id) of \(RecordStore.fileName): \(reason)")
+        }
+        let skippedNote = stored.skipped.isEmpty ? "" : " (\(stored.skipped.count) invalid rows skipped)"
+        logger.info(
+            """
+            loaded \(stored.records.count) records of \(state.jobs.count) jobs \
+            from \(configuration.dataDirectory)\(skippedNote)
+            """
+        )
         for name in state.jobNames {
             logger.info("job \(name): \(state.jobs[name]!.records.count) records")
             logger.info("\(BestValuesLine.message(for: state.jobs[name]!.best))")
@@ -32,32 +61,75 @@ public final class CoordinatorService: Sendable {
     }
 
     /// A snapshot of the in-memory state.
-    public var snapshot: CoordinatorState { state.withLock { $0 } }
+    package var snapshot: CoordinatorState { state.withLock { $0 } }
 
-    /// Commits `record` to `job` unless its key is taken; for a new record, logs the job's Best
-    /// values line after the commit.
-    ///
-    /// - Returns: the outcome and the job's best set after it.
-    public func receive(_ record: PerformanceRecord, job: String) async throws -> (InsertOutcome, [PerformanceRecord]) {
-        try await store.insert(record, job: job) { outcome in
+    /// Commits `record` to `job` unless its key is taken or the job cannot take it; when the
+    /// record joins the best set, logs the job's Best values line after the commit. The work does
+    /// not grow with the job's history (see `IncrementalBestSet`, `BestValuesLine`).
+    package func receive(_ record: PerformanceRecord, job: String) async throws -> ReceiveResult {
+        let refusal: @Sendable () -> String? = { self.state.withLock { $0.refusal(of: record, job: job) } }
+        return try await store.insert(record, job: job, refusal: refusal) { outcome in
             self.state.withLock { state in
                 state.countReceived(outcome)
-                guard outcome == .inserted else { return (outcome, state.jobs[job]?.best ?? []) }
-                let best = state.append(record, job: job)
-                self.logger.info("\(BestValuesLine.message(for: best))")
-                return (outcome, best)
+                guard outcome == .inserted else {
+                    return ReceiveResult(
+                        outcome: outcome, bestChanged: false, bestCount: state.jobs[job]?.bestCount ?? 0)
+                }
+                let changed = state.append(record, job: job)
+                let updated = state.jobs[job]!
+                if changed { self.logger.info("\(BestValuesLine.message(for: updated.best))") }
+                return ReceiveResult(outcome: outcome, bestChanged: changed, bestCount: updated.bestCount)
             }
         }
     }
 
+    /// Commits `report` of `job`, applies it to the job's lifecycle and logs the state change,
+    /// throttled progress line and new stragglers it caused.
+    ///
+    /// - Returns: the job's state after the report.
+    package func receive(_ report: ProgressUpdate, job: String) async throws -> JobState {
+        let now = clock()
+        _ = try await store.insertProgress(report, job: job, receivedAt: now) {
+            self.state.withLock { state in
+                let events = state.apply(report, job: job, now: now)
+                for line in events.lines { self.logger.info("\(line)") }
+                return events
+            }
+        }
+        return state.withLock { $0.progress[job]!.state }
+    }
+
+    /// Marks jobs stalled that missed 3 expected reports, stores and logs each change. The state
+    /// changes before the store commits: a stall is the coordinator's own verdict, and the next
+    /// check or report settles it again if the write failed.
+    package func checkStalls() async {
+        let now = clock()
+        let changed = state.withLock { $0.checkStalls(now: now) }
+        guard !changed.isEmpty else { return }
+        for change in changed {
+            for line in change.events.lines { logger.info("\(line)") }
+        }
+        do {
+            try await store.insertStates(
+                changed.map { ($0.job, .stalled, now, $0.events.lines.first ?? "") })
+        } catch {
+            logger.error("storing \(changed.count) stalled job states failed: \(error)")
+        }
+    }
+
+    /// The job's progress and lifecycle state, or nil when it never sent a report.
+    package func progress(_ name: String) -> JobProgress? {
+        state.withLock { $0.progress[name] }
+    }
+
     /// Counts a refused request and logs why at warning level.
-    public func reject(_ reason: String, metadata: Logger.Metadata = [:]) {
+    package func reject(_ reason: String, metadata: Logger.Metadata = [:]) {
         state.withLock { $0.countRejected() }
         logger.warning("rejected request: \(reason)", metadata: metadata)
     }
 
     /// The job's records and best set, or nil for an unknown job.
-    public func job(_ name: String) -> JobRecords? {
+    package func job(_ name: String) -> JobRecords? {
         state.withLock { $0.jobs[name] }
     }
 }

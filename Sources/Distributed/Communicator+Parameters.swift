@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// Whole-model collectives built on a communicator: broadcasting rank 0's parameters, averaging buffers
+// across ranks, and the checksum check that every replica still holds the same parameters.
 
 import TensorEngine
 
@@ -11,7 +10,7 @@ extension Communicator {
     /// The tensors are packed into one buffer so the broadcast is a single collective.
     ///
     /// - Precondition: every rank passes tensors of the same shapes in the same order.
-    public func broadcastParameters(_ tensors: inout [Tensor], root: Int = 0) throws(CommunicatorError) {
+    package func broadcastParameters(_ tensors: inout [Tensor], root: Int = 0) throws(CommunicatorError) {
         var packed = Self.pack(tensors)
         try packed.withUnsafeMutableBufferPointer { buffer throws(CommunicatorError) in
             try broadcast(buffer, root: root)
@@ -21,7 +20,7 @@ extension Communicator {
 
     /// Replaces each of `tensors` by its mean over all ranks (batch-norm running statistics before
     /// evaluation and checkpoints).
-    public func averageAcrossRanks(_ tensors: inout [Tensor]) throws(CommunicatorError) {
+    package func averageAcrossRanks(_ tensors: inout [Tensor]) throws(CommunicatorError) {
         var packed = Self.pack(tensors)
         try packed.withUnsafeMutableBufferPointer { buffer throws(CommunicatorError) in
             try allreduceSum(buffer)
@@ -36,7 +35,7 @@ extension Communicator {
     ///
     /// - Throws: ``GradientExchangeError/parametersDiverged(step:groups:)`` naming which ranks
     ///   agree with which, on every rank.
-    public func verifyIdenticalParameters(_ parameters: [Tensor], step: Int) throws(GradientExchangeError) {
+    package func verifyIdenticalParameters(_ parameters: [Tensor], step: Int) throws(GradientExchangeError) {
         // Rank r writes its checksum into slot r; a sum with zeros everywhere else gathers them.
         var checksums = [Int64](repeating: 0, count: size)
         checksums[rank] = Int64(bitPattern: Self.checksum(parameters))
@@ -62,7 +61,7 @@ extension Communicator {
 
     /// A 64-bit hash of the tensors' shapes and float bit patterns (FNV-1a style over 32-bit
     /// words): equal exactly when the parameters are bit-identical, barring collisions.
-    public static func checksum(_ tensors: [Tensor]) -> UInt64 {
+    package static func checksum(_ tensors: [Tensor]) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         let prime: UInt64 = 0x0000_0100_0000_01b3
         for tensor in tensors {

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// The collective interface every rank's training talks to: the `Communicator` protocol (non-blocking
+// collectives, blocking forms with a timeout watchdog), its scalar types and `CommunicatorError`.
 
 #if canImport(Glibc)
 import Glibc
@@ -8,25 +7,25 @@ import Glibc
 
 /// The element types collectives reduce: `Float` (gradients), `Double` (statistics) and `Int64`
 /// (counts, checksums).
-public protocol ReducibleScalar: Numeric, Sendable {
+package protocol ReducibleScalar: Numeric, Sendable {
     /// The scalar's wire type.
     static var reductionKind: ReductionScalarKind { get }
 }
 
 /// The wire types of ``ReducibleScalar``.
-public enum ReductionScalarKind: Sendable {
+package enum ReductionScalarKind: Sendable {
     case float32, float64, int64
 }
 
-extension Float: ReducibleScalar { public static var reductionKind: ReductionScalarKind { .float32 } }
-extension Double: ReducibleScalar { public static var reductionKind: ReductionScalarKind { .float64 } }
-extension Int64: ReducibleScalar { public static var reductionKind: ReductionScalarKind { .int64 } }
+extension Float: ReducibleScalar { package static var reductionKind: ReductionScalarKind { .float32 } }
+extension Double: ReducibleScalar { package static var reductionKind: ReductionScalarKind { .float64 } }
+extension Int64: ReducibleScalar { package static var reductionKind: ReductionScalarKind { .int64 } }
 
 /// A collective operation in flight.
 ///
 /// The buffer handed to the operation that returned the request must stay valid and untouched
 /// until the request completes.
-public protocol CollectiveRequest: AnyObject {
+package protocol CollectiveRequest: AnyObject {
     /// Whether the operation has completed; each call also drives communication forward (MPI
     /// progresses non-blocking collectives only inside MPI calls).
     ///
@@ -42,11 +41,11 @@ public protocol CollectiveRequest: AnyObject {
 extension CollectiveRequest {
     /// Polls ``test()`` until completion or the deadline, yielding the CPU between polls so ranks
     /// sharing cores with this one keep running.
-    public func wait(timeout: Duration) throws(CommunicatorError) {
+    package func wait(timeout: Duration) throws(CommunicatorError) {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while try !test() {
             guard ContinuousClock.now < deadline else {
-                throw .timedOut(operation: "collective", rank: -1, seconds: RankTable.seconds(timeout))
+                throw .timedOut(operation: "collective", rank: -1, seconds: timeout.inSeconds)
             }
             sched_yield()
         }
@@ -59,7 +58,7 @@ extension CollectiveRequest {
 /// ``LocalCommunicator`` (ranks as threads of one process, for tests of training logic without
 /// `mpirun`). The `start…` operations are non-blocking; the blocking forms in the extension wait
 /// at most ``collectiveTimeout`` and then ``abort(reason:)`` the group, so a job never hangs.
-public protocol Communicator: AnyObject, Sendable {
+package protocol Communicator: AnyObject, Sendable {
     /// This process's rank, `0..<size`.
     var rank: Int { get }
     /// The number of ranks.
@@ -81,37 +80,59 @@ public protocol Communicator: AnyObject, Sendable {
     func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
         throws(CommunicatorError) -> any CollectiveRequest
 
+    /// Starts gathering every rank's `bytes` into `destination` on every rank, rank r's at offset
+    /// r · `bytes.count` (the world fingerprints before the first step).
+    ///
+    /// - Precondition: every rank passes the same byte count; `destination` holds `size` times it.
+    func startAllGather(_ bytes: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer)
+        throws(CommunicatorError) -> any CollectiveRequest
+
     /// Ends the whole job (every rank) after logging `reason`. For MPI this does not return.
     func abort(reason: String)
 }
 
 extension Communicator {
     /// Waits until every rank has reached the barrier.
-    public func barrier() throws(CommunicatorError) {
+    package func barrier() throws(CommunicatorError) {
         try complete(startBarrier(), operation: "barrier")
     }
 
     /// Copies `buffer` from `root` to every rank.
-    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) throws(CommunicatorError) {
+    package func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) throws(CommunicatorError) {
         try complete(startBroadcast(buffer, root: root), operation: "broadcast")
     }
 
     /// Sums `buffer` element-wise over all ranks, in place.
-    public func allreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
+    package func allreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
         throws(CommunicatorError)
     {
         try complete(startAllreduceSum(buffer), operation: "allreduce of \(buffer.count) elements")
+    }
+
+    /// Every rank's `bytes`, in rank order.
+    ///
+    /// - Precondition: every rank passes the same number of bytes.
+    package func allGather(_ bytes: [UInt8]) throws(CommunicatorError) -> [[UInt8]] {
+        var gathered = [UInt8](repeating: 0, count: bytes.count * size)
+        try bytes.withUnsafeBufferPointer { source throws(CommunicatorError) in
+            try gathered.withUnsafeMutableBufferPointer { destination throws(CommunicatorError) in
+                let request = try startAllGather(
+                    UnsafeRawBufferPointer(source), into: UnsafeMutableRawBufferPointer(destination))
+                try complete(request, operation: "all-gather of \(bytes.count) bytes")
+            }
+        }
+        return (0..<size).map { Array(gathered[$0 * bytes.count..<($0 + 1) * bytes.count]) }
     }
 
     /// Waits for `request` at most ``collectiveTimeout``; past that, logs and aborts the group
     /// (the collective watchdog).
     ///
     /// - Parameter operation: what the request does, for the log line.
-    public func complete(_ request: any CollectiveRequest, operation: String) throws(CommunicatorError) {
+    package func complete(_ request: any CollectiveRequest, operation: String) throws(CommunicatorError) {
         do {
             try request.wait(timeout: collectiveTimeout)
         } catch .timedOut {
-            let seconds = RankTable.seconds(collectiveTimeout)
+            let seconds = collectiveTimeout.inSeconds
             abort(reason: "collective watchdog: rank \(rank): \(operation) did not complete within \(seconds) s")
             throw .timedOut(operation: operation, rank: rank, seconds: seconds)
         }
@@ -119,7 +140,7 @@ extension Communicator {
 }
 
 /// Why a collective failed.
-public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The operation did not complete within the collective timeout.
     case timedOut(operation: String, rank: Int, seconds: Double)
     /// Another rank aborted the group.
@@ -130,7 +151,7 @@ public enum CommunicatorError: Error, Sendable, Equatable, CustomStringConvertib
     /// An MPI call returned an error.
     case mpi(MPIError)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .timedOut(let operation, let rank, let seconds):
             "rank \(rank): \(operation) did not complete within \(seconds) s"

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// The bucketed gradient all-reduce every training step uses (the trainer's and the benchmarks'):
+// gradients averaged over the ranks while backward still runs.
 
 import TensorEngine
 
@@ -25,16 +24,19 @@ import Glibc
 ///
 /// Each collective is watched: one that does not complete within the communicator's
 /// `collectiveTimeout` logs the rank, step and pending bucket and aborts the job.
-public final class GradientExchange {
+///
+/// On a one-rank communicator no collective runs: the flat buffer already holds the result, so a
+/// process training alone pays only the copy.
+package final class GradientExchange {
     /// Tuning knobs.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// The largest bucket in bytes (default 25 MiB, as PyTorch DDP); a larger single parameter
         /// still forms one bucket.
-        public var bucketCapacityBytes: Int
+        package var bucketCapacityBytes: Int
         /// Compare parameter checksums across ranks every this many steps (0 = never).
-        public var checksumInterval: Int
+        package var checksumInterval: Int
 
-        public init(bucketCapacityBytes: Int = 25 << 20, checksumInterval: Int = 100) {
+        package init(bucketCapacityBytes: Int = DistributedDefaults.bucketCapacityBytes, checksumInterval: Int = 100) {
             precondition(bucketCapacityBytes >= MemoryLayout<Float>.stride, "bucket capacity must hold one float")
             precondition(checksumInterval >= 0, "checksum interval must not be negative")
             self.bucketCapacityBytes = bucketCapacityBytes
@@ -43,23 +45,24 @@ public final class GradientExchange {
     }
 
     /// A contiguous run of parameters all-reduced together.
-    public struct Bucket: Sendable, Equatable {
+    package struct Bucket: Sendable, Equatable {
         /// Indices into `parameterShapes`.
-        public var parameters: Range<Int>
+        package var parameters: Range<Int>
         /// The bucket's elements in the flat gradient buffer.
-        public var elements: Range<Int>
+        package var elements: Range<Int>
     }
 
-    public let communicator: any Communicator
-    public let configuration: Configuration
+    package let communicator: any Communicator
+    package let configuration: Configuration
     /// The shape of each parameter, in flat-buffer order.
-    public let parameterShapes: [[Int]]
+    package let parameterShapes: [[Int]]
     /// Where each parameter's gradient starts in the flat buffer.
-    public let parameterOffsets: [Int]
+    package let parameterOffsets: [Int]
     /// The buckets in launch order: bucket 0 holds the last parameters.
-    public let buckets: [Bucket]
-    /// Completed steps (``finish()`` calls).
-    public private(set) var step = 0
+    package let buckets: [Bucket]
+    /// Completed steps: ``finish()`` calls, counted from where the run started (a resumed run
+    /// sets its global step), so watchdog messages and the checksum cadence follow the run.
+    package var step = 0
 
     /// The flat gradient buffer; owned, freed in `deinit`.
     private let gradients: UnsafeMutableBufferPointer<Float>
@@ -74,7 +77,7 @@ public final class GradientExchange {
     ///   - parameterShapes: the model's parameter shapes in a fixed order shared by all ranks.
     ///   - communicator: the group to average over.
     ///   - configuration: bucket size and checksum interval.
-    public init(parameterShapes: [[Int]], communicator: any Communicator, configuration: Configuration = .init()) {
+    package init(parameterShapes: [[Int]], communicator: any Communicator, configuration: Configuration = .init()) {
         precondition(!parameterShapes.isEmpty, "a gradient exchange needs at least one parameter")
         self.communicator = communicator
         self.configuration = configuration
@@ -87,7 +90,8 @@ public final class GradientExchange {
             total += count
         }
         parameterOffsets = offsets
-        buckets = Self.makeBuckets(counts: counts, offsets: offsets, capacity: configuration.bucketCapacityBytes / MemoryLayout<Float>.stride)
+        buckets = Self.makeBuckets(
+            counts: counts, offsets: offsets, capacity: configuration.bucketCapacityBytes / MemoryLayout<Float>.stride)
         var bucketOfParameter = [Int](repeating: 0, count: counts.count)
         for (index, bucket) in buckets.enumerated() {
             for parameter in bucket.parameters { bucketOfParameter[parameter] = index }
@@ -124,7 +128,7 @@ public final class GradientExchange {
     }
 
     /// The number of gradient elements (all parameters).
-    public var elementCount: Int { parameterOffsets.last! + Tensor.elementCount(of: parameterShapes.last!) }
+    package var elementCount: Int { parameterOffsets.last! + Tensor.elementCount(of: parameterShapes.last!) }
 
     // MARK: - During backward
 
@@ -133,7 +137,7 @@ public final class GradientExchange {
     /// by the world size.
     ///
     /// - Precondition: the parameter was not yet marked ready this step (its bucket may be in flight).
-    public func withGradient<Result>(
+    package func withGradient<Result>(
         ofParameter index: Int, _ body: (UnsafeMutableBufferPointer<Float>) throws -> Result
     ) rethrows -> Result {
         precondition(!isParameterReady[index], "parameter \(index) was already marked ready this step")
@@ -143,22 +147,45 @@ public final class GradientExchange {
     /// Copies `gradient`, divided by the world size, into parameter `index`'s slot and marks it ready.
     ///
     /// - Precondition: `gradient.shape` equals the parameter's shape.
-    public func store(_ gradient: Tensor, forParameter index: Int) throws(CommunicatorError) {
+    package func store(_ gradient: Tensor, forParameter index: Int) throws(CommunicatorError) {
+        try accumulate(gradient, forParameter: index, weight: 1, isFirst: true, isLast: true)
+    }
+
+    /// Gradient accumulation over micro-batches: adds `weight / worldSize × gradient` to parameter
+    /// `index`'s slot in place (the first contribution of a step overwrites it, fused with the
+    /// copy); the last contribution marks the parameter ready, so buckets start only during the
+    /// last micro-batch's backward and the all-reduce runs once per optimizer step.
+    ///
+    /// - Parameters:
+    ///   - weight: The micro-batch's share of the step's batch (its size / the batch size), so the
+    ///     accumulated gradient is that of the mean loss over the whole batch.
+    ///   - isFirst: The step's first micro-batch (overwrite instead of add).
+    ///   - isLast: The step's last micro-batch (mark ready).
+    /// - Precondition: `gradient.shape` equals the parameter's shape.
+    package func accumulate(
+        _ gradient: Tensor, forParameter index: Int, weight: Float, isFirst: Bool, isLast: Bool
+    ) throws(CommunicatorError) {
         precondition(
             gradient.shape == parameterShapes[index],
             "gradient of parameter \(index) has shape \(gradient.shape), expected \(parameterShapes[index])")
         let destination = withGradient(ofParameter: index) { $0 }
-        let scale = 1 / Float(communicator.size)
+        let scale = weight / Float(communicator.size)
         gradient.withUnsafeBufferPointer { source in
-            for element in destination.indices { destination[element] = source[element] * scale }
+            if isFirst, scale == 1 {
+                _ = destination.update(fromContentsOf: source)
+            } else if isFirst {
+                for element in destination.indices { destination[element] = source[element] * scale }
+            } else {
+                for element in destination.indices { destination[element] += source[element] * scale }
+            }
         }
-        try announce(index)
+        if isLast { try announce(index) }
     }
 
     /// Records that parameter `index`'s gradient, written through ``withGradient(ofParameter:_:)``,
     /// is final for this step: divides it by the world size, starts every bucket that is now
     /// complete (in bucket order) and drives the ones in flight.
-    public func markReady(_ index: Int) throws(CommunicatorError) {
+    package func markReady(_ index: Int) throws(CommunicatorError) {
         precondition(!isParameterReady[index], "parameter \(index) was marked ready twice in one step")
         if communicator.size > 1 {
             let scale = 1 / Float(communicator.size)
@@ -174,6 +201,7 @@ public final class GradientExchange {
         precondition(!isParameterReady[index], "parameter \(index) was marked ready twice in one step")
         isParameterReady[index] = true
         missingInBucket[bucketOfParameter[index]] -= 1
+        guard communicator.size > 1 else { return }
         while nextBucketToStart < buckets.count, missingInBucket[nextBucketToStart] == 0 {
             let bucket = nextBucketToStart
             startTimes[bucket] = .now
@@ -193,11 +221,11 @@ public final class GradientExchange {
     /// - Throws: ``GradientExchangeError/parametersNotReady(_:)`` if backward skipped a parameter
     ///   (every parameter takes part every step); ``CommunicatorError`` from the collectives. A
     ///   bucket not done within the collective timeout aborts the job first.
-    public func finish() throws(GradientExchangeError) {
+    package func finish() throws(GradientExchangeError) {
         let missing = isParameterReady.indices.filter { !isParameterReady[$0] }
         guard missing.isEmpty else { throw .parametersNotReady(missing) }
         let timeout = communicator.collectiveTimeout
-        for (index, bucket) in buckets.enumerated() {
+        for (index, bucket) in buckets.enumerated() where communicator.size > 1 {
             let started = startTimes[index]!
             let remaining = timeout - started.duration(to: .now)
             do {
@@ -205,11 +233,13 @@ public final class GradientExchange {
             } catch .timedOut {
                 let bytes = bucket.elements.count * MemoryLayout<Float>.stride
                 let reason =
-                    "collective watchdog: rank \(communicator.rank), step \(step + 1): gradient bucket \(index) of \(buckets.count) "
-                    + "(parameters \(bucket.parameters.lowerBound)-\(bucket.parameters.upperBound - 1), \(bytes) bytes) "
-                    + "not complete after \(RankTable.seconds(timeout)) s"
+                    "collective watchdog: rank \(communicator.rank), step \(step + 1): "
+                    + "gradient bucket \(index) of \(buckets.count) "
+                    + "(parameters \(bucket.parameters.lowerBound)-\(bucket.parameters.upperBound - 1), "
+                    + "\(bytes) bytes) "
+                    + "not complete after \(timeout.inSeconds) s"
                 communicator.abort(reason: reason)
-                throw .collective(.timedOut(operation: reason, rank: communicator.rank, seconds: RankTable.seconds(timeout)))
+                throw .collective(.timedOut(operation: reason, rank: communicator.rank, seconds: timeout.inSeconds))
             } catch {
                 throw .collective(error)
             }
@@ -223,7 +253,7 @@ public final class GradientExchange {
     }
 
     /// The averaged gradient of parameter `index`, in the parameter's shape; valid after ``finish()``.
-    public func gradient(ofParameter index: Int) -> Tensor {
+    package func gradient(ofParameter index: Int) -> Tensor {
         let source = slice(ofParameter: index)
         return Tensor(shape: parameterShapes[index]) { destination in
             _ = destination.update(fromContentsOf: source)
@@ -231,25 +261,32 @@ public final class GradientExchange {
     }
 
     /// Calls `body` with the whole flat gradient buffer (parameters in order) for reading.
-    public func withGradients<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result {
+    package func withGradients<Result>(_ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows -> Result {
         try body(UnsafeBufferPointer(gradients))
     }
 
-    /// Compares parameter checksums across ranks when ``step`` is a multiple of the checksum
-    /// interval (see ``Communicator/verifyIdenticalParameters(_:step:)``).
-    public func verifyParametersIfDue(_ parameters: [Tensor]) throws(GradientExchangeError) {
-        guard configuration.checksumInterval > 0, step % configuration.checksumInterval == 0 else { return }
+    /// Whether ``verifyParametersIfDue(_:)`` compares checksums after the current ``step``: the
+    /// one place the checksum interval is applied (a caller may skip gathering parameters otherwise).
+    package var isChecksumDue: Bool {
+        configuration.checksumInterval > 0 && step % configuration.checksumInterval == 0
+    }
+
+    /// Compares parameter checksums across ranks when ``isChecksumDue`` (see
+    /// ``Communicator/verifyIdenticalParameters(_:step:)``).
+    package func verifyParametersIfDue(_ parameters: [Tensor]) throws(GradientExchangeError) {
+        guard isChecksumDue else { return }
         try communicator.verifyIdenticalParameters(parameters, step: step)
     }
 
     private func slice(ofParameter index: Int) -> UnsafeMutableBufferPointer<Float> {
         let start = parameterOffsets[index]
-        return UnsafeMutableBufferPointer(rebasing: gradients[start..<start + Tensor.elementCount(of: parameterShapes[index])])
+        return UnsafeMutableBufferPointer(
+            rebasing: gradients[start..<start + Tensor.elementCount(of: parameterShapes[index])])
     }
 }
 
 /// Why a gradient exchange or a parameter check failed.
-public enum GradientExchangeError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum GradientExchangeError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Backward never marked these parameters ready this step.
     case parametersNotReady([Int])
     /// Ranks hold different parameters: each group lists ranks that agree, with their checksum.
@@ -257,11 +294,12 @@ public enum GradientExchangeError: Error, Sendable, Equatable, CustomStringConve
     /// A collective failed.
     case collective(CommunicatorError)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .parametersNotReady(let indices):
             let shown = indices.prefix(10).map(String.init).joined(separator: ", ")
-            return "backward did not deliver the gradients of \(indices.count) parameter(s) (\(shown)\(indices.count > 10 ? ", …" : "")); "
+            return "backward did not deliver the gradients of \(indices.count) parameter(s) "
+                + "(\(shown)\(indices.count > 10 ? ", …" : "")); "
                 + "every parameter must take part in every step"
         case .parametersDiverged(let step, let groups):
             let listing = groups.map { group in
@@ -275,7 +313,7 @@ public enum GradientExchangeError: Error, Sendable, Equatable, CustomStringConve
         }
     }
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
+    package static func == (lhs: Self, rhs: Self) -> Bool {
         lhs.description == rhs.description
     }
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// The in-process communicator: ranks as threads sharing memory, for single-process runs and for testing
+// training logic without `mpirun`; collectives match by position as in MPI.
 
 import Foundation
 
@@ -11,10 +10,10 @@ import Foundation
 /// same operation, and starting different kinds or sizes at the same position throws
 /// ``CommunicatorError/mismatchedCollective(_:)``. Sums are added in rank order, so every rank
 /// receives bit-identical results.
-public final class LocalCommunicator: Communicator, @unchecked Sendable {
-    public let rank: Int
-    public var size: Int { hub.size }
-    public let collectiveTimeout: Duration
+package final class LocalCommunicator: Communicator, @unchecked Sendable {
+    package let rank: Int
+    package var size: Int { hub.size }
+    package let collectiveTimeout: Duration
     private let hub: LocalCollectiveHub
     /// How many collectives this rank has started; guarded by `hub.condition`.
     private var sequence = 0
@@ -27,32 +26,44 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 
     /// One communicator per rank of a new group of `size` ranks; hand element `r` to the thread
     /// that plays rank `r`.
-    public static func group(size: Int, collectiveTimeout: Duration = .seconds(600)) -> [LocalCommunicator] {
+    package static func group(size: Int, collectiveTimeout: Duration = DistributedDefaults.collectiveTimeout)
+        -> [LocalCommunicator]
+    {
         precondition(size >= 1, "a communicator group needs at least one rank, got \(size)")
         let hub = LocalCollectiveHub(size: size)
         return (0..<size).map { LocalCommunicator(rank: $0, hub: hub, collectiveTimeout: collectiveTimeout) }
     }
 
-    public func startBarrier() throws(CommunicatorError) -> any CollectiveRequest {
+    package func startBarrier() throws(CommunicatorError) -> any CollectiveRequest {
         try start(operation: "barrier", contribution: [], destination: nil) { _ in [] }
     }
 
-    public func startBroadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws(CommunicatorError)
+    package func startBroadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws(CommunicatorError)
         -> any CollectiveRequest
     {
         precondition((0..<size).contains(root), "broadcast root \(root) is outside 0..<\(size)")
         let bytes = UnsafeMutableRawBufferPointer(buffer)
-        return try start(operation: "broadcast(\(buffer.count) floats from \(root))", contribution: Array(bytes), destination: bytes) {
+        return try start(
+            operation: "broadcast(\(buffer.count) floats from \(root))", contribution: Array(bytes), destination: bytes
+        ) {
             $0[root]
         }
     }
 
-    public func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
+    package func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
         throws(CommunicatorError) -> any CollectiveRequest
     {
         let bytes = UnsafeMutableRawBufferPointer(buffer)
         let count = buffer.count
-        return try start(operation: "allreduce(\(count) \(Scalar.self))", contribution: Array(bytes), destination: bytes) {
+        // Alone, the buffer already holds the sum: no copies (a one-rank run's gradient exchange).
+        if size == 1 {
+            return try start(operation: "allreduce(\(count) \(Scalar.self))", contribution: [], destination: nil) { _ in
+                []
+            }
+        }
+        return try start(
+            operation: "allreduce(\(count) \(Scalar.self))", contribution: Array(bytes), destination: bytes
+        ) {
             contributions in
             var sums = [Scalar](repeating: .zero, count: count)
             for contribution in contributions {
@@ -65,9 +76,21 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    package func startAllGather(_ bytes: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer)
+        throws(CommunicatorError) -> any CollectiveRequest
+    {
+        precondition(
+            destination.count == bytes.count * size, "all-gather of \(bytes.count) bytes needs \(size)× that room")
+        return try start(
+            operation: "allgather(\(bytes.count) bytes)", contribution: Array(bytes), destination: destination
+        ) {
+            $0.flatMap { $0 }
+        }
+    }
+
     /// Marks the group aborted: every pending and later collective on any rank throws
     /// ``CommunicatorError/aborted(reason:)``.
-    public func abort(reason: String) {
+    package func abort(reason: String) {
         hub.condition.locked {
             if hub.abortReason == nil { hub.abortReason = "rank \(rank): \(reason)" }
             hub.condition.broadcast()
@@ -82,10 +105,12 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
             if let reason = hub.abortReason { return .failure(.aborted(reason: reason)) }
             let position = sequence
             sequence += 1
-            var slot = hub.slots[position] ?? LocalCollectiveHub.Slot(operation: operation, size: size, combine: combine)
+            var slot =
+                hub.slots[position] ?? LocalCollectiveHub.Slot(operation: operation, size: size, combine: combine)
             guard slot.operation == operation else {
                 // Under MPI this would hang or corrupt data; here every rank learns of it at once.
-                let message = "collective #\(position): rank \(rank) started \(operation), another rank \(slot.operation)"
+                let message =
+                    "collective #\(position): rank \(rank) started \(operation), another rank \(slot.operation)"
                 hub.abortReason = hub.abortReason ?? "mismatched collectives: \(message)"
                 hub.condition.broadcast()
                 return .failure(.mismatchedCollective(message))
@@ -145,11 +170,11 @@ final class LocalRequest: CollectiveRequest {
     }
 
     func wait(timeout: Duration) throws(CommunicatorError) {
-        let deadline = Date(timeIntervalSinceNow: RankTable.seconds(timeout))
+        let deadline = Date(timeIntervalSinceNow: timeout.inSeconds)
         try hub.condition.locked { () throws(CommunicatorError) in
             while try !deliverIfReady() {
                 if !hub.condition.wait(until: deadline), try !deliverIfReady() {
-                    throw .timedOut(operation: "collective #\(position)", rank: -1, seconds: RankTable.seconds(timeout))
+                    throw .timedOut(operation: "collective #\(position)", rank: -1, seconds: timeout.inSeconds)
                 }
             }
         }

@@ -1,24 +1,23 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// The one wrapper over the MPI C calls (via CMPI): each call's return code checked in one place and turned
+// into `MPIError` with the library's own explanation.
 
 internal import CMPI
 
 /// An error an MPI call returned, with the library's own explanation.
-public struct MPIError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct MPIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The MPI error code (an error class such as `MPI_ERR_TRUNCATE` or an implementation code).
-    public struct Code: RawRepresentable, Sendable, Hashable {
-        public var rawValue: Int32
-        public init(rawValue: Int32) { self.rawValue = rawValue }
+    package struct Code: RawRepresentable, Sendable, Hashable {
+        package var rawValue: Int32
+        package init(rawValue: Int32) { self.rawValue = rawValue }
     }
 
-    public var code: Code
+    package var code: Code
     /// The MPI function that failed, e.g. `MPI_Iallreduce`.
-    public var function: String
+    package var function: String
     /// `MPI_Error_string` for the code.
-    public var message: String
+    package var message: String
 
-    public var description: String { "\(function) failed (MPI error \(code.rawValue)): \(message)" }
+    package var description: String { "\(function) failed (MPI error \(code.rawValue)): \(message)" }
 }
 
 /// Thin wrappers over the MPI functions this module uses: the one place that turns MPI return
@@ -54,9 +53,10 @@ enum MPICalls {
         var provided: Int32 = 0
         try check(MPI_Init_thread(nil, nil, CMPI_thread_serialized(), &provided), "MPI_Init_thread")
         guard provided >= CMPI_thread_serialized() else {
-            throw .mpi(MPIError(
-                code: .init(rawValue: provided), function: "MPI_Init_thread",
-                message: "the MPI library provides thread level \(provided), below MPI_THREAD_SERIALIZED"))
+            throw .mpi(
+                MPIError(
+                    code: .init(rawValue: provided), function: "MPI_Init_thread",
+                    message: "the MPI library provides thread level \(provided), below MPI_THREAD_SERIALIZED"))
         }
         try check(MPI_Comm_set_errhandler(CMPI_comm_world(), CMPI_errors_return()), "MPI_Comm_set_errhandler")
     }
@@ -106,6 +106,15 @@ enum MPICalls {
         try check(
             MPI_Iallreduce(CMPI_in_place(), base, count, datatype, CMPI_op_sum(), CMPI_comm_world(), &request),
             "MPI_Iallreduce")
+    }
+
+    /// `MPI_Iallgather` of `count` bytes from every rank into `destination`, in rank order.
+    static func startAllGather(
+        _ base: UnsafeRawPointer?, count: Int32, into destination: UnsafeMutableRawPointer?, request: inout MPI_Request?
+    ) throws(CommunicatorError) {
+        try check(
+            MPI_Iallgather(base, count, CMPI_byte(), destination, count, CMPI_byte(), CMPI_comm_world(), &request),
+            "MPI_Iallgather")
     }
 
     /// `MPI_Allreduce` (blocking, in place) of `count` floats: the baseline of the benchmark.

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// The communicator over OpenMPI: the world `mpirun` started, non-blocking collectives completed by polling
+// `MPI_Test` so the watchdog can give up on a hung one.
 
 internal import CMPI
 import Synchronization
@@ -16,10 +15,10 @@ import Glibc
 /// (`MPI_Iallreduce`, `MPI_Ibcast`, `MPI_Ibarrier`) progress only inside MPI calls, so requests are
 /// completed by polling `MPI_Test`, which is also what lets the watchdog give up on a hung
 /// collective instead of blocking in `MPI_Wait` forever.
-public final class MPICommunicator: Communicator {
-    public let rank: Int
-    public let size: Int
-    public let collectiveTimeout: Duration
+package final class MPICommunicator: Communicator {
+    package let rank: Int
+    package let size: Int
+    package let collectiveTimeout: Duration
 
     /// Whether this process called `MPI_Init_thread` (at most once per process, as MPI requires).
     private static let initialized = Mutex(false)
@@ -28,7 +27,9 @@ public final class MPICommunicator: Communicator {
     ///
     /// - Parameter collectiveTimeout: how long one collective may take before the job is aborted.
     /// - Throws: ``CommunicatorError/mpi(_:)`` when MPI cannot start.
-    public static func world(collectiveTimeout: Duration = .seconds(600)) throws(CommunicatorError) -> MPICommunicator {
+    package static func world(collectiveTimeout: Duration = DistributedDefaults.collectiveTimeout)
+        throws(CommunicatorError) -> MPICommunicator
+    {
         let result: Result<Void, CommunicatorError> = initialized.withLock { isInitialized in
             guard !isInitialized else { return .success(()) }
             do throws(CommunicatorError) {
@@ -40,7 +41,8 @@ public final class MPICommunicator: Communicator {
             return .success(())
         }
         try result.get()
-        return try MPICommunicator(rank: MPICalls.worldRank(), size: MPICalls.worldSize(), collectiveTimeout: collectiveTimeout)
+        return try MPICommunicator(
+            rank: MPICalls.worldRank(), size: MPICalls.worldSize(), collectiveTimeout: collectiveTimeout)
     }
 
     private init(rank: Int, size: Int, collectiveTimeout: Duration) {
@@ -51,18 +53,18 @@ public final class MPICommunicator: Communicator {
 
     /// Shuts MPI down (`MPI_Finalize`); call once, after the last collective, before the process
     /// exits, or mpirun reports the rank as failed.
-    public func finalize() throws(CommunicatorError) {
+    package func finalize() throws(CommunicatorError) {
         guard !MPICalls.isFinalized() else { return }
         try MPICalls.finalize()
     }
 
-    public func startBarrier() throws(CommunicatorError) -> any CollectiveRequest {
+    package func startBarrier() throws(CommunicatorError) -> any CollectiveRequest {
         let request = MPIRequest()
         try MPICalls.startBarrier(into: &request.handle)
         return request
     }
 
-    public func startBroadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws(CommunicatorError)
+    package func startBroadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws(CommunicatorError)
         -> any CollectiveRequest
     {
         precondition((0..<size).contains(root), "broadcast root \(root) is outside 0..<\(size)")
@@ -73,7 +75,7 @@ public final class MPICommunicator: Communicator {
         return request
     }
 
-    public func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
+    package func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
         throws(CommunicatorError) -> any CollectiveRequest
     {
         let request = MPIRequest()
@@ -83,14 +85,25 @@ public final class MPICommunicator: Communicator {
         return request
     }
 
+    package func startAllGather(_ bytes: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer)
+        throws(CommunicatorError) -> any CollectiveRequest
+    {
+        precondition(
+            destination.count == bytes.count * size, "all-gather of \(bytes.count) bytes needs \(size)× that room")
+        let request = MPIRequest()
+        try MPICalls.startAllGather(
+            bytes.baseAddress, count: Self.count(bytes.count), into: destination.baseAddress, request: &request.handle)
+        return request
+    }
+
     /// A blocking in-place `MPI_Allreduce` sum, without watchdog: the baseline the benchmark
     /// compares the bucketed exchange against.
-    public func blockingAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws(CommunicatorError) {
+    package func blockingAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws(CommunicatorError) {
         try MPICalls.blockingAllreduceSum(UnsafeMutableRawPointer(buffer.baseAddress), count: Self.count(buffer.count))
     }
 
     /// Prints `reason` to standard error and ends every rank with `MPI_Abort` (exit code 70).
-    public func abort(reason: String) {
+    package func abort(reason: String) {
         let line = "ghostnet-d: \(reason); aborting the MPI job\n"
         _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
         MPICalls.abortWorld(exitCode: 70)

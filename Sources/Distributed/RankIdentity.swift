@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// Who this worker is: the launch environment (variables, host, cores) and the rank identity resolved from
+// MPI, the environment and the rank table, cross-checked before any collective runs.
 
 import Foundation
 
@@ -10,15 +9,15 @@ import Glibc
 
 /// What a worker process knows about how it was started: environment variables, host name and
 /// addresses, core count. Tests build one by hand; ``current`` reads the real process.
-public struct LaunchEnvironment: Sendable {
-    public var variables: [String: String]
-    public var hostName: String
+package struct LaunchEnvironment: Sendable {
+    package var variables: [String: String]
+    package var hostName: String
     /// This host's numeric interface addresses (IPv4 and IPv6, loopback included).
-    public var hostAddresses: [String]
+    package var hostAddresses: [String]
     /// Cores this process may run on.
-    public var processorCount: Int
+    package var processorCount: Int
 
-    public init(variables: [String: String], hostName: String, hostAddresses: [String], processorCount: Int) {
+    package init(variables: [String: String], hostName: String, hostAddresses: [String], processorCount: Int) {
         self.variables = variables
         self.hostName = hostName
         self.hostAddresses = hostAddresses
@@ -26,7 +25,7 @@ public struct LaunchEnvironment: Sendable {
     }
 
     /// The running process's environment.
-    public static var current: LaunchEnvironment {
+    package static var current: LaunchEnvironment {
         LaunchEnvironment(
             variables: ProcessInfo.processInfo.environment,
             hostName: ProcessInfo.processInfo.hostName,
@@ -37,7 +36,7 @@ public struct LaunchEnvironment: Sendable {
     /// Whether OpenMPI's launcher started this process: `mpirun` sets `OMPI_COMM_WORLD_SIZE` and
     /// `OMPI_COMM_WORLD_RANK` for every rank. Without them the process runs alone and MPI is not
     /// initialised at all (a singleton `MPI_Init` works but starts a runtime daemon, which is slow).
-    public var isUnderMPILauncher: Bool {
+    package var isUnderMPILauncher: Bool {
         variables["OMPI_COMM_WORLD_SIZE"] != nil && variables["OMPI_COMM_WORLD_RANK"] != nil
     }
 
@@ -63,27 +62,27 @@ public struct LaunchEnvironment: Sendable {
 }
 
 /// A worker's place in the job: its global rank, the world size, its server and device.
-public struct RankIdentity: Sendable, Equatable {
+package struct RankIdentity: Sendable, Equatable {
     /// The global rank, the table's `rank_id`.
-    public var rank: Int
+    package var rank: Int
     /// The number of ranks.
-    public var worldSize: Int
+    package var worldSize: Int
     /// The 0-based index of this rank's server in the table (`SERVER_ID`), or 0 without a table.
-    public var serverIndex: Int
+    package var serverIndex: Int
     /// The table's `server_id` / `node_addr`, or this host's name without a table.
-    public var serverName: String
+    package var serverName: String
     /// The device this rank stands for (`DEVICE_ID`): the table's `device_id`, else its position
     /// among the ranks of its server.
-    public var deviceID: Int
+    package var deviceID: Int
     /// How many ranks share this rank's server (divides the cores among them).
-    public var ranksOnServer: Int
+    package var ranksOnServer: Int
     /// This host's name.
-    public var hostName: String
+    package var hostName: String
     /// Non-fatal findings (DEVICE_ID mismatch, host not matching its server, table warnings).
-    public var warnings: [String]
+    package var warnings: [String]
 
-    /// Works out this process's identity and cross-checks every source (spec rules 17-20) before
-    /// any collective runs.
+    /// Works out this process's identity and cross-checks every source (rules 17-20 of
+    /// docs/RANKTABLE.md) before any collective runs.
     ///
     /// Under mpirun the MPI world rank (plus `RANK_OFFSET`) is the rank; otherwise `RANK_ID`
     /// (default 0). Errors: world size, `RANK_SIZE` or the rank outside the table's rank count,
@@ -92,7 +91,7 @@ public struct RankIdentity: Sendable, Equatable {
     /// device, a host whose name and addresses match no server of the table.
     ///
     /// - Parameter table: the rank table, if the job has one.
-    public static func resolve(
+    package static func resolve(
         table: RankTable?, environment: LaunchEnvironment
     ) throws(RankIdentityError) -> RankIdentity {
         let variables = environment.variables
@@ -108,7 +107,8 @@ public struct RankIdentity: Sendable, Equatable {
         let rank: Int
         let worldSize: Int
         if environment.isUnderMPILauncher {
-            guard let mpiRank = try number("OMPI_COMM_WORLD_RANK"), let mpiSize = try number("OMPI_COMM_WORLD_SIZE") else {
+            guard let mpiRank = try number("OMPI_COMM_WORLD_RANK"), let mpiSize = try number("OMPI_COMM_WORLD_SIZE")
+            else {
                 throw RankIdentityError("OMPI_COMM_WORLD_RANK / OMPI_COMM_WORLD_SIZE are not set by the launcher")
             }
             let offset = try number("RANK_OFFSET") ?? 0
@@ -116,7 +116,8 @@ public struct RankIdentity: Sendable, Equatable {
             worldSize = mpiSize
             if let rankID, rankID != rank {
                 let offsetNote = offset == 0 ? "" : " (MPI rank \(mpiRank) + RANK_OFFSET \(offset))"
-                throw RankIdentityError("MPI rank \(rank)\(offsetNote) ≠ RANK_ID \(rankID); unset RANK_ID under mpirun or fix it")
+                throw RankIdentityError(
+                    "MPI rank \(rank)\(offsetNote) ≠ RANK_ID \(rankID); unset RANK_ID under mpirun or fix it")
             }
         } else {
             rank = rankID ?? 0
@@ -124,20 +125,25 @@ public struct RankIdentity: Sendable, Equatable {
         }
         let rankCount = table?.rankCount ?? worldSize
         guard rank < rankCount else {
-            throw RankIdentityError(table == nil
-                ? "RANK_ID=\(rank) but this process runs alone (world size 1)"
-                : "RANK_ID=\(rank) is outside the rank table's 0..\(rankCount - 1)")
+            throw RankIdentityError(
+                table == nil
+                    ? "RANK_ID=\(rank) but this process runs alone (world size 1)"
+                    : "RANK_ID=\(rank) is outside the rank table's 0..\(rankCount - 1)")
         }
         if let rankSize, rankSize != rankCount {
-            throw RankIdentityError(table == nil
-                ? "RANK_SIZE=\(rankSize) but the world has \(worldSize) rank(s)"
-                : "RANK_SIZE=\(rankSize) but the rank table defines \(rankCount) ranks")
+            throw RankIdentityError(
+                table == nil
+                    ? "RANK_SIZE=\(rankSize) but the world has \(worldSize) rank(s)"
+                    : "RANK_SIZE=\(rankSize) but the rank table defines \(rankCount) ranks")
         }
         guard worldSize == rankCount else {
-            throw RankIdentityError(environment.isUnderMPILauncher
-                ? "MPI world size \(worldSize) ≠ the rank table's \(rankCount) ranks; start one process per rank (mpirun -np \(rankCount))"
-                : "the rank table defines \(rankCount) ranks but this process was not started by mpirun (world size 1); "
-                    + "launch it with deploy/run_distributed.sh")
+            throw RankIdentityError(
+                environment.isUnderMPILauncher
+                    ? "MPI world size \(worldSize) ≠ the rank table's \(rankCount) ranks; start one process per rank "
+                        + "(mpirun -np \(rankCount))"
+                    : "the rank table defines \(rankCount) ranks "
+                        + "but this process was not started by mpirun (world size 1); "
+                        + "launch it with deploy/run_distributed.sh")
         }
 
         var warnings = table?.warnings ?? []
@@ -157,7 +163,8 @@ public struct RankIdentity: Sendable, Equatable {
         let shortName = environment.hostName.split(separator: ".").first.map(String.init) ?? environment.hostName
         let names = Set([environment.hostName, shortName] + environment.hostAddresses)
         func isThisHost(_ candidate: RankTable.Server) -> Bool {
-            let candidateShortName = IPAddress.family(of: candidate.id) == nil
+            let candidateShortName =
+                IPAddress.family(of: candidate.id) == nil
                 ? candidate.id.split(separator: ".").first.map(String.init) ?? candidate.id : candidate.id
             return !names.isDisjoint(with: [candidate.id, candidateShortName] + [candidate.hostIP].compactMap { $0 })
         }
@@ -167,12 +174,15 @@ public struct RankIdentity: Sendable, Equatable {
             // another server's. A host matching no server may just be named differently: warn only.
             if let hostServer = table.servers.firstIndex(where: isThisHost) {
                 throw RankIdentityError(
-                    "rank \(rank) belongs to server '\(server.id)' (server \(entry.serverIndex) of the rank table) but runs on "
-                        + "this host ('\(environment.hostName)'), which is server '\(table.servers[hostServer].id)' (server \(hostServer)); "
-                        + "check the hostfile order: it must list the servers in rank-table order (ghostnet-d ranktable hostfile)")
+                    "rank \(rank) belongs to server '\(server.id)' (server \(entry.serverIndex) of the rank table) "
+                        + "but runs on this host ('\(environment.hostName)'), "
+                        + "which is server '\(table.servers[hostServer].id)' (server \(hostServer)); "
+                        + "check the hostfile order: it must list the servers in rank-table order "
+                        + "(ghostnet-d ranktable hostfile)")
             }
             warnings.append(
-                "this host ('\(environment.hostName)', addresses \(environment.hostAddresses.joined(separator: ", "))) does not match "
+                "this host ('\(environment.hostName)', addresses "
+                    + "\(environment.hostAddresses.joined(separator: ", "))) does not match "
                     + "server '\(server.id)' of rank \(rank); check the hostfile order")
         }
         return RankIdentity(
@@ -182,31 +192,29 @@ public struct RankIdentity: Sendable, Equatable {
 
     /// OpenBLAS threads when nothing overrides them: this server's cores shared by its ranks, at
     /// least one.
-    public func defaultOpenBLASThreads(processorCount: Int) -> Int {
+    package func defaultOpenBLASThreads(processorCount: Int) -> Int {
         max(1, processorCount / max(ranksOnServer, 1))
     }
 
-    /// The conventional variables children of this worker expect.
-    public var exportedVariables: [(name: String, value: String)] {
-        [("RANK_ID", "\(rank)"), ("RANK_SIZE", "\(worldSize)"), ("DEVICE_ID", "\(deviceID)"), ("SERVER_ID", "\(serverIndex)")]
-    }
-
-    /// Sets ``exportedVariables`` in this process's environment, so child processes inherit them.
-    public func exportEnvironment() {
-        for (name, value) in exportedVariables { setenv(name, value, 1) }
+    /// The conventional variables children of this worker expect (the worker launch exports them).
+    package var exportedVariables: [(name: String, value: String)] {
+        [
+            ("RANK_ID", "\(rank)"), ("RANK_SIZE", "\(worldSize)"), ("DEVICE_ID", "\(deviceID)"),
+            ("SERVER_ID", "\(serverIndex)"),
+        ]
     }
 
     /// The one-line summary each worker logs, e.g.
     /// `rank 1/2 server 0 '127.0.0.1' device 1 host node7 openblas Haswell×1`.
-    public func summary(openBLASKernel: String, openBLASThreads: Int) -> String {
+    package func summary(openBLASKernel: String, openBLASThreads: Int) -> String {
         "rank \(rank)/\(worldSize) server \(serverIndex) '\(serverName)' device \(deviceID) host \(hostName) "
             + "openblas \(openBLASKernel)×\(openBLASThreads)"
     }
 }
 
 /// A worker whose identity contradicts its rank table or launcher; the job must not start.
-public struct RankIdentityError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+package struct RankIdentityError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// Reading a rank table: finding the file (option, environment), reading it safely with a size bound,
+// and parsing it with StrictJSON before RankTableValidator.swift applies the numbered rules.
 
 import Foundation
 internal import StrictJSON
@@ -13,14 +12,14 @@ import Glibc
 
 extension RankTable {
     /// The environment variables that name the rank table, in the order they are consulted.
-    public static let pathVariables = ["MINDSPORE_HCCL_CONFIG_PATH", "RANK_TABLE_FILE"]
+    package static let pathVariables = ["MINDSPORE_HCCL_CONFIG_PATH", "RANK_TABLE_FILE"]
 
     /// The rank table path: `explicitPath` (from `--rank-table`) when given, else
     /// `MINDSPORE_HCCL_CONFIG_PATH`, else `RANK_TABLE_FILE`.
     ///
     /// - Returns: the path and warnings (both variables set to different files).
     /// - Throws: ``RankTableError/Code/notConfigured`` when nothing names a table.
-    public static func resolvePath(
+    package static func resolvePath(
         explicitPath: String?, environment: [String: String]
     ) throws(RankTableError) -> (path: String, warnings: [String]) {
         let fromEnvironment = pathVariables.compactMap { name in
@@ -48,22 +47,22 @@ extension RankTable {
     /// passed, as HCCL does; a zero timeout fails at once.
     ///
     /// - Throws: ``RankTableError`` naming the file, the JSON path and what was expected.
-    public static func load(
+    package static func load(
         path: String, readinessTimeout: Duration = .zero, pollInterval: Duration = .seconds(1)
     ) throws(RankTableError) -> RankTable {
         let deadline = ContinuousClock.now.advanced(by: readinessTimeout)
         while true {
             do {
                 return try parse(readFile(path), file: path)
-            } catch where error.code == .notReady && ContinuousClock.now < deadline {
+            } catch  where error.code == .notReady && ContinuousClock.now < deadline {
                 let remaining = ContinuousClock.now.duration(to: deadline)
-                Thread.sleep(forTimeInterval: Self.seconds(min(pollInterval, remaining)))
+                Thread.sleep(forTimeInterval: min(pollInterval, remaining).inSeconds)
             }
         }
     }
 
     /// Parses and validates rank-table JSON; `file` only names the source in errors.
-    public static func parse(_ bytes: [UInt8], file: String) throws(RankTableError) -> RankTable {
+    package static func parse(_ bytes: [UInt8], file: String) throws(RankTableError) -> RankTable {
         guard bytes.contains(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) else {
             throw RankTableError(.syntax, file: file, message: "the file is empty (expected a JSON object)")
         }
@@ -72,470 +71,49 @@ extension RankTable {
             document = try JSONValue(parsing: bytes)
         } catch {
             throw RankTableError(
-                .syntax, file: file, message: "is not valid JSON: \(error.reason) at line \(error.line):\(error.column)")
+                .syntax, file: file, message: "is not valid JSON: \(error.reason) at line \(error.line):\(error.column)"
+            )
         }
         var validator = RankTableValidator(file: file)
         return try validator.validate(document)
     }
 
+    /// The largest table read, far above any real one (4,096 servers of 8 ranks take about 3 MB).
+    package static let maximumFileBytes = 64 << 20
+
+    /// Reads the whole file, refusing before any read what is not a regular file: opening a FIFO
+    /// for reading would block until a writer came, and a device may never end.
     private static func readFile(_ path: String) throws(RankTableError) -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-            let data = FileManager.default.contents(atPath: path)
-        else {
+        // O_NONBLOCK makes opening a FIFO return at once; it does not change reads of a regular file.
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
             throw RankTableError(.unreadable, file: path, message: "does not exist or is not a readable file")
         }
-        return [UInt8](data)
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) * 1e-18
-    }
-}
-
-// MARK: - Validation rules
-
-/// Applies the rank-table rules (numbered as in `shared/spec/ranktable.md` §4) to a parsed
-/// document, collecting warnings and throwing at the first error.
-struct RankTableValidator {
-    let file: String
-    var warnings: [String] = []
-
-    init(file: String) { self.file = file }
-
-    /// An entry of a JSON object together with where it sits in the document.
-    private struct Node {
-        var value: JSONValue
-        var path: String
-
-        func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
-    }
-
-    private func failure(_ path: String?, _ message: String) -> RankTableError {
-        RankTableError(.invalid, file: file, jsonPath: path?.isEmpty == true ? nil : path, message: message)
-    }
-
-    mutating func validate(_ document: JSONValue) throws(RankTableError) -> RankTable {
-        guard let top = document.fields else {
-            throw failure(nil, "must be a JSON object, got \(document.kindName)")
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw RankTableError(.unreadable, file: path, message: "cannot stat: \(String(cString: strerror(errno)))")
         }
-        let root = Node(value: document, path: "")
-        // Rule 3: status.
-        let status = try requiredString("status", in: top, of: root)
-        switch status {
-        case "completed": break
-        case "initializing":
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw RankTableError(.unreadable, file: path, message: "is not a regular file (expected a JSON file)")
+        }
+        guard status.st_size <= maximumFileBytes else {
             throw RankTableError(
-                .notReady, file: file, jsonPath: "status",
-                message: "rank table not ready (status 'initializing'); regenerate it or wait with --rank-table-wait SECONDS")
-        default:
-            throw failure("status", "unknown status '\(status)' (expected \"completed\" or \"initializing\")")
+                .unreadable, file: path,
+                message: "is \(status.st_size) bytes; a rank table is at most \(maximumFileBytes)")
         }
-        // Rule 4: version.
-        let supported = RankTable.Version.allCases.map(\.rawValue).joined(separator: ", ")
-        guard top["version"] != nil else {
-            if top["group_list"] != nil {
-                throw failure(
-                    nil,
-                    "legacy group_list rank table (no \"version\") is not supported; convert it to version 1.0: "
-                        + "one server_list entry per server_id with a device entry {device_id, device_ip, rank_id} "
-                        + "per instance, or write a new one with 'ghostnet-d ranktable generate'")
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size))
+        var total = 0
+        while total < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + total, $0.count - total) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else {
+                let reason = String(cString: strerror(errno))
+                throw RankTableError(.unreadable, file: path, message: "cannot read: \(reason)")
             }
-            throw failure(nil, "missing required field 'version' (supported: \(supported))")
+            if count == 0 { break }
+            total += count
         }
-        let versionText = try requiredString("version", in: top, of: root)
-        guard let version = RankTable.Version(rawValue: versionText) else {
-            throw failure("version", "unsupported rank table version '\(versionText)' (supported: \(supported))")
-        }
-        let servers =
-            switch version {
-            case .serverList, .superPod: try validateServerList(top, root: root, version: version)
-            case .nodeList: try validateNodeList(top, root: root)
-            }
-        try validateRankIDs(servers)
-        warnLayout(servers, idKind: version == .nodeList ? "node_addr" : "server_id")
-        return RankTable(version: version, servers: servers, warnings: warnings)
-    }
-
-    // MARK: Version 1.0 / 1.2
-
-    private mutating func validateServerList(
-        _ top: [String: JSONValue], root: Node, version: RankTable.Version
-    ) throws(RankTableError) -> [RankTable.Server] {
-        // Rules 7-8: server_list non-empty, server_count required and equal to its length.
-        let serverNodes = try requiredArray("server_list", in: top, of: root, nonEmptyMessage: "server_list is empty")
-        let serverCount = try requiredDecimal("server_count", in: top, of: root)
-        guard serverCount == serverNodes.count else {
-            throw failure("server_count", "server_count is \"\(serverCount)\" but server_list has \(serverNodes.count) entries")
-        }
-        var servers: [RankTable.Server] = []
-        var serverIDPaths: [String: String] = [:]
-        var deviceIPOwners: [String: (path: String, server: Int)] = [:]
-        var firstDeviceIP: (count: Int, family: Int32, path: String)?
-        for serverNode in serverNodes {
-            let server = try object(serverNode)
-            // Rule 9: server_id non-empty and unique.
-            let serverID = try requiredString("server_id", in: server, of: serverNode)
-            guard !serverID.isEmpty else { throw failure(serverNode.child("server_id"), "server_id is empty") }
-            if let earlier = serverIDPaths[serverID] {
-                throw failure(serverNode.child("server_id"), "duplicate server_id '\(serverID)' (\(earlier), \(serverNode.path))")
-            }
-            serverIDPaths[serverID] = serverNode.path
-            _ = try optionalString("host_nic_ip", in: server, of: serverNode)
-            // Rule 14: host_ip is an address.
-            let hostIP = try optionalString("host_ip", in: server, of: serverNode)
-            if let hostIP { _ = try ipAddressFamily(hostIP, path: serverNode.child("host_ip"), field: "host_ip") }
-            let deviceNodes = try requiredArray(
-                "device", in: server, of: serverNode, nonEmptyMessage: "server '\(serverID)' has no devices")
-
-            var ranks: [RankTable.Rank] = []
-            var deviceIDPaths: [Int: String] = [:]
-            var sharedDeviceIPs: Set<String> = []
-            for deviceNode in deviceNodes {
-                let device = try object(deviceNode)
-                let rankID = try requiredDecimal("rank_id", in: device, of: deviceNode)
-                let deviceID = try requiredDecimal("device_id", in: device, of: deviceNode)
-                // Rule 11: device_id unique per server; the range only matters for Ascend chips.
-                if let earlier = deviceIDPaths[deviceID] {
-                    throw failure(
-                        deviceNode.child("device_id"),
-                        "device_id \(deviceID) appears twice on server '\(serverID)' (\(earlier), \(deviceNode.path))")
-                }
-                deviceIDPaths[deviceID] = deviceNode.path
-                if deviceID > 15 {
-                    warnings.append(
-                        "\(deviceNode.child("device_id")): device_id \(deviceID) is beyond an Ascend host's 0..15 (fine for CPU ranks)")
-                }
-                // Rule 12: device_ip addresses, unique across servers, same count and family.
-                if let deviceIPText = try optionalString("device_ip", in: device, of: deviceNode) {
-                    let ipPath = deviceNode.child("device_ip")
-                    let addresses = deviceIPText.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-                    for address in addresses {
-                        let family = try ipAddressFamily(address, path: ipPath, field: "device_ip")
-                        if let first = firstDeviceIP {
-                            guard addresses.count == first.count else {
-                                throw failure(
-                                    ipPath,
-                                    "has \(addresses.count) address(es) but \(first.path) has \(first.count); every device needs the same number")
-                            }
-                            guard serverNodes.count == 1 || family == first.family else {
-                                throw failure(ipPath, "mixes IPv4 and IPv6 with \(first.path); a multi-server table needs one family")
-                            }
-                        } else {
-                            firstDeviceIP = (addresses.count, family, ipPath)
-                        }
-                        if let owner = deviceIPOwners[address] {
-                            guard owner.server == servers.count else {
-                                throw failure(ipPath, "device_ip '\(address)' used by two devices (\(owner.path), \(ipPath))")
-                            }
-                            sharedDeviceIPs.insert(address)
-                        } else {
-                            deviceIPOwners[address] = (ipPath, servers.count)
-                        }
-                    }
-                } else if serverNodes.count > 1, server["host_ip"] == nil {
-                    throw failure(
-                        deviceNode.child("device_ip"),
-                        "device_ip is required on multi-server tables (\(deviceNode.path)); give the server's address or set host_ip")
-                }
-                // Rule 14: optional ports and addresses.
-                for portKey in ["device_port", "host_port", "device_vnic_port", "backup_device_port"] {
-                    if let port = try optionalDecimal(portKey, in: device, of: deviceNode), !(1...65535).contains(port) {
-                        throw failure(deviceNode.child(portKey), "port \(port) is outside 1..65535")
-                    }
-                }
-                if let backup = try optionalString("backup_device_ip", in: device, of: deviceNode) {
-                    _ = try ipAddressFamily(backup, path: deviceNode.child("backup_device_ip"), field: "backup_device_ip")
-                }
-                if version == .superPod {
-                    _ = try optionalDecimal("super_device_id", in: device, of: deviceNode)
-                }
-                ranks.append(RankTable.Rank(id: rankID, deviceID: deviceID, serverIndex: servers.count, jsonPath: deviceNode.path))
-            }
-            if !sharedDeviceIPs.isEmpty {
-                warnings.append(
-                    "server '\(serverID)': several ranks share device_ip \(sharedDeviceIPs.sorted().joined(separator: ", ")) "
-                        + "(fine for CPU ranks; HCCL on Ascend would reject it)")
-            }
-            servers.append(RankTable.Server(id: serverID, hostIP: hostIP, ranks: ranks))
-        }
-        // Rule 13: the same number of ranks on every server.
-        if let first = servers.first, let other = servers.first(where: { $0.ranks.count != first.ranks.count }) {
-            throw failure(
-                "server_list",
-                "server '\(other.id)' has \(other.ranks.count) device(s), server '\(first.id)' has \(first.ranks.count); "
-                    + "every server needs the same number")
-        }
-        if version == .superPod {
-            try validateSuperPods(top, root: root, servers: servers, deviceNodes: serverNodes)
-        }
-        return servers
-    }
-
-    /// Rule 14 for version 1.2: every pod's servers exist, pods cover every server once, and
-    /// `super_device_id`s are unique inside a pod.
-    private mutating func validateSuperPods(
-        _ top: [String: JSONValue], root: Node, servers: [RankTable.Server], deviceNodes serverNodes: [Node]
-    ) throws(RankTableError) {
-        guard top["super_pod_list"] != nil else {
-            warnings.append("version 1.2 table without super_pod_list (ignored for CPU ranks)")
-            return
-        }
-        let pods = try requiredArray(
-            "super_pod_list", in: top, of: root, nonEmptyMessage: "super_pod_list is empty")
-        let serverIndexByID = Dictionary(uniqueKeysWithValues: servers.enumerated().map { ($1.id, $0) })
-        var podIDs: Set<String> = []
-        var listed = 0
-        for podNode in pods {
-            let pod = try object(podNode)
-            let podID = try requiredString("super_pod_id", in: pod, of: podNode)
-            guard !podID.isEmpty else { throw failure(podNode.child("super_pod_id"), "super_pod_id is empty") }
-            guard podIDs.insert(podID).inserted else {
-                throw failure(podNode.child("super_pod_id"), "duplicate super_pod_id '\(podID)'")
-            }
-            var superDeviceOwners: [Int: String] = [:]
-            for memberNode in try requiredArray(
-                "server_list", in: pod, of: podNode, nonEmptyMessage: "super pod '\(podID)' lists no servers")
-            {
-                let member = try object(memberNode)
-                let serverID = try requiredString("server_id", in: member, of: memberNode)
-                guard let serverIndex = serverIndexByID[serverID] else {
-                    throw failure(memberNode.child("server_id"), "super_pod_list server_id '\(serverID)' is not in server_list")
-                }
-                listed += 1
-                guard let server = serverNodes[serverIndex].value.fields,
-                    case .array(let devices) = server["device"]
-                else { continue }
-                for (deviceIndex, device) in devices.enumerated() {
-                    guard case .string(let text) = device.fields?["super_device_id"],
-                        let superDeviceID = Int(text)
-                    else { continue }
-                    let path = "\(serverNodes[serverIndex].path).device[\(deviceIndex)].super_device_id"
-                    if let earlier = superDeviceOwners[superDeviceID] {
-                        throw failure(path, "duplicate super_device_id \(superDeviceID) in super pod '\(podID)' (also \(earlier))")
-                    }
-                    superDeviceOwners[superDeviceID] = path
-                }
-            }
-        }
-        guard listed == servers.count else {
-            throw failure("super_pod_list", "super pods list \(listed) server(s) but server_list has \(servers.count)")
-        }
-    }
-
-    // MARK: Version 1.1
-
-    private mutating func validateNodeList(
-        _ top: [String: JSONValue], root: Node
-    ) throws(RankTableError) -> [RankTable.Server] {
-        if let collectiveID = try optionalString("collective_id", in: top, of: root), collectiveID.count > 127 {
-            throw failure("collective_id", "collective_id is \(collectiveID.count) characters long (at most 127)")
-        }
-        if let mode = try optionalString("mode", in: top, of: root), !["tcp", "rdma"].contains(mode) {
-            throw failure("mode", "unknown mode '\(mode)' (expected \"tcp\" or \"rdma\")")
-        }
-        let nodeNodes = try requiredArray("node_list", in: top, of: root, nonEmptyMessage: "node_list is empty")
-        var servers: [RankTable.Server] = []
-        var addressPaths: [String: String] = [:]
-        for nodeNode in nodeNodes {
-            let node = try object(nodeNode)
-            let address = try requiredString("node_addr", in: node, of: nodeNode)
-            _ = try ipAddressFamily(address, path: nodeNode.child("node_addr"), field: "node_addr")
-            if let earlier = addressPaths[address] {
-                throw failure(nodeNode.child("node_addr"), "duplicate node_addr '\(address)' (\(earlier), \(nodeNode.path))")
-            }
-            addressPaths[address] = nodeNode.path
-            var ranks: [RankTable.Rank] = []
-            var deviceIDPaths: [Int: String] = [:]
-            for rankNode in try requiredArray(
-                "ranks", in: node, of: nodeNode, nonEmptyMessage: "node '\(address)' has no ranks")
-            {
-                let rank = try object(rankNode)
-                let rankID = try requiredDecimal("rank_id", in: rank, of: rankNode)
-                let deviceID = try optionalDecimal("device_id", in: rank, of: rankNode)
-                if let deviceID {
-                    if let earlier = deviceIDPaths[deviceID] {
-                        throw failure(
-                            rankNode.child("device_id"),
-                            "device_id \(deviceID) appears twice on node '\(address)' (\(earlier), \(rankNode.path))")
-                    }
-                    deviceIDPaths[deviceID] = rankNode.path
-                }
-                if let port = try optionalDecimal("port", in: rank, of: rankNode), port > 65535 {
-                    throw failure(rankNode.child("port"), "port \(port) is outside 0..65535")
-                }
-                if let rankIP = try optionalString("rank_ip", in: rank, of: rankNode), !rankIP.isEmpty {
-                    _ = try ipAddressFamily(rankIP, path: rankNode.child("rank_ip"), field: "rank_ip")
-                }
-                ranks.append(RankTable.Rank(id: rankID, deviceID: deviceID, serverIndex: servers.count, jsonPath: rankNode.path))
-            }
-            servers.append(RankTable.Server(id: address, hostIP: nil, ranks: ranks))
-        }
-        return servers
-    }
-
-    // MARK: Rules across the whole table
-
-    /// Rule 10: rank ids are exactly `0..<N`.
-    private func validateRankIDs(_ servers: [RankTable.Server]) throws(RankTableError) {
-        let ranks = servers.flatMap(\.ranks)
-        var pathByID: [Int: String] = [:]
-        for rank in ranks {
-            if let earlier = pathByID[rank.id] {
-                throw failure("\(rank.jsonPath).rank_id", "rank_id \(rank.id) used twice (\(earlier), \(rank.jsonPath))")
-            }
-            pathByID[rank.id] = rank.jsonPath
-        }
-        let missing = (0..<ranks.count).filter { pathByID[$0] == nil }
-        let missingText = missing.map(String.init).joined(separator: ", ")
-        if let tooLarge = ranks.first(where: { $0.id >= ranks.count }) {
-            throw failure(
-                "\(tooLarge.jsonPath).rank_id",
-                "rank_id \(tooLarge.id) ≥ number of ranks \(ranks.count) (rank_ids must be 0..\(ranks.count - 1); missing \(missingText))")
-        }
-    }
-
-    /// Rule 15: layouts launch scripts assume, as warnings.
-    private mutating func warnLayout(_ servers: [RankTable.Server], idKind: String) {
-        var previousEnd = -1
-        for server in servers {
-            let ids = server.ranks.map(\.id)
-            let sorted = ids.sorted()
-            if sorted != Array(sorted[0]..<sorted[0] + sorted.count) {
-                warnings.append(
-                    "server '\(server.id)' ranks [\(ids.map(String.init).joined(separator: ","))] are not contiguous; "
-                        + "SERVER_ID-based launch scripts and hostfile slot mapping will mis-assign ranks")
-            } else if sorted[0] < previousEnd {
-                warnings.append("server '\(server.id)' ranks start at \(sorted[0]), before the previous server's; blocks should increase along the list")
-            }
-            previousEnd = sorted.last! + 1
-            let devices = server.ranks.compactMap(\.deviceID)
-            if devices.count == ids.count, zip(ids, devices).sorted(by: { $0.0 < $1.0 }).map(\.1) != devices.sorted() {
-                warnings.append("server '\(server.id)': rank order does not follow device_id order")
-            }
-        }
-        let serverIDs = servers.map(\.id)
-        if serverIDs != serverIDs.sorted() {
-            warnings.append("servers are not in lexicographic \(idKind) order (MindSpore's multi-host convention)")
-        }
-    }
-
-    // MARK: Typed field access (rules 5-7)
-
-    private func object(_ node: Node) throws(RankTableError) -> [String: JSONValue] {
-        guard let fields = node.value.fields else {
-            throw failure(node.path, "must be an object, got \(node.value.kindName)")
-        }
-        return fields
-    }
-
-    private func requiredArray(
-        _ key: String, in fields: [String: JSONValue], of parent: Node, nonEmptyMessage: String
-    ) throws(RankTableError) -> [Node] {
-        guard let value = fields[key] else { throw missing(key, in: parent) }
-        guard case .array(let elements) = value else {
-            throw failure(parent.child(key), "must be an array, got \(value.kindName)")
-        }
-        guard !elements.isEmpty else { throw failure(parent.child(key), nonEmptyMessage) }
-        return elements.enumerated().map { Node(value: $1, path: "\(parent.child(key))[\($0)]") }
-    }
-
-    private func missing(_ key: String, in parent: Node) -> RankTableError {
-        failure(parent.path, "missing required field '\(key)'")
-    }
-
-    private func requiredString(
-        _ key: String, in fields: [String: JSONValue], of parent: Node
-    ) throws(RankTableError) -> String {
-        guard let text = try optionalString(key, in: fields, of: parent) else { throw missing(key, in: parent) }
-        return text
-    }
-
-    /// Rule 5: every scalar is a JSON string.
-    private func optionalString(
-        _ key: String, in fields: [String: JSONValue], of parent: Node
-    ) throws(RankTableError) -> String? {
-        guard let value = fields[key] else { return nil }
-        guard case .string(let text) = value else {
-            throw failure(parent.child(key), "must be a string like \"\(Self.example(for: key))\", got \(value.kindName) \(value.snippet)")
-        }
-        return text
-    }
-
-    private func requiredDecimal(
-        _ key: String, in fields: [String: JSONValue], of parent: Node
-    ) throws(RankTableError) -> Int {
-        guard let value = try optionalDecimal(key, in: fields, of: parent) else { throw missing(key, in: parent) }
-        return value
-    }
-
-    /// Rule 6: numeric strings are plain decimal digits without sign, space or leading zero, and
-    /// fit in 32 bits.
-    private func optionalDecimal(
-        _ key: String, in fields: [String: JSONValue], of parent: Node
-    ) throws(RankTableError) -> Int? {
-        guard let text = try optionalString(key, in: fields, of: parent) else { return nil }
-        let isPlainDecimal = !text.isEmpty && text.utf8.allSatisfy { (0x30...0x39).contains($0) }
-            && (text == "0" || !text.hasPrefix("0"))
-        guard isPlainDecimal else {
-            throw failure(parent.child(key), "\(key) '\(text)' is not a decimal integer (expected digits like \"\(Self.example(for: key))\")")
-        }
-        guard let value = UInt32(text) else {
-            throw failure(parent.child(key), "\(key) '\(text)' is too large (at most \(UInt32.max))")
-        }
-        return Int(value)
-    }
-
-    /// Rule 12: an IPv4 or IPv6 address; returns its family (`AF_INET` or `AF_INET6`).
-    private func ipAddressFamily(_ text: String, path: String, field: String) throws(RankTableError) -> Int32 {
-        guard let family = IPAddress.family(of: text) else {
-            throw failure(path, "\(field) '\(text)' is not an IP address")
-        }
-        return family
-    }
-
-    private static func example(for key: String) -> String {
-        switch key {
-        case "version": "1.0"
-        case "status": "completed"
-        case "server_count", "rank_id": "2"
-        case "device_id": "0"
-        case "server_id", "device_ip", "host_ip", "node_addr", "rank_ip", "backup_device_ip": "10.0.0.1"
-        case let port where port.hasSuffix("port"): "60000"
-        default: "text"
-        }
-    }
-}
-
-extension JSONValue {
-    /// An object's members by key, or `nil` when the value is not an object. A repeated key keeps
-    /// its last value, as Python's `json` module (which the reference tools use) reads it.
-    fileprivate var fields: [String: JSONValue]? {
-        guard case .object(let members) = self else { return nil }
-        return Dictionary(members.lazy.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-    }
-
-    /// A short rendering of the value for error messages: `"text"`, `7`, `an object`, ...
-    fileprivate var snippet: String {
-        switch self {
-        case .object: "an object"
-        case .array: "an array"
-        case .string(let text): "\"\(text)\""
-        case .number(let number): number.text
-        case .bool(let value): "\(value)"
-        case .null: "null"
-        }
-    }
-}
-
-/// IP address syntax, by the C library's own parser.
-enum IPAddress {
-    /// `AF_INET` or `AF_INET6` when `text` is a numeric address of that family, else `nil`.
-    static func family(of text: String) -> Int32? {
-        var buffer = [UInt8](repeating: 0, count: 16)
-        if inet_pton(AF_INET, text, &buffer) == 1 { return AF_INET }
-        if inet_pton(AF_INET6, text, &buffer) == 1 { return AF_INET6 }
-        return nil
+        return Array(bytes[..<total])
     }
 }

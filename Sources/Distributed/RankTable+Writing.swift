@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// Writing rank tables (the generator, atomic replacement) and OpenMPI hostfiles from them.
 
 import Foundation
 internal import StrictJSON
+import TensorEngine
 
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +11,10 @@ import Glibc
 // MARK: - Generating tables
 
 extension RankTable {
+    /// The most ranks one server may hold, in a generated or a loaded table (rule 24): far above
+    /// the cores of any CPU host, low enough that a typo cannot make a table of millions of ranks.
+    package static let maximumRanksPerServer = 1024
+
     /// The JSON text of a table for `servers` with `ranksPerServer` CPU ranks each, as the
     /// reference `hccl_tools.py` + `merge_hccl.py` would write it: ranks numbered server-major in
     /// the given server order, every scalar a string, `status` last.
@@ -23,21 +26,31 @@ extension RankTable {
     /// format HCCL itself uses for CPU ranks; `node_addr` must be an address.
     ///
     /// - Parameters:
-    ///   - servers: host names or addresses, in rank order; names are resolved to IPv4 where the
-    ///     format needs an address.
-    ///   - ranksPerServer: worker processes per server, at least 1.
+    ///   - servers: host names (RFC 1123) or addresses, in rank order; names are resolved to IPv4
+    ///     where the format needs an address.
+    ///   - ranksPerServer: worker processes per server, `1...maximumRanksPerServer`.
     ///   - version: `.serverList` (1.0) or `.nodeList` (1.1).
-    /// - Throws: ``RankTableError`` for an empty or repeated server, or a name that does not resolve.
-    public static func generateJSON(
+    /// - Throws: ``RankTableError`` for an empty, repeated or malformed server, a name that does
+    ///   not resolve, or a rank count out of range.
+    package static func generateJSON(
         servers: [String], ranksPerServer: Int, version: Version = .serverList
     ) throws(RankTableError) -> String {
         let file = "(generated)"
         guard !servers.isEmpty else { throw RankTableError(.invalid, file: file, message: "no servers given") }
-        guard ranksPerServer >= 1 else {
-            throw RankTableError(.invalid, file: file, message: "ranks per server must be at least 1, got \(ranksPerServer)")
+        guard (1...maximumRanksPerServer).contains(ranksPerServer) else {
+            throw RankTableError(
+                .invalid, file: file,
+                message: "ranks per server must be 1...\(maximumRanksPerServer), got \(ranksPerServer)")
         }
         if let empty = servers.firstIndex(where: \.isEmpty) {
             throw RankTableError(.invalid, file: file, message: "server \(empty) has an empty name")
+        }
+        for server in servers {
+            if let problem = HostName.problem(with: server) {
+                let quoted = JSONValue.string(server).serialized
+                throw RankTableError(
+                    .invalid, file: file, message: "server \(quoted) is not a host name or an IP address: \(problem)")
+            }
         }
         if let repeated = servers.enumerated().first(where: { servers[..<$0.offset].contains($0.element) }) {
             throw RankTableError(.invalid, file: file, message: "server '\(repeated.element)' is listed twice")
@@ -49,7 +62,8 @@ extension RankTable {
                 guard let address = IPAddress.family(of: server) != nil ? server : IPAddress.resolveIPv4(server) else {
                     throw RankTableError(
                         .invalid, file: file,
-                        message: "server '\(server)' does not resolve to an IPv4 address, which this table format needs; give its address")
+                        message: "server '\(server)' does not resolve to an IPv4 address, which this table format "
+                            + "needs; give its address")
                 }
                 addresses.append(address)
             }
@@ -81,9 +95,13 @@ extension RankTable {
             lines.append("  \"mode\": \"tcp\",")
             lines.append("  \"node_list\": [")
             for serverIndex in servers.indices {
-                let ranks = (0..<ranksPerServer).map { "{\"rank_id\": \(quoted(String(serverIndex * ranksPerServer + $0)))}" }
+                let ranks = (0..<ranksPerServer).map {
+                    "{\"rank_id\": \(quoted(String(serverIndex * ranksPerServer + $0)))}"
+                }
                 let separator = serverIndex == servers.count - 1 ? "" : ","
-                lines.append("    {\"node_addr\": \(quoted(addresses[serverIndex])), \"ranks\": [\(ranks.joined(separator: ", "))]}\(separator)")
+                lines.append(
+                    "    {\"node_addr\": \(quoted(addresses[serverIndex])), \"ranks\": "
+                        + "[\(ranks.joined(separator: ", "))]}\(separator)")
             }
             lines.append("  ],")
         }
@@ -94,19 +112,22 @@ extension RankTable {
 
     /// Writes `text` to `path` atomically: a temporary file in the same folder, then `rename`, so a
     /// reader polling the path never sees a partial table.
-    public static func writeAtomically(_ text: String, to path: String) throws(RankTableError) {
+    package static func writeAtomically(_ text: String, to path: String) throws(RankTableError) {
         let target = URL(fileURLWithPath: path)
         let temporary = target.deletingLastPathComponent()
             .appendingPathComponent(".\(target.lastPathComponent).tmp-\(getpid())")
         do {
             try Data(text.utf8).write(to: temporary)
         } catch {
-            throw RankTableError(.unreadable, file: path, message: "cannot write temporary file '\(temporary.path)': \(error.localizedDescription)")
+            throw RankTableError(
+                .unreadable, file: path,
+                message: "cannot write temporary file '\(temporary.path)': \(FileErrorText.reason(error))")
         }
         guard rename(temporary.path, target.path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary.path)
-            throw RankTableError(.unreadable, file: path, message: "cannot rename the temporary file into place: \(reason)")
+            throw RankTableError(
+                .unreadable, file: path, message: "cannot rename the temporary file into place: \(reason)")
         }
     }
 }
@@ -120,8 +141,21 @@ extension RankTable {
     /// mpirun maps ranks by slot, filling the first line's host with ranks `0..<K`, then the next;
     /// so this is exact only when each server holds one contiguous block of rank ids.
     ///
-    /// - Throws: ``RankTableError`` when a server's ranks are not contiguous.
-    public func hostfile(file: String) throws(RankTableError) -> String {
+    /// A loaded table has passed rule 21, but a table built in code has not, so every host is
+    /// checked again here: a name with a space, newline, `=` or leading `-` would add hosts, slot
+    /// counts or options to what mpirun and ssh read.
+    ///
+    /// - Throws: ``RankTableError`` when a server's ranks are not contiguous, or a server is not a
+    ///   host name or an IP address.
+    package func hostfile(file: String) throws(RankTableError) -> String {
+        for server in servers {
+            if let problem = HostName.problem(with: server.id) {
+                throw RankTableError(
+                    .invalid, file: file,
+                    message: "server \(JSONValue.string(server.id).serialized) is not a host name or an IP address "
+                        + "(\(problem)); refusing to write it into a hostfile")
+            }
+        }
         guard hasContiguousServerBlocks else {
             let server = servers.first { server in
                 let ids = server.ranks.map(\.id).sorted()
@@ -129,31 +163,14 @@ extension RankTable {
             }!
             throw RankTableError(
                 .invalid, file: file,
-                message: "server '\(server.id)' ranks are not one contiguous block, so an OpenMPI hostfile (by-slot mapping) "
+                message: "server '\(server.id)' ranks are not one contiguous block, "
+                    + "so an OpenMPI hostfile (by-slot mapping) "
                     + "cannot place them; renumber the table server-major")
         }
-        return servers
+        return
+            servers
             .sorted { $0.ranks.map(\.id).min()! < $1.ranks.map(\.id).min()! }
             .map { "\($0.id) slots=\($0.ranks.count)\n" }
             .joined()
-    }
-}
-
-extension IPAddress {
-    /// The first IPv4 address `name` resolves to, or `nil`.
-    static func resolveIPv4(_ name: String) -> String? {
-        var hints = addrinfo()
-        hints.ai_family = AF_INET
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(name, nil, &hints, &result) == 0, let first = result else { return nil }
-        defer { freeaddrinfo(result) }
-        guard let address = first.pointee.ai_addr else { return nil }
-        return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { ipv4 in
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            var raw = ipv4.pointee.sin_addr
-            guard inet_ntop(AF_INET, &raw, &text, socklen_t(text.count)) != nil else { return nil }
-            return String(filledCBuffer: text)
-        }
     }
 }

@@ -1,15 +1,14 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed
-//===----------------------------------------------------------------------===//
+// `RankTableError`, why a rank table could not be used: a code, the file, the JSON path of the offending
+// value and what was expected.
 
 /// Why a rank table could not be used.
 ///
 /// The description names the file, the JSON path of the offending value (when there is one) and
 /// what was expected, e.g. `rank table 'hccl.json': server_list[1].device[0].rank_id: must be a
 /// string like "2", got number 2`.
-public struct RankTableError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct RankTableError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The broad reason, for callers that react differently (wait for `notReady`, exit otherwise).
-    public enum Code: Sendable, Equatable {
+    package enum Code: Sendable, Equatable {
         /// No path given and neither environment variable set.
         case notConfigured
         /// The path does not name a readable regular file.
@@ -22,22 +21,22 @@ public struct RankTableError: Error, Sendable, Equatable, CustomStringConvertibl
         case invalid
     }
 
-    public var code: Code
+    package var code: Code
     /// The table's path, or the environment variable that should have named it.
-    public var file: String
+    package var file: String
     /// The JSON path of the offending value, e.g. `server_list[1].device[0].rank_id`.
-    public var jsonPath: String?
+    package var jsonPath: String?
     /// What is wrong and what was expected.
-    public var message: String
+    package var message: String
 
-    public init(_ code: Code, file: String, jsonPath: String? = nil, message: String) {
+    package init(_ code: Code, file: String, jsonPath: String? = nil, message: String) {
         self.code = code
         self.file = file
         self.jsonPath = jsonPath
         self.message = message
     }
 
-    public var description: String {
+    package var description: String {
         if code == .notConfigured { return message }
         if let jsonPath { return "rank table '\(file)': \(jsonPath): \(message)" }
         return "rank table '\(file)': \(message)"

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
+// The model's backward pass and training step: per-slot parameter gradients, announced as soon as each is
+// final (so the all-reduce can overlap the pass), and the input gradient `model grad` reports.
 
 import Layers
 import TensorEngine
@@ -8,36 +7,31 @@ import TensorEngine
 /// The gradient of a loss with respect to every trainable tensor of a ``GhostNetModel``, one
 /// tensor per ``TensorSlot``, in slot order and the model's internal layout (OHWI convolution
 /// weights), so that ``tensors`` lines up with ``GhostNetModel/parameters``.
-public struct ParameterGradients: Sendable {
+package struct ParameterGradients: Sendable {
     /// The model's parameter slots.
-    public let slots: [TensorSlot]
+    package let slots: [TensorSlot]
     /// `∂loss/∂parameter` for each slot; the all-reduce may replace them with averages.
-    public var tensors: [Tensor]
+    package var tensors: [Tensor]
 
     /// The gradient of the parameter named `name` (a PyTorch `state_dict` key).
     ///
     /// - Precondition: `name` is a parameter of the model.
-    public subscript(name: String) -> Tensor {
+    package subscript(name: String) -> Tensor {
         guard let slot = slots.first(where: { $0.name == name }) else {
             preconditionFailure("no parameter named '\(name)'")
         }
         return tensors[slot.index]
     }
-
-    /// Appends every gradient under its parameter's name, in PyTorch layout and slot order.
-    public func append(to file: inout SafeTensorsFile) {
-        for (slot, tensor) in zip(slots, tensors) { file.append(slot.pytorchLayout(tensor), named: slot.name) }
-    }
 }
 
 /// The outcome of ``GhostNetModel/trainingStep(images:labels:gradientReady:)``.
-public struct TrainingStepResult: Sendable {
+package struct TrainingStepResult: Sendable {
     /// The mean cross-entropy over the batch.
-    public let loss: Double
+    package let loss: Double
     /// The training-mode logits, `[N, classes]` (e.g. for training accuracy).
-    public let logits: Tensor
+    package let logits: Tensor
     /// The gradient of ``loss`` for every parameter.
-    public var gradients: ParameterGradients
+    package var gradients: ParameterGradients
 }
 
 extension GhostNetModel {
@@ -54,7 +48,7 @@ extension GhostNetModel {
     ///   - gradLogits: `∂loss/∂logits`, `[N, classes]`.
     ///   - gradientReady: Called with each parameter's slot and gradient (internal layout).
     /// - Returns: All parameter gradients, in slot order.
-    public func backward(
+    package func backward(
         _ tape: consuming ForwardTape, gradLogits: Tensor,
         gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
     ) -> ParameterGradients {
@@ -63,7 +57,7 @@ extension GhostNetModel {
 
     /// ``backward(_:gradLogits:gradientReady:)`` that also returns the gradient with respect to the
     /// images, `[N, H, W, 3]` (training itself does not need it).
-    public func backwardWithInputGradient(
+    package func backwardWithInputGradient(
         _ tape: consuming ForwardTape, gradLogits: Tensor,
         gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
     ) -> (parameters: ParameterGradients, images: Tensor) {
@@ -77,7 +71,8 @@ extension GhostNetModel {
     ) -> (parameters: ParameterGradients, images: Tensor?) {
         ensure(
             gradLogits.shape == [tape.classifier.featureShape[0], structure.configuration.classes],
-            "GhostNetModel.backward: gradLogits \(gradLogits.shape) must be [\(tape.classifier.featureShape[0]), \(structure.configuration.classes)]")
+            "GhostNetModel.backward: gradLogits \(gradLogits.shape) "
+                + "must be [\(tape.classifier.featureShape[0]), \(structure.configuration.classes)]")
         var gradients = [Tensor?](repeating: nil, count: parameterSlots.count)
         let emit: GradientSink = { index, gradient in
             ensure(gradients[index] == nil, "gradient of \(parameterSlots[index].name) announced twice")
@@ -111,7 +106,7 @@ extension GhostNetModel {
     ///     ``backward(_:gradLogits:gradientReady:)``).
     /// - Throws: ``GhostNetModelError`` for a bad image shape, a label count or value that does not
     ///   fit, or a batch too small for training-mode batch norm.
-    public mutating func trainingStep(
+    package mutating func trainingStep(
         images: Tensor, labels: [Int], batchNormMode: Mode = .training,
         gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
     ) throws(GhostNetModelError) -> TrainingStepResult {
@@ -129,7 +124,7 @@ extension GhostNetModel {
 
     /// ``trainingStep(images:labels:gradientReady:)`` against soft targets (mixup, label
     /// smoothing): `targets` is `[N, classes]`, rows of non-negative weights summing to 1.
-    public mutating func trainingStep(
+    package mutating func trainingStep(
         images: Tensor, targets: Tensor, batchNormMode: Mode = .training,
         gradientReady: (TensorSlot, Tensor) -> Void = { _, _ in }
     ) throws(GhostNetModelError) -> TrainingStepResult {

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
+// `GhostNetModel`, the executable network: the flat slot order of its tensors, bulk access to parameters and
+// running statistics, the forward pass (training and inference, with input checks), the stem and classifier.
 
 import Layers
 import TensorEngine
@@ -11,26 +10,26 @@ import TensorEngine
 /// Each list is numbered in PyTorch `state_dict()` order, so the order is the same in every process
 /// and every run: the optimizer, the gradient all-reduce and the rank-0 broadcast can all address
 /// tensors by ``index``.
-public struct TensorSlot: Sendable, Hashable {
+package struct TensorSlot: Sendable, Hashable {
     /// The position in its list.
-    public let index: Int
+    package let index: Int
     /// The PyTorch `state_dict` key, e.g. `layer3.merge.1.weight`.
-    public let name: String
+    package let name: String
     /// The shape inside the model: convolution weights OHWI `[out, kh, kw, in]`, others as PyTorch.
-    public let shape: [Int]
+    package let shape: [Int]
     /// The PyTorch shape: convolution weights `[out, in, kh, kw]`.
-    public let pytorchShape: [Int]
+    package let pytorchShape: [Int]
     /// The number of scalars.
-    public let scalarCount: Int
+    package let scalarCount: Int
     /// Where the tensor starts in the concatenation of all tensors of its list, in scalars (for
     /// flat communication buffers).
-    public let offset: Int
+    package let offset: Int
 
     /// Whether the model stores the tensor in another layout than PyTorch (a convolution weight).
-    public var isConvolutionWeight: Bool { pytorchShape.count == 4 }
+    package var isConvolutionWeight: Bool { pytorchShape.count == 4 }
 
     /// Converts a tensor of this slot from the model's layout to PyTorch's.
-    public func pytorchLayout(_ tensor: Tensor) -> Tensor {
+    package func pytorchLayout(_ tensor: Tensor) -> Tensor {
         isConvolutionWeight ? Convolution2DGeometry.toPyTorchLayout(tensor) : tensor
     }
 
@@ -39,7 +38,8 @@ public struct TensorSlot: Sendable, Hashable {
         var offset = 0
         return specs.enumerated().map { index, spec in
             defer { offset += spec.elementCount }
-            let shape = spec.shape.count == 4
+            let shape =
+                spec.shape.count == 4
                 ? [spec.shape[0], spec.shape[2], spec.shape[3], spec.shape[1]]
                 : spec.shape
             return TensorSlot(
@@ -62,19 +62,19 @@ public struct TensorSlot: Sendable, Hashable {
 /// as it is final; ``evaluate(images:)`` infers with the running statistics. Parameters and running
 /// statistics are addressed by ``TensorSlot``; ``parameters`` / ``updateParameters(_:)`` and
 /// ``runningStatistics`` / ``updateRunningStatistics(_:)`` read and write them in bulk.
-public struct GhostNetModel: Sendable {
-    public let structure: GhostNetStructure
+package struct GhostNetModel: Sendable {
+    package let structure: GhostNetStructure
     /// The trainable tensors, in `state_dict()` order.
-    public let parameterSlots: [TensorSlot]
+    package let parameterSlots: [TensorSlot]
     /// The batch-norm running means and variances, in `state_dict()` order.
-    public let bufferSlots: [TensorSlot]
+    package let bufferSlots: [TensorSlot]
 
     var stem: StemUnit
     var stages: [GhostStageUnit]
     var classifier: ClassifierUnit
 
     /// Builds the network holding `parameters`' tensors (converted to the internal layout).
-    public init(_ parameters: ModelParameters) {
+    package init(_ parameters: ModelParameters) {
         let structure = parameters.structure
         let source = UnitSource(parameters: parameters, indices: SlotIndices(structure: structure))
         self.structure = structure
@@ -86,21 +86,21 @@ public struct GhostNetModel: Sendable {
     }
 
     /// A freshly initialised network (see ``ModelParameters/initialized(for:seed:)``).
-    public init(configuration: GhostNetConfiguration, seed: UInt64) {
+    package init(configuration: GhostNetConfiguration, seed: UInt64) {
         self.init(ModelParameters.initialized(for: GhostNetStructure(configuration: configuration), seed: seed))
     }
 
     /// The number of trainable scalars, ``GhostNetStructure/parameterCount``.
-    public var numberOfParameters: Int { parameterSlots.last.map { $0.offset + $0.scalarCount } ?? 0 }
+    package var numberOfParameters: Int { parameterSlots.last.map { $0.offset + $0.scalarCount } ?? 0 }
 
     /// The number of running-statistic scalars.
-    public var numberOfBufferScalars: Int { bufferSlots.last.map { $0.offset + $0.scalarCount } ?? 0 }
+    package var numberOfBufferScalars: Int { bufferSlots.last.map { $0.offset + $0.scalarCount } ?? 0 }
 
     // MARK: - State
 
     /// Every tensor, parameters and running statistics, in PyTorch layout and `state_dict()` order,
     /// for checkpoints.
-    public var exportedParameters: ModelParameters {
+    package var exportedParameters: ModelParameters {
         var model = self
         var parameters = [Tensor?](repeating: nil, count: parameterSlots.count)
         var buffers = [Tensor?](repeating: nil, count: bufferSlots.count)
@@ -110,22 +110,23 @@ public struct GhostNetModel: Sendable {
             case .buffer: buffers[index] = tensor
             }
         }
-        var nextParameter = parameters.makeIterator(), nextBuffer = buffers.makeIterator()
+        var nextParameter = parameters.makeIterator()
+        var nextBuffer = buffers.makeIterator()
         let tensors = structure.tensors.map { ($0.isTrainable ? nextParameter.next() : nextBuffer.next())!! }
         return ModelParameters(structure: structure, orderedTensors: tensors)
     }
 
     /// The trainable tensors in slot order and internal layout (shared storage, no copies).
-    public var parameters: [Tensor] { collect(.parameter, count: parameterSlots.count) }
+    package var parameters: [Tensor] { collect(.parameter, count: parameterSlots.count) }
 
     /// The running means and variances in slot order (shared storage, no copies).
-    public var runningStatistics: [Tensor] { collect(.buffer, count: bufferSlots.count) }
+    package var runningStatistics: [Tensor] { collect(.buffer, count: bufferSlots.count) }
 
     /// Calls `body` with every trainable tensor, in slot order, for in-place update (SGD, the rank-0
     /// broadcast). The storage is updated in place when nothing else holds it.
     ///
     /// - Precondition: `body` keeps each tensor's shape.
-    public mutating func updateParameters(_ body: (TensorSlot, inout Tensor) throws -> Void) rethrows {
+    package mutating func updateParameters(_ body: (TensorSlot, inout Tensor) throws -> Void) rethrows {
         try update(.parameter, slots: parameterSlots, body)
     }
 
@@ -133,14 +134,14 @@ public struct GhostNetModel: Sendable {
     /// (averaging across ranks before evaluation and checkpoints).
     ///
     /// - Precondition: `body` keeps each tensor's shape.
-    public mutating func updateRunningStatistics(_ body: (TensorSlot, inout Tensor) throws -> Void) rethrows {
+    package mutating func updateRunningStatistics(_ body: (TensorSlot, inout Tensor) throws -> Void) rethrows {
         try update(.buffer, slots: bufferSlots, body)
     }
 
     /// Calls `body` with the trainable tensor at `index` for in-place update.
     ///
     /// - Precondition: `index` is a parameter slot; `body` keeps the shape.
-    public mutating func updateParameter(at index: Int, _ body: (inout Tensor) throws -> Void) rethrows {
+    package mutating func updateParameter(at index: Int, _ body: (inout Tensor) throws -> Void) rethrows {
         try update(.parameter, slots: parameterSlots) { slot, tensor in
             if slot.index == index { try body(&tensor) }
         }
@@ -184,13 +185,13 @@ public struct GhostNetModel: Sendable {
     /// - Throws: ``GhostNetModelError`` for images of the wrong shape, or in training mode when a
     ///   batch norm would see a single value per channel (e.g. a batch of one image, whose `merge`
     ///   batch norm normalises `[1, 1, 1, C]`).
-    public mutating func forward(_ images: Tensor, mode: Mode) throws(GhostNetModelError) -> Tensor {
+    package mutating func forward(_ images: Tensor, mode: Mode) throws(GhostNetModelError) -> Tensor {
         try checkInput(images, mode: mode)
         return run(images, mode: mode, record: false).logits
     }
 
     /// Inference: ``forward(_:mode:)`` with the running statistics.
-    public mutating func evaluate(images: Tensor) throws(GhostNetModelError) -> Tensor {
+    package mutating func evaluate(images: Tensor) throws(GhostNetModelError) -> Tensor {
         try forward(images, mode: .inference)
     }
 
@@ -203,7 +204,7 @@ public struct GhostNetModel: Sendable {
     ///     running statistics and leaving them unchanged.
     /// - Returns: The logits `[N, classes]` and the tape of the pass; the tape holds every cached
     ///   activation until backward consumes it.
-    public mutating func forwardForTraining(
+    package mutating func forwardForTraining(
         _ images: Tensor, batchNormMode: Mode = .training
     ) throws(GhostNetModelError) -> (logits: Tensor, tape: ForwardTape) {
         try checkInput(images, mode: batchNormMode)
@@ -229,15 +230,19 @@ public struct GhostNetModel: Sendable {
     private func checkInput(_ images: Tensor, mode: Mode) throws(GhostNetModelError) {
         let shape = images.shape
         guard shape.count == 4, shape[0] >= 1, shape[1] >= 1, shape[2] >= 1,
-              shape[3] == GhostNetStructure.imageChannels else {
+            shape[3] == GhostNetStructure.imageChannels
+        else {
             throw GhostNetModelError(
                 "images must be NHWC [N, H, W, \(GhostNetStructure.imageChannels)] with N, H, W ≥ 1, got \(shape)")
         }
         guard mode == .training else { return }
         if let (name, shape) = smallestNormalization(batch: shape[0], height: shape[1], width: shape[2]),
-           shape.dropLast().reduce(1, *) <= 1 {
+            shape.dropLast().reduce(1, *) <= 1
+        {
             throw GhostNetModelError(
-                "expected more than 1 value per channel when training: with batch size \(images.shape[0]) and \(images.shape[1])×\(images.shape[2]) images, batch norm \(name) normalises \(shape) (one value per channel); use a batch of at least 2 images or inference mode")
+                "expected more than 1 value per channel when training: with batch size \(images.shape[0]) "
+                    + "and \(images.shape[1])×\(images.shape[2]) images, batch norm \(name) normalises \(shape) "
+                    + "(one value per channel); use a batch of at least 2 images or inference mode")
         }
     }
 
@@ -247,7 +252,8 @@ public struct GhostNetModel: Sendable {
         var candidates: [(name: String, shape: [Int])] = []
         func sizes(_ transform: (Int) -> Int) -> (Int, Int) { (transform(height), transform(width)) }
         let (convolvedHeight, convolvedWidth) = sizes { structure.stem.conv1.outputSize(inputSize: $0) }
-        candidates.append((structure.stem.bn1.name, [batch, convolvedHeight, convolvedWidth, structure.stem.bn1.channels]))
+        candidates.append(
+            (structure.stem.bn1.name, [batch, convolvedHeight, convolvedWidth, structure.stem.bn1.channels]))
         var (h, w) = sizes { structure.stem.outputSize(inputSize: $0) }
         for stage in structure.stages {
             candidates.append((stage.base.bn1.name, [batch, h, w, stage.base.bn1.channels]))
@@ -265,17 +271,17 @@ public struct GhostNetModel: Sendable {
 ///
 /// ``GhostNetModel/backward(_:gradLogits:gradientReady:)`` consumes it and releases each stage's
 /// activations as soon as that stage has been differentiated.
-public struct ForwardTape: Sendable {
+package struct ForwardTape: Sendable {
     let stem: StemUnit.Tape
     var stages: [GhostStageUnit.Tape]
     let classifier: ClassifierUnit.Tape
 }
 
 /// A network input or setting the model cannot run.
-public struct GhostNetModelError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+package struct GhostNetModelError: Error, CustomStringConvertible, Sendable {
+    package let description: String
 
-    public init(_ description: String) { self.description = description }
+    package init(_ description: String) { self.description = description }
 }
 
 /// The stem: `conv1` 7×7/2, `bn1` with ReLU fused, max-pool 3×3/2.
@@ -293,7 +299,8 @@ struct StemUnit: Sendable {
     init(_ spec: StemSpec, from source: UnitSource) {
         conv1 = ConvolutionUnit(spec.conv1, from: source)
         bn1 = NormalizationUnit(spec.bn1, fusingReLU: true, from: source)
-        pool = MaxPool2D(kernelSize: StemSpec.poolKernelSize, stride: StemSpec.poolStride, padding: StemSpec.poolPadding)
+        pool = MaxPool2D(
+            kernelSize: StemSpec.poolKernelSize, stride: StemSpec.poolStride, padding: StemSpec.poolPadding)
     }
 
     /// The tape is nil when neither `record` nor training asks for one (inference fuses bn1 and

@@ -1,32 +1,33 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
+// The text of a network's size: parameter and multiply-accumulate counts in the reference record's
+// format, and the table `ghostnet-d model summary` prints.
 
 extension GhostNetStructure {
     /// Trainable parameters in thousands with three decimals, the reference record's `params`
     /// field: `38216.872` for ghostnet101.
-    public var parametersInThousands: String { Self.decimal(parameterCount, unit: 1_000, digits: 3) }
+    package var parametersInThousands: String { Self.decimal(parameterCount, unit: 1_000, digits: 3) }
 
     /// Multiply-accumulates per image in billions, rounded to three decimals, the reference
     /// record's `flops` field (PyTorch back-end convention): `4.539` for ghostnet101 at 224.
-    public var multiplyAccumulatesInBillions: String {
+    package var multiplyAccumulatesInBillions: String {
         Self.decimal((multiplyAccumulates + 500_000) / 1_000_000 * 1_000_000, unit: 1_000_000_000, digits: 3)
     }
 
     /// A human-readable table of ``summary`` with totals and the record fields, as printed by
     /// `ghostnet-d model summary`.
-    public var report: String {
+    package var report: String {
         let configuration = configuration
         let size = configuration.imageSize
         var lines = [
             "\(configuration.architectureName): blocks \(configuration.blocksText), "
-                + "width \(configuration.width), \(configuration.classes) classes, input \(Self.imageChannels)×\(size)×\(size)",
+                + "width \(configuration.width), \(configuration.classes) classes, "
+                + "input \(Self.imageChannels)×\(size)×\(size)",
             row("part", "output shape", "parameters", "MACs"),
         ]
         for part in summary {
-            lines.append(row(
-                part.name, part.outputShape.map(String.init).joined(separator: "×"),
-                Self.grouped(part.parameterCount), Self.grouped(part.multiplyAccumulates)))
+            lines.append(
+                row(
+                    part.name, part.outputShape.map(String.init).joined(separator: "×"),
+                    Self.grouped(part.parameterCount), Self.grouped(part.multiplyAccumulates)))
         }
         lines.append(row("total", "", Self.grouped(parameterCount), Self.grouped(multiplyAccumulates)))
         lines.append("params (K): \(parametersInThousands)")

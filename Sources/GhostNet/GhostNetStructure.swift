@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
+// The network's module tree as data: the ghost branch, GhostX stage and stem specs, and `GhostNetStructure`,
+// the single source of tensor names, shapes, order, parameter counts and multiply-accumulates.
 
 /// The ghost path of a GhostX stage with `b > 2` blocks (Han et al., *GhostNets on Heterogeneous
 /// Devices via Cheap Operations*, 2022): a thinner chain of bottlenecks produces the intrinsic
@@ -8,20 +7,20 @@
 /// intermediate features, produces the ghost features.
 ///
 /// With `p` planes, `cheap = ⌊p/2⌋` and `raw = p − cheap`; every tensor is NCHW.
-public struct GhostBranchSpec: Sendable, Hashable {
+package struct GhostBranchSpec: Sendable, Hashable {
     /// Planes of the intrinsic bottlenecks, `raw = p − ⌊p/2⌋`.
-    public let rawPlanes: Int
+    package let rawPlanes: Int
     /// Planes of the ghost features, `⌊p/2⌋`.
-    public let cheapPlanes: Int
+    package let cheapPlanes: Int
     /// `layers.0`: 1×1 conv `4p → 4·raw` without batch norm (it replaces channel slicing).
-    public let projection: ConvolutionSpec
+    package let projection: ConvolutionSpec
     /// `layers.1…layers.(b−2)`: `Bottleneck(4·raw, raw)` without downsample.
-    public let bottlenecks: [BottleneckSpec]
+    package let bottlenecks: [BottleneckSpec]
     /// `merge.1` and `merge.2` (`merge.0` is the global average pool, which has no state):
     /// 1×1 conv `(4p + (b−2)·4·raw) → 4·cheap` + BN, applied to `[N, C, 1, 1]`.
-    public let merge: ConvolutionNormSpec
+    package let merge: ConvolutionNormSpec
     /// `cheap.0` and `cheap.1`: 1×1 conv `4p → 4·cheap` + BN.
-    public let cheap: ConvolutionNormSpec
+    package let cheap: ConvolutionNormSpec
 
     init(stageName: String, planes: Int, blocks: Int) {
         let expansion = BottleneckSpec.expansion
@@ -31,7 +30,8 @@ public struct GhostBranchSpec: Sendable, Hashable {
             name: stageName + ".layers.0", inputChannels: expansion * planes,
             outputChannels: expansion * rawPlanes, kernelSize: 1)
         bottlenecks = (1...(blocks - 2)).map { [rawPlanes] index in
-            BottleneckSpec(name: "\(stageName).layers.\(index)", inputChannels: expansion * rawPlanes, planes: rawPlanes)
+            BottleneckSpec(
+                name: "\(stageName).layers.\(index)", inputChannels: expansion * rawPlanes, planes: rawPlanes)
         }
         merge = ConvolutionNormSpec(
             name: stageName + ".merge",
@@ -42,12 +42,12 @@ public struct GhostBranchSpec: Sendable, Hashable {
     }
 
     /// The tensors PyTorch registers, in order (layers, merge, cheap).
-    public var tensors: [TensorSpec] {
+    package var tensors: [TensorSpec] {
         projection.tensors + bottlenecks.flatMap(\.tensors) + merge.tensors + cheap.tensors
     }
 
     /// Multiply-accumulates for one image whose stage features are `size`×`size`.
-    public func multiplyAccumulates(size: Int) -> Int {
+    package func multiplyAccumulates(size: Int) -> Int {
         projection.multiplyAccumulates(inputSize: size)
             + bottlenecks.reduce(0) { $0 + $1.multiplyAccumulates(inputSize: size) }
             + merge.convolution.multiplyAccumulates(inputSize: 1)
@@ -67,20 +67,20 @@ public struct GhostBranchSpec: Sendable, Hashable {
 /// c  = ReLU(cheap(x0) + m broadcast over H'×W')      // [N, 4·cheap, H', W']
 /// return end(concat[x, c])                           // 4·raw + 4·cheap = 4p channels in
 /// ```
-public struct GhostStageSpec: Sendable, Hashable {
+package struct GhostStageSpec: Sendable, Hashable {
     /// `layer1` … `layer4`.
-    public let name: String
-    public let inputChannels: Int
-    public let planes: Int
-    public let stride: Int
+    package let name: String
+    package let inputChannels: Int
+    package let planes: Int
+    package let stride: Int
     /// The stage's block count `b` (base + `b − 2` ghost bottlenecks + end).
-    public let blocks: Int
+    package let blocks: Int
     /// `Bottleneck(inputChannels, p, stride)` with the stage's `downsample`.
-    public let base: BottleneckSpec
+    package let base: BottleneckSpec
     /// The ghost path; `nil` when `b ≤ 2`, where the stage is `end(base(input))`.
-    public let ghost: GhostBranchSpec?
+    package let ghost: GhostBranchSpec?
     /// `Bottleneck(4p, p, 1)`.
-    public let end: BottleneckSpec
+    package let end: BottleneckSpec
 
     init(index: Int, inputChannels: Int, planes: Int, stride: Int, blocks: Int) {
         name = "layer\(index + 1)"
@@ -94,16 +94,16 @@ public struct GhostStageSpec: Sendable, Hashable {
     }
 
     /// `4p`.
-    public var outputChannels: Int { end.outputChannels }
+    package var outputChannels: Int { end.outputChannels }
 
     /// The tensors PyTorch registers, in order (base, layers, merge, cheap, end).
-    public var tensors: [TensorSpec] { base.tensors + (ghost?.tensors ?? []) + end.tensors }
+    package var tensors: [TensorSpec] { base.tensors + (ghost?.tensors ?? []) + end.tensors }
 
     /// The output size for an input of `inputSize`.
-    public func outputSize(inputSize: Int) -> Int { base.outputSize(inputSize: inputSize) }
+    package func outputSize(inputSize: Int) -> Int { base.outputSize(inputSize: inputSize) }
 
     /// Multiply-accumulates for one image of `inputSize`×`inputSize`.
-    public func multiplyAccumulates(inputSize: Int) -> Int {
+    package func multiplyAccumulates(inputSize: Int) -> Int {
         let size = outputSize(inputSize: inputSize)
         return base.multiplyAccumulates(inputSize: inputSize) + (ghost?.multiplyAccumulates(size: size) ?? 0)
             + end.multiplyAccumulates(inputSize: size)
@@ -111,24 +111,25 @@ public struct GhostStageSpec: Sendable, Hashable {
 }
 
 /// The stem: `conv1` 7×7/2 pad 3 (3 → width), `bn1`, ReLU, max-pool 3×3/2 pad 1.
-public struct StemSpec: Sendable, Hashable {
-    public static let poolKernelSize = 3
-    public static let poolStride = 2
-    public static let poolPadding = 1
+package struct StemSpec: Sendable, Hashable {
+    package static let poolKernelSize = 3
+    package static let poolStride = 2
+    package static let poolPadding = 1
 
-    public let conv1: ConvolutionSpec
-    public let bn1: BatchNormSpec
+    package let conv1: ConvolutionSpec
+    package let bn1: BatchNormSpec
 
     init(inputChannels: Int, width: Int) {
-        conv1 = ConvolutionSpec(name: "conv1", inputChannels: inputChannels, outputChannels: width, kernelSize: 7, stride: 2)
+        conv1 = ConvolutionSpec(
+            name: "conv1", inputChannels: inputChannels, outputChannels: width, kernelSize: 7, stride: 2)
         bn1 = BatchNormSpec(name: "bn1", channels: width)
     }
 
     /// The tensors PyTorch registers, in order.
-    public var tensors: [TensorSpec] { conv1.tensors + bn1.tensors }
+    package var tensors: [TensorSpec] { conv1.tensors + bn1.tensors }
 
     /// The output size after the max-pool for an image of `inputSize`.
-    public func outputSize(inputSize: Int) -> Int {
+    package func outputSize(inputSize: Int) -> Int {
         slidingWindowOutputSize(
             inputSize: conv1.outputSize(inputSize: inputSize), kernelSize: Self.poolKernelSize,
             stride: Self.poolStride, padding: Self.poolPadding)
@@ -141,20 +142,20 @@ public struct StemSpec: Sendable, Hashable {
 /// order of PyTorch's `state_dict()`), parameter counts and multiply-accumulates all derive from it.
 /// The input is an RGB image batch, NCHW `[N, 3, imageSize, imageSize]`; the output is logits
 /// `[N, classes]`.
-public struct GhostNetStructure: Sendable, Hashable {
+package struct GhostNetStructure: Sendable, Hashable {
     /// Colour channels of the input image.
-    public static let imageChannels = 3
+    package static let imageChannels = 3
 
-    public let configuration: GhostNetConfiguration
-    public let stem: StemSpec
+    package let configuration: GhostNetConfiguration
+    package let stem: StemSpec
     /// `layer1` … `layer4`.
-    public let stages: [GhostStageSpec]
+    package let stages: [GhostStageSpec]
     /// `fc`: `4 · 8 · width` → `classes`.
-    public let classifier: LinearSpec
+    package let classifier: LinearSpec
     /// Every parameter and buffer, in `state_dict()` order.
-    public let tensors: [TensorSpec]
+    package let tensors: [TensorSpec]
 
-    public init(configuration: GhostNetConfiguration) {
+    package init(configuration: GhostNetConfiguration) {
         self.configuration = configuration
         stem = StemSpec(inputChannels: Self.imageChannels, width: configuration.width)
         var stages: [GhostStageSpec] = []
@@ -172,48 +173,51 @@ public struct GhostNetStructure: Sendable, Hashable {
     }
 
     /// The parameters the optimizer updates (no running statistics), in `state_dict()` order.
-    public var trainableTensors: [TensorSpec] { tensors.filter(\.isTrainable) }
+    package var trainableTensors: [TensorSpec] { tensors.filter(\.isTrainable) }
 
     /// The number of trainable scalars (38,216,872 for ghostnet101).
-    public var parameterCount: Int { tensors.trainableScalarCount }
+    package var parameterCount: Int { tensors.trainableScalarCount }
 
     /// The forward pass's multiply-accumulates per image (convolutions and `fc`) at the
     /// configuration's image size (4,538,613,760 for ghostnet101 at 224).
-    public var multiplyAccumulates: Int { summary.reduce(0) { $0 + $1.multiplyAccumulates } }
+    package var multiplyAccumulates: Int { summary.reduce(0) { $0 + $1.multiplyAccumulates } }
 
     /// Per-part output shapes, parameters and multiply-accumulates at the configuration's image
     /// size: `stem`, `layer1` … `layer4`, `fc` (which includes the global average pool).
-    public var summary: [PartSummary] {
+    package var summary: [PartSummary] {
         var size = configuration.imageSize
         var parts: [PartSummary] = []
         size = stem.outputSize(inputSize: size)
-        parts.append(PartSummary(
-            name: "stem", outputShape: [stem.conv1.outputChannels, size, size], tensors: stem.tensors,
-            multiplyAccumulates: stem.conv1.multiplyAccumulates(inputSize: configuration.imageSize)))
+        parts.append(
+            PartSummary(
+                name: "stem", outputShape: [stem.conv1.outputChannels, size, size], tensors: stem.tensors,
+                multiplyAccumulates: stem.conv1.multiplyAccumulates(inputSize: configuration.imageSize)))
         for stage in stages {
             let macs = stage.multiplyAccumulates(inputSize: size)
             size = stage.outputSize(inputSize: size)
-            parts.append(PartSummary(
-                name: stage.name, outputShape: [stage.outputChannels, size, size], tensors: stage.tensors,
-                multiplyAccumulates: macs))
+            parts.append(
+                PartSummary(
+                    name: stage.name, outputShape: [stage.outputChannels, size, size], tensors: stage.tensors,
+                    multiplyAccumulates: macs))
         }
-        parts.append(PartSummary(
-            name: classifier.name, outputShape: [classifier.outputFeatures], tensors: classifier.tensors,
-            multiplyAccumulates: classifier.multiplyAccumulates))
+        parts.append(
+            PartSummary(
+                name: classifier.name, outputShape: [classifier.outputFeatures], tensors: classifier.tensors,
+                multiplyAccumulates: classifier.multiplyAccumulates))
         return parts
     }
 }
 
 /// One row of ``GhostNetStructure/summary``.
-public struct PartSummary: Sendable, Hashable {
+package struct PartSummary: Sendable, Hashable {
     /// `stem`, `layer1` … `layer4` or `fc`.
-    public let name: String
+    package let name: String
     /// The output of one image: `[C, H, W]` for feature maps, `[classes]` for `fc`.
-    public let outputShape: [Int]
+    package let outputShape: [Int]
     /// Trainable scalars of the part.
-    public let parameterCount: Int
+    package let parameterCount: Int
     /// Multiply-accumulates of the part's convolutions / linear layer for one image.
-    public let multiplyAccumulates: Int
+    package let multiplyAccumulates: Int
 
     init(name: String, outputShape: [Int], tensors: [TensorSpec], multiplyAccumulates: Int) {
         self.name = name

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
+// The executable GhostX stage: the ghost branch (projection, thin bottlenecks, merge of pooled features,
+// cheap convolution) between the stage's base and end bottlenecks, forward and backward.
 
 import Layers
 import TensorEngine
@@ -55,9 +54,12 @@ struct GhostBranchUnit: Sendable {
         let ghost = relu(preActivation)
         let output = concatenateChannels([x, ghost])
         guard record else { return (output, nil) }
-        return (output, Tape(
-            projection: projectionCache, bottlenecks: bottleneckTapes, pooledChannels: pooled.map { $0.shape[3] },
-            merge: mergeTape!, cheap: cheapTape!, ghost: ghost))
+        return (
+            output,
+            Tape(
+                projection: projectionCache, bottlenecks: bottleneckTapes, pooledChannels: pooled.map { $0.shape[3] },
+                merge: mergeTape!, cheap: cheapTape!, ghost: ghost)
+        )
     }
 
     /// The gradient with respect to `x0`; emits cheap, merge, then `layers.(b−2)` … `layers.0`

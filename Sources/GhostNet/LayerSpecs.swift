@@ -1,15 +1,11 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
-
 // The building blocks of the network as data: each spec knows its PyTorch module path, its
 // hyperparameters and the tensors (parameters and buffers) PyTorch would register for it, in
 // registration order. Compute is attached in phase 2 by building a Layers value from each spec.
 
 /// One tensor of the model's state: a trainable parameter or a batch-norm running statistic.
-public struct TensorSpec: Sendable, Hashable {
+package struct TensorSpec: Sendable, Hashable {
     /// How a fresh model fills the tensor.
-    public enum Initialization: Sendable, Hashable {
+    package enum Initialization: Sendable, Hashable {
         /// Independent normal samples with mean 0 and this standard deviation.
         case normal(standardDeviation: Double)
         /// Independent samples uniform in `[-bound, bound)`.
@@ -19,21 +15,21 @@ public struct TensorSpec: Sendable, Hashable {
     }
 
     /// The PyTorch `state_dict` key, e.g. `layer3.merge.1.weight`.
-    public let name: String
+    package let name: String
     /// The PyTorch shape: conv weight `[out, in, kh, kw]`, linear weight `[out, in]`, vectors `[C]`.
-    public let shape: [Int]
+    package let shape: [Int]
     /// `true` for parameters the optimizer updates, `false` for running statistics (buffers).
-    public let isTrainable: Bool
+    package let isTrainable: Bool
     /// How ``ModelParameters/initialized(for:seed:)`` fills it.
-    public let initialization: Initialization
+    package let initialization: Initialization
 
     /// The number of elements, the product of `shape`.
-    public var elementCount: Int { shape.reduce(1, *) }
+    package var elementCount: Int { shape.reduce(1, *) }
 }
 
 extension Sequence<TensorSpec> {
     /// The number of scalars in the trainable tensors.
-    public var trainableScalarCount: Int { filter(\.isTrainable).reduce(0) { $0 + $1.elementCount } }
+    package var trainableScalarCount: Int { filter(\.isTrainable).reduce(0) { $0 + $1.elementCount } }
 }
 
 /// The output size of a window of `kernelSize` sliding with `stride` over `inputSize` positions
@@ -44,14 +40,14 @@ func slidingWindowOutputSize(inputSize: Int, kernelSize: Int, stride: Int, paddi
 
 /// A square 2-D convolution without bias, as `torch.nn.Conv2d(bias=False)`, padded by
 /// `kernelSize / 2` so that stride 1 keeps the spatial size.
-public struct ConvolutionSpec: Sendable, Hashable {
+package struct ConvolutionSpec: Sendable, Hashable {
     /// The module path, e.g. `layer1.base.conv2`.
-    public let name: String
-    public let inputChannels: Int
-    public let outputChannels: Int
-    public let kernelSize: Int
-    public let stride: Int
-    public let padding: Int
+    package let name: String
+    package let inputChannels: Int
+    package let outputChannels: Int
+    package let kernelSize: Int
+    package let stride: Int
+    package let padding: Int
 
     init(name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1) {
         self.name = name
@@ -64,7 +60,7 @@ public struct ConvolutionSpec: Sendable, Hashable {
 
     /// `<name>.weight`, shape `[out, in, kh, kw]`, Kaiming normal with fan-out and ReLU gain:
     /// standard deviation `√(2 / (out·kh·kw))`.
-    public var weight: TensorSpec {
+    package var weight: TensorSpec {
         let fanOut = outputChannels * kernelSize * kernelSize
         return TensorSpec(
             name: name + ".weight", shape: [outputChannels, inputChannels, kernelSize, kernelSize],
@@ -72,15 +68,15 @@ public struct ConvolutionSpec: Sendable, Hashable {
     }
 
     /// The tensors PyTorch registers for the module, in order.
-    public var tensors: [TensorSpec] { [weight] }
+    package var tensors: [TensorSpec] { [weight] }
 
     /// The output height (= width) for a square input of `inputSize`.
-    public func outputSize(inputSize: Int) -> Int {
+    package func outputSize(inputSize: Int) -> Int {
         slidingWindowOutputSize(inputSize: inputSize, kernelSize: kernelSize, stride: stride, padding: padding)
     }
 
     /// Multiply-accumulates for one image of `inputSize`×`inputSize`.
-    public func multiplyAccumulates(inputSize: Int) -> Int {
+    package func multiplyAccumulates(inputSize: Int) -> Int {
         let outputSize = outputSize(inputSize: inputSize)
         return outputChannels * inputChannels * kernelSize * kernelSize * outputSize * outputSize
     }
@@ -90,63 +86,64 @@ public struct ConvolutionSpec: Sendable, Hashable {
 ///
 /// PyTorch also registers an integer `num_batches_tracked` buffer; it only matters with
 /// `momentum=None`, so it is not part of the model state here (see ``ModelParameters``).
-public struct BatchNormSpec: Sendable, Hashable {
+package struct BatchNormSpec: Sendable, Hashable {
     /// The module path, e.g. `layer3.cheap.1`.
-    public let name: String
-    public let channels: Int
+    package let name: String
+    package let channels: Int
 
     /// `<name>.weight` (γ), shape `[C]`, initialised to 1.
-    public var weight: TensorSpec { vector("weight", trainable: true, 1) }
+    package var weight: TensorSpec { vector("weight", trainable: true, 1) }
     /// `<name>.bias` (β), shape `[C]`, initialised to 0.
-    public var bias: TensorSpec { vector("bias", trainable: true, 0) }
+    package var bias: TensorSpec { vector("bias", trainable: true, 0) }
     /// `<name>.running_mean`, shape `[C]`, a buffer initialised to 0.
-    public var runningMean: TensorSpec { vector("running_mean", trainable: false, 0) }
+    package var runningMean: TensorSpec { vector("running_mean", trainable: false, 0) }
     /// `<name>.running_var`, shape `[C]`, a buffer initialised to 1 (the unbiased batch variance
     /// is what PyTorch accumulates into it).
-    public var runningVariance: TensorSpec { vector("running_var", trainable: false, 1) }
+    package var runningVariance: TensorSpec { vector("running_var", trainable: false, 1) }
 
     /// The tensors PyTorch registers for the module, in order.
-    public var tensors: [TensorSpec] { [weight, bias, runningMean, runningVariance] }
+    package var tensors: [TensorSpec] { [weight, bias, runningMean, runningVariance] }
 
     private func vector(_ suffix: String, trainable: Bool, _ value: Float) -> TensorSpec {
-        TensorSpec(name: "\(name).\(suffix)", shape: [channels], isTrainable: trainable, initialization: .constant(value))
+        TensorSpec(
+            name: "\(name).\(suffix)", shape: [channels], isTrainable: trainable, initialization: .constant(value))
     }
 }
 
 /// A fully connected layer with bias, as `torch.nn.Linear`: `y = x·Wᵀ + b`.
-public struct LinearSpec: Sendable, Hashable {
+package struct LinearSpec: Sendable, Hashable {
     /// The module path, `fc`.
-    public let name: String
-    public let inputFeatures: Int
-    public let outputFeatures: Int
+    package let name: String
+    package let inputFeatures: Int
+    package let outputFeatures: Int
 
     /// `<name>.weight`, shape `[out, in]`, uniform in ±1/√in.
-    public var weight: TensorSpec {
+    package var weight: TensorSpec {
         TensorSpec(
             name: name + ".weight", shape: [outputFeatures, inputFeatures], isTrainable: true,
             initialization: .uniform(bound: initializationBound))
     }
     /// `<name>.bias`, shape `[out]`, uniform in ±1/√in.
-    public var bias: TensorSpec {
+    package var bias: TensorSpec {
         TensorSpec(
             name: name + ".bias", shape: [outputFeatures], isTrainable: true,
             initialization: .uniform(bound: initializationBound))
     }
 
     /// The tensors PyTorch registers for the module, in order.
-    public var tensors: [TensorSpec] { [weight, bias] }
+    package var tensors: [TensorSpec] { [weight, bias] }
 
     /// Multiply-accumulates for one sample.
-    public var multiplyAccumulates: Int { inputFeatures * outputFeatures }
+    package var multiplyAccumulates: Int { inputFeatures * outputFeatures }
 
     private var initializationBound: Double { 1 / Double(inputFeatures).squareRoot() }
 }
 
 /// A convolution followed by batch norm, as `nn.Sequential(conv, bn)`: the ResNet `downsample`
 /// (`<name>.0`, `<name>.1`) and the ghost branch's `cheap`.
-public struct ConvolutionNormSpec: Sendable, Hashable {
-    public let convolution: ConvolutionSpec
-    public let normalization: BatchNormSpec
+package struct ConvolutionNormSpec: Sendable, Hashable {
+    package let convolution: ConvolutionSpec
+    package let normalization: BatchNormSpec
 
     init(name: String, inputChannels: Int, outputChannels: Int, stride: Int = 1, firstIndex: Int = 0) {
         convolution = ConvolutionSpec(
@@ -156,7 +153,7 @@ public struct ConvolutionNormSpec: Sendable, Hashable {
     }
 
     /// The tensors PyTorch registers, in order.
-    public var tensors: [TensorSpec] { convolution.tensors + normalization.tensors }
+    package var tensors: [TensorSpec] { convolution.tensors + normalization.tensors }
 }
 
 /// The ResNet bottleneck block (He et al., *Deep Residual Learning for Image Recognition*, 2016),
@@ -165,27 +162,27 @@ public struct ConvolutionNormSpec: Sendable, Hashable {
 /// Forward, NCHW `[N, inputChannels, H, W]` → `[N, 4·planes, H/stride, W/stride]`:
 /// `y = ReLU(bn3(conv3(ReLU(bn2(conv2(ReLU(bn1(conv1(x)))))))) + shortcut(x))`, where `shortcut` is
 /// `downsample` (1×1/stride conv + BN) when present and the identity otherwise.
-public struct BottleneckSpec: Sendable, Hashable {
+package struct BottleneckSpec: Sendable, Hashable {
     /// The channel expansion of `conv3`.
-    public static let expansion = 4
+    package static let expansion = 4
 
     /// The module path, e.g. `layer3.layers.5`.
-    public let name: String
-    public let inputChannels: Int
-    public let planes: Int
-    public let stride: Int
+    package let name: String
+    package let inputChannels: Int
+    package let planes: Int
+    package let stride: Int
     /// 1×1, `inputChannels` → `planes`.
-    public let conv1: ConvolutionSpec
-    public let bn1: BatchNormSpec
+    package let conv1: ConvolutionSpec
+    package let bn1: BatchNormSpec
     /// 3×3/stride, pad 1, `planes` → `planes`.
-    public let conv2: ConvolutionSpec
-    public let bn2: BatchNormSpec
+    package let conv2: ConvolutionSpec
+    package let bn2: BatchNormSpec
     /// 1×1, `planes` → `4·planes`.
-    public let conv3: ConvolutionSpec
-    public let bn3: BatchNormSpec
+    package let conv3: ConvolutionSpec
+    package let bn3: BatchNormSpec
     /// 1×1/stride `inputChannels` → `4·planes` + BN; present when `stride ≠ 1` or
     /// `inputChannels ≠ 4·planes`.
-    public let downsample: ConvolutionNormSpec?
+    package let downsample: ConvolutionNormSpec?
 
     init(name: String, inputChannels: Int, planes: Int, stride: Int = 1) {
         let outputChannels = Self.expansion * planes
@@ -193,31 +190,37 @@ public struct BottleneckSpec: Sendable, Hashable {
         self.inputChannels = inputChannels
         self.planes = planes
         self.stride = stride
-        conv1 = ConvolutionSpec(name: name + ".conv1", inputChannels: inputChannels, outputChannels: planes, kernelSize: 1)
+        conv1 = ConvolutionSpec(
+            name: name + ".conv1", inputChannels: inputChannels, outputChannels: planes, kernelSize: 1)
         bn1 = BatchNormSpec(name: name + ".bn1", channels: planes)
-        conv2 = ConvolutionSpec(name: name + ".conv2", inputChannels: planes, outputChannels: planes, kernelSize: 3, stride: stride)
+        conv2 = ConvolutionSpec(
+            name: name + ".conv2", inputChannels: planes, outputChannels: planes, kernelSize: 3, stride: stride)
         bn2 = BatchNormSpec(name: name + ".bn2", channels: planes)
-        conv3 = ConvolutionSpec(name: name + ".conv3", inputChannels: planes, outputChannels: outputChannels, kernelSize: 1)
+        conv3 = ConvolutionSpec(
+            name: name + ".conv3", inputChannels: planes, outputChannels: outputChannels, kernelSize: 1)
         bn3 = BatchNormSpec(name: name + ".bn3", channels: outputChannels)
-        downsample = stride != 1 || inputChannels != outputChannels
-            ? ConvolutionNormSpec(name: name + ".downsample", inputChannels: inputChannels, outputChannels: outputChannels, stride: stride)
+        downsample =
+            stride != 1 || inputChannels != outputChannels
+            ? ConvolutionNormSpec(
+                name: name + ".downsample", inputChannels: inputChannels, outputChannels: outputChannels, stride: stride
+            )
             : nil
     }
 
     /// `4·planes`.
-    public var outputChannels: Int { Self.expansion * planes }
+    package var outputChannels: Int { Self.expansion * planes }
 
     /// The tensors PyTorch registers, in order (conv1, bn1, conv2, bn2, conv3, bn3, downsample).
-    public var tensors: [TensorSpec] {
+    package var tensors: [TensorSpec] {
         conv1.tensors + bn1.tensors + conv2.tensors + bn2.tensors + conv3.tensors + bn3.tensors
             + (downsample?.tensors ?? [])
     }
 
     /// The output size for an input of `inputSize`.
-    public func outputSize(inputSize: Int) -> Int { conv2.outputSize(inputSize: inputSize) }
+    package func outputSize(inputSize: Int) -> Int { conv2.outputSize(inputSize: inputSize) }
 
     /// Multiply-accumulates of all convolutions for one image of `inputSize`×`inputSize`.
-    public func multiplyAccumulates(inputSize: Int) -> Int {
+    package func multiplyAccumulates(inputSize: Int) -> Int {
         let innerSize = conv2.outputSize(inputSize: inputSize)
         return conv1.multiplyAccumulates(inputSize: inputSize) + conv2.multiplyAccumulates(inputSize: inputSize)
             + conv3.multiplyAccumulates(inputSize: innerSize)

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
+// `ModelParameters`, a model's complete state by PyTorch name, order and layout (what checkpoints hold),
+// and the seeded initialisation of a fresh model.
 
 import TensorEngine
 
@@ -12,11 +11,11 @@ import TensorEngine
 /// never affect a result. Loading tolerates them (a PyTorch `state_dict` exported to safetensors
 /// loads as is), and PyTorch's `load_state_dict` fills them in when they are absent from a plain
 /// dict, so files written here load into PyTorch with `strict=True`.
-public struct ModelParameters: Sendable {
+package struct ModelParameters: Sendable {
     /// The network the tensors belong to.
-    public let structure: GhostNetStructure
+    package let structure: GhostNetStructure
     /// One tensor per ``GhostNetStructure/tensors`` entry, in the same order and shape.
-    public private(set) var tensors: [Tensor]
+    package private(set) var tensors: [Tensor]
     private let indices: [String: Int]
 
     private init(structure: GhostNetStructure, tensors: [Tensor]) {
@@ -29,12 +28,14 @@ public struct ModelParameters: Sendable {
     /// entry in the same order (e.g. a running model's export).
     ///
     /// - Precondition: every tensor has its spec's shape.
-    public init(structure: GhostNetStructure, orderedTensors tensors: [Tensor]) {
+    package init(structure: GhostNetStructure, orderedTensors tensors: [Tensor]) {
         ensure(
             tensors.count == structure.tensors.count,
             "ModelParameters: \(tensors.count) tensors for \(structure.tensors.count) model tensors")
         for (spec, tensor) in zip(structure.tensors, tensors) {
-            ensure(tensor.shape == spec.shape, "ModelParameters: '\(spec.name)' is \(tensor.shape), expected \(spec.shape)")
+            ensure(
+                tensor.shape == spec.shape, "ModelParameters: '\(spec.name)' is \(tensor.shape), expected \(spec.shape)"
+            )
         }
         self.init(structure: structure, tensors: tensors)
     }
@@ -45,7 +46,7 @@ public struct ModelParameters: Sendable {
     /// hash of its name, so a tensor's values depend only on the seed and its name. Conv weights are
     /// Kaiming normal (fan-out, ReLU gain: σ = √(2 / (out·kh·kw))); BN weight 1, bias 0, running
     /// mean 0, running variance 1; fc weight and bias uniform in ±1/√fan_in.
-    public static func initialized(for structure: GhostNetStructure, seed: UInt64) -> ModelParameters {
+    package static func initialized(for structure: GhostNetStructure, seed: UInt64) -> ModelParameters {
         let tensors = structure.tensors.map { spec in
             Tensor(shape: spec.shape) { values in
                 var random = SeededRandom(seed: seed, streams: stableHash(spec.name))
@@ -62,76 +63,25 @@ public struct ModelParameters: Sendable {
         return ModelParameters(structure: structure, tensors: tensors)
     }
 
-    /// Loads the model's tensors from `file`, checking that every expected name is present with
-    /// its PyTorch shape and dtype F32.
-    ///
-    /// - Parameters:
-    ///   - structure: The network the file must describe.
-    ///   - file: A safetensors file, e.g. a checkpoint or a PyTorch `state_dict` saved with
-    ///     `safetensors.torch.save_file`.
-    ///   - ignoredPrefixes: Names starting with one of these are other state (e.g. optimizer
-    ///     buffers) and are skipped.
-    /// - Throws: ``ModelParametersError`` listing every missing, unexpected, mis-shaped or
-    ///   mistyped name.
-    public init(structure: GhostNetStructure, loadingFrom file: SafeTensorsFile, ignoredPrefixes: [String] = []) throws {
-        let expected = Set(structure.tensors.map(\.name))
-        let normalizations = Set(structure.tensors.filter { $0.name.hasSuffix(".running_mean") }
-            .map { String($0.name.dropLast(".running_mean".count)) })
-        var problems = ModelParametersError(path: file.path)
-        for entry in file.entries where !expected.contains(entry.name) {
-            if ignoredPrefixes.contains(where: entry.name.hasPrefix) { continue }
-            if let owner = Self.batchCounterOwner(entry.name), normalizations.contains(owner) {
-                if entry.dtype == .float32 || entry.elementCount != 1 {
-                    problems.misShaped.append("\(entry.name): \(entry.dtype.rawValue) \(entry.shape), expected an integer scalar")
-                }
-                continue
-            }
-            problems.unexpected.append(entry.name)
-        }
-        var tensors: [Tensor] = []
-        for spec in structure.tensors {
-            guard let entry = file.entry(named: spec.name) else {
-                problems.missing.append(spec.name)
-                continue
-            }
-            guard entry.dtype == .float32, entry.shape == spec.shape else {
-                problems.misShaped.append("\(spec.name): \(entry.dtype.rawValue) \(entry.shape), expected F32 \(spec.shape)")
-                continue
-            }
-            tensors.append(try file.tensor(named: spec.name))
-        }
-        guard problems.isEmpty else { throw problems }
-        self.init(structure: structure, tensors: tensors)
-    }
-
-    /// The module path of a PyTorch BN `num_batches_tracked` name, or `nil`.
-    private static func batchCounterOwner(_ name: String) -> String? {
-        let suffix = ".num_batches_tracked"
-        return name.hasSuffix(suffix) ? String(name.dropLast(suffix.count)) : nil
-    }
-
-    /// Appends every tensor, under its PyTorch name and in `state_dict()` order, to `file`.
-    public func append(to file: inout SafeTensorsFile) {
-        for (spec, tensor) in zip(structure.tensors, tensors) { file.append(tensor, named: spec.name) }
-    }
-
     /// The tensor named `name` (a ``TensorSpec/name``).
     ///
     /// - Precondition: `name` is one of the structure's names; a new value keeps the shape.
-    public subscript(name: String) -> Tensor {
+    package subscript(name: String) -> Tensor {
         get {
             guard let index = indices[name] else { preconditionFailure("no model tensor named '\(name)'") }
             return tensors[index]
         }
         set {
             guard let index = indices[name] else { preconditionFailure("no model tensor named '\(name)'") }
-            precondition(newValue.shape == tensors[index].shape, "'\(name)' has shape \(tensors[index].shape), not \(newValue.shape)")
+            precondition(
+                newValue.shape == tensors[index].shape,
+                "'\(name)' has shape \(tensors[index].shape), not \(newValue.shape)")
             tensors[index] = newValue
         }
     }
 
     /// The tensor of `spec`.
-    public subscript(spec: TensorSpec) -> Tensor {
+    package subscript(spec: TensorSpec) -> Tensor {
         get { self[spec.name] }
         set { self[spec.name] = newValue }
     }
@@ -140,34 +90,5 @@ public struct ModelParameters: Sendable {
     /// unlike `Hasher`.
     static func stableHash(_ text: String) -> UInt64 {
         text.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
-    }
-}
-
-/// Model tensors in a file that do not match the network, all listed at once.
-public struct ModelParametersError: Error, CustomStringConvertible, Sendable {
-    /// The file that was loaded.
-    public let path: String
-    /// Expected names absent from the file.
-    public var missing: [String] = []
-    /// Names in the file that the network does not have.
-    public var unexpected: [String] = []
-    /// `name: found, expected` for tensors with the wrong shape or dtype.
-    public var misShaped: [String] = []
-
-    init(path: String) { self.path = path }
-
-    var isEmpty: Bool { missing.isEmpty && unexpected.isEmpty && misShaped.isEmpty }
-
-    public var description: String {
-        var lines = ["\(path): the tensors do not match the network"]
-        func list(_ title: String, _ names: [String]) {
-            guard !names.isEmpty else { return }
-            let shown = names.prefix(10).joined(separator: ", ")
-            lines.append("  \(names.count) \(title): \(shown)\(names.count > 10 ? ", …" : "")")
-        }
-        list("missing", missing)
-        list("unexpected", unexpected)
-        list("with wrong shape or dtype", misShaped)
-        return lines.joined(separator: "\n")
     }
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet
-//===----------------------------------------------------------------------===//
+// The units the model is assembled from (convolution, batch norm, convolution + batch norm, bottleneck)
+// and the slot indices that tie their tensors to the model's flat order.
 
 import Layers
 import TensorEngine
@@ -78,8 +77,11 @@ struct ConvolutionUnit: Sendable {
     }
 
     /// Adds the input gradient to `inputGradient` (a shortcut's gradient) and emits the weight's.
-    func backward(_ gradOutput: Tensor, cache: Conv2D.Cache, accumulatingInto inputGradient: inout Tensor, emit: GradientSink) {
-        emit(weightIndex, layer.backward(gradOutput, cache: cache, accumulatingInputGradientInto: &inputGradient).weight)
+    func backward(
+        _ gradOutput: Tensor, cache: Conv2D.Cache, accumulatingInto inputGradient: inout Tensor, emit: GradientSink
+    ) {
+        emit(
+            weightIndex, layer.backward(gradOutput, cache: cache, accumulatingInputGradientInto: &inputGradient).weight)
     }
 
     /// The weight gradient alone, for the stem, whose input (the image) needs no gradient.
@@ -121,9 +123,11 @@ struct NormalizationUnit: Sendable {
     /// With `residual`, the output is `ReLU(normalised + residual)`, whose ReLU the caller
     /// differentiates (see ``BatchNorm2D/forward(_:mode:fusingReLU:batchStatistics:addingThenClamping:)``).
     mutating func forward(
-        convolving input: Tensor, with convolution: ConvolutionUnit, mode: Mode, addingThenClamping residual: Tensor? = nil
+        convolving input: Tensor, with convolution: ConvolutionUnit, mode: Mode,
+        addingThenClamping residual: Tensor? = nil
     ) -> (output: Tensor, convolution: Conv2D.Cache, normalization: BatchNorm2D.Cache) {
-        let convolved: Tensor, convolutionCache: Conv2D.Cache
+        let convolved: Tensor
+        let convolutionCache: Conv2D.Cache
         var moments: (mean: Tensor, variance: Tensor)?
         if mode == .training {
             (convolved, convolutionCache, moments) = convolution.layer.forwardWithChannelMoments(input)
@@ -137,8 +141,11 @@ struct NormalizationUnit: Sendable {
 
     /// Inference without a tape: `convolution`, this batch norm with its running statistics, then
     /// (when given) `residual` added and ReLU, finished block by block while the output is in cache.
-    func infer(convolving input: Tensor, with convolution: ConvolutionUnit, addingThenClamping residual: Tensor? = nil) -> Tensor {
-        convolution.layer.forward(input, normalizedBy: layer, residual: residual, clampAtZero: fusesReLU || residual != nil)
+    func infer(convolving input: Tensor, with convolution: ConvolutionUnit, addingThenClamping residual: Tensor? = nil)
+        -> Tensor
+    {
+        convolution.layer.forward(
+            input, normalizedBy: layer, residual: residual, clampAtZero: fusesReLU || residual != nil)
     }
 
     func backward(_ gradOutput: Tensor, cache: BatchNorm2D.Cache, emit: GradientSink) -> Tensor {
@@ -176,7 +183,8 @@ struct ConvolutionNormUnit: Sendable {
     /// batch norm into the convolution.
     mutating func forward(_ input: Tensor, mode: Mode, record: Bool) -> (output: Tensor, tape: Tape?) {
         guard mode == .training || record else { return (infer(input), nil) }
-        let (output, convolutionCache, normalizationCache) = normalization.forward(convolving: input, with: convolution, mode: mode)
+        let (output, convolutionCache, normalizationCache) = normalization.forward(
+            convolving: input, with: convolution, mode: mode)
         return (output, Tape(convolution: convolutionCache, normalization: normalizationCache))
     }
 
@@ -238,11 +246,15 @@ struct BottleneckUnit: Sendable {
         var downsampleTape: ConvolutionNormUnit.Tape?
         if downsample != nil { (shortcut, downsampleTape) = downsample!.forward(input, mode: mode, record: record) }
         // ReLU(bn3 + shortcut) in bn3's pass.
-        let (output, conv3Cache, bn3Cache) = bn3.forward(convolving: a2, with: conv3, mode: mode, addingThenClamping: shortcut)
+        let (output, conv3Cache, bn3Cache) = bn3.forward(
+            convolving: a2, with: conv3, mode: mode, addingThenClamping: shortcut)
         guard record else { return (output, nil) }
-        return (output, Tape(
-            conv1: conv1Cache, bn1: bn1Cache, conv2: conv2Cache, bn2: bn2Cache, conv3: conv3Cache,
-            bn3: bn3Cache, downsample: downsampleTape, output: output))
+        return (
+            output,
+            Tape(
+                conv1: conv1Cache, bn1: bn1Cache, conv2: conv2Cache, bn2: bn2Cache, conv3: conv3Cache,
+                bn3: bn3Cache, downsample: downsampleTape, output: output)
+        )
     }
 
     /// Inference without a tape: each batch norm, ReLU and finally the shortcut are applied to a

@@ -1,9 +1,9 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `bench allreduce`: the gradient exchange's bus bandwidth against a plain MPI_Allreduce, under mpirun.
 
 import ArgumentParser
+import Benchmarks
 import Distributed
+import Training
 
 /// `ghostnet-d bench allreduce`: bus bandwidth of the bucketed gradient exchange against a plain
 /// `MPI_Allreduce` of the same size, run under `mpirun -np 2` (or more).
@@ -19,15 +19,16 @@ struct BenchAllreduceCommand: ParsableCommand {
 
     @OptionGroup var distributed: DistributedOptions
 
-    @Option(help: "Bytes to all-reduce (a multiple of 4).")
+    @Option(parsing: .unconditional, help: "Bytes to all-reduce (a multiple of 4, 4-17179869184).")
     var bytes: Int = AllreduceBenchmark.ghostnet101ParameterCount * 4
 
-    @Option(help: "Timed iterations of each method (after one warm-up).")
+    @Option(parsing: .unconditional, help: "Timed iterations of each method (after one warm-up; 1-10000).")
     var iterations: Int = 5
 
     func validate() throws {
-        guard bytes >= 4, bytes % 4 == 0 else { throw ValidationError("--bytes must be a positive multiple of 4, got \(bytes)") }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        try OptionRange.check("--bytes", bytes, 4...(1 << 34))
+        guard bytes % 4 == 0 else { throw ValidationError("--bytes must be a multiple of 4, got \(bytes)") }
+        try OptionRange.check("--iterations", iterations, 1...10_000)
     }
 
     func run() throws {

@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `bench`: the group of throughput measurements (train, infer, data, allreduce).
 
 import ArgumentParser
 
@@ -9,5 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the throughput of parts of the training pipeline.",
-        subcommands: [BenchTrainCommand.self, BenchInferCommand.self, BenchDataCommand.self, BenchAllreduceCommand.self])
+        subcommands: [
+            BenchTrainCommand.self, BenchInferCommand.self, BenchDataCommand.self, BenchAllreduceCommand.self,
+        ])
 }

@@ -1,8 +1,7 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `ghostnet-d config check`: the validator `train` and `eval` run, on its own, with the resolved result.
 
 import ArgumentParser
+import GhostNet
 import Training
 
 /// `ghostnet-d config`: configuration files.
@@ -19,30 +18,42 @@ extension ConfigCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate a configuration file and print it resolved, with every default filled in.",
             discussion: """
-                Unknown keys, wrong types and out-of-range values are reported with their key path and \
-                a suggestion for misspellings. Unless --skip-environment is given, the paths the file \
+                Runs the validator train and eval run, so it refuses exactly what they would refuse, with \
+                the same message: unknown keys, wrong types, empty values, out-of-range values (every number has \
+                a range), values that contradict each other or describe no buildable network, YAML anchors and \
+                aliases, tags and YAML 1.1 forms such as base-60 1:30. Each problem names the file, line and key \
+                path, with a suggestion for misspellings. Unless --skip-environment is given, the paths the file \
                 names (data_path, models_folder, checkpoint and log folders) are checked too. Relative \
-                paths resolve against the current directory. Exits non-zero on any problem.
+                paths resolve against the current directory. With a fully_train step it prints the memory plan of one rank \
+                (micro-batch, passes per step, predicted peak, global batch) and refuses a runtime.memory_limit that \
+                fits no micro-batch. Exits non-zero on any problem.
                 """)
 
         @Argument(help: "The YAML configuration file.")
         var file: String
 
-        @Option(name: .customLong("set"), help: ArgumentHelp(
-            "Override a value, e.g. fully_train.trainer.epochs=3 (repeatable; typed by the key).",
-            valueName: "key.path=value"))
-        var overrides: [String] = []
+        @OptionGroup var settings: ConfigurationSetOptions
 
         @Flag(help: "Check only the file, not the paths it names.")
         var skipEnvironment = false
 
         func run() throws {
-            let parsedOverrides = try ConfigurationOverride.parsing(overrides, file: file)
+            let parsedOverrides = try settings.overrides(of: file)
             let configuration = try TrainingConfiguration.load(contentsOf: file, overrides: parsedOverrides)
             print("# \(file): resolved configuration")
             print(configuration.resolvedYAML, terminator: "")
             if !skipEnvironment {
                 try configuration.validateEnvironment()
+            }
+            if let step = configuration.fullyTrain {
+                let network = try GhostNetConfiguration(
+                    blocksPerStage: step.model.blocks, width: step.model.width, classes: step.model.classCount,
+                    imageSize: step.model.imageSize)
+                let plan = try configuration.memoryPlan(
+                    for: step, structure: GhostNetStructure(configuration: network), ranksOnServer: 1)
+                print(
+                    "# memory plan (one rank on this server): \(plan.description); global batch "
+                        + "\(step.dataset.batchSize) × ranks")
             }
             print("# configuration OK")
         }

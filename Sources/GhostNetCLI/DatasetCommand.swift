@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `ghostnet-d dataset check|synth`: check an ImageNet-layout dataset, or write the synthetic demo one.
 
 import ArgumentParser
 import ImageData
@@ -33,17 +31,23 @@ extension DatasetCommand {
         @Argument(help: "The dataset root holding train/ and val/.")
         var dataPath: String
 
-        @Option(help: "Decode-check only every N-th image of each split (1 checks all).")
+        @Option(
+            parsing: .unconditional, help: "Decode-check only every N-th image of each split (1-1000000; 1 checks all)."
+        )
         var sampleEvery: Int = 1
 
         @Flag(help: "Skip decoding; check only the folder layout and labels.")
         var layoutOnly = false
 
-        @Option(help: "The folder for the cached file index (default: $GHOSTNET_CACHE_DIR, $XDG_CACHE_HOME/ghostnet-d or ~/.cache/ghostnet-d).")
+        @Option(
+            help: ArgumentHelp(
+                "The folder for the cached file index "
+                    + "(default: $GHOSTNET_CACHE_DIR, $XDG_CACHE_HOME/ghostnet-d or ~/.cache/ghostnet-d).")
+        )
         var cacheDir: String?
 
         func validate() throws {
-            guard sampleEvery >= 1 else { throw ValidationError("--sample-every must be at least 1, got \(sampleEvery)") }
+            try OptionRange.check("--sample-every", sampleEvery, 1...1_000_000)
         }
 
         func run() throws {
@@ -60,7 +64,10 @@ extension DatasetCommand {
                 let images = index[split]
                 var perClass = [Int](repeating: 0, count: names.count)
                 for label in images.labels { perClass[Int(label)] += 1 }
-                print("\(split.displayName): \(images.count) images, \(perClass.min()!)-\(perClass.max()!) per class, \(images.ignoredFileCount) ignored files")
+                print(
+                    "\(split.displayName): \(images.count) images, \(perClass.min()!)-\(perClass.max()!) per class, "
+                        + "\(images.ignoredFileCount) ignored files"
+                )
                 for example in images.ignoredExamples { print("  ignored: \(example)") }
             }
             guard !layoutOnly else { return }
@@ -93,16 +100,16 @@ extension DatasetCommand {
         @Option(help: "The folder to write train/ and val/ into.")
         var out: String
 
-        @Option(help: "Number of classes.")
+        @Option(parsing: .unconditional, help: "Number of classes (1-10000).")
         var classes: Int = 10
 
-        @Option(help: "Training images per class.")
+        @Option(parsing: .unconditional, help: "Training images per class (1-100000).")
         var trainPerClass: Int = 100
 
-        @Option(help: "Validation images per class.")
+        @Option(parsing: .unconditional, help: "Validation images per class (0-100000).")
         var valPerClass: Int = 20
 
-        @Option(help: "Seed of every random choice.")
+        @Option(parsing: .unconditional, help: "Seed of every random choice (0-\(UInt64.max)).")
         var seed: UInt64 = 0
 
         @Option(help: "Validation layout: folders (val/<wnid>/) or flat (val/*.JPEG + LOC_val_solution.csv).")
@@ -112,9 +119,9 @@ extension DatasetCommand {
         var fixedSize: String?
 
         func validate() throws {
-            guard classes >= 1 else { throw ValidationError("--classes must be at least 1, got \(classes)") }
-            guard trainPerClass >= 1 else { throw ValidationError("--train-per-class must be at least 1, got \(trainPerClass)") }
-            guard valPerClass >= 0 else { throw ValidationError("--val-per-class must be non-negative, got \(valPerClass)") }
+            try OptionRange.check("--classes", classes, 1...10_000)
+            try OptionRange.check("--train-per-class", trainPerClass, 1...100_000)
+            try OptionRange.check("--val-per-class", valPerClass, 0...100_000)
             _ = try parsedFixedSize()
         }
 
@@ -132,8 +139,14 @@ extension DatasetCommand {
                 classes: classes, trainPerClass: trainPerClass, validationPerClass: valPerClass, seed: seed,
                 validationLayout: valLayout, fixedSize: try parsedFixedSize())
             let summary = try SyntheticDataset.write(to: out, configuration: configuration)
-            print("wrote \(summary.trainImages) train and \(summary.validationImages) val JPEGs in \(classes) classes to \(out)")
-            print("grayscale \(summary.grayscaleImages), progressive \(summary.progressiveImages), CMYK \(summary.cmykImages), \(summary.bytes / 1024) KiB")
+            print(
+                "wrote \(summary.trainImages) train and \(summary.validationImages) val JPEGs in \(classes) classes "
+                    + "to \(out)"
+            )
+            print(
+                "grayscale \(summary.grayscaleImages), progressive \(summary.progressiveImages), CMYK "
+                    + "\(summary.cmykImages), \(summary.bytes / 1024) KiB"
+            )
         }
     }
 }

@@ -1,16 +1,16 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `diagnose`: the group of self-checks, and `diagnose allreduce`, the gradient exchange checked on every rank.
 
 import ArgumentParser
+import Benchmarks
 import Distributed
+import Training
 
 /// `ghostnet-d diagnose`: self-checks of the distributed machinery, for tests and bring-up.
 struct DiagnoseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diagnose",
         abstract: "Self-checks of the distributed machinery (run under mpirun) and of a running coordinator.",
-        subcommands: [Allreduce.self, CoordinatorLoad.self, RecordStream.self])
+        subcommands: [Allreduce.self, CoordinatorLoad.self, RecordStream.self, World.self])
 
     /// `diagnose allreduce`: broadcast, two bucketed exchange steps and a checksum comparison on
     /// known buffers; exits non-zero on any wrong element.
@@ -25,24 +25,33 @@ struct DiagnoseCommand: ParsableCommand {
 
         @OptionGroup var distributed: DistributedOptions
 
-        @Option(help: "Gradient elements (floats), split into irregularly sized parameters.")
+        @Option(
+            parsing: .unconditional,
+            help: "Gradient elements (floats), split into irregularly sized parameters (1-2^30).")
         var elements: Int = 1_000_003
 
-        @Option(help: "Bucket capacity in bytes (overrides --bucket-mib).")
+        @Option(parsing: .unconditional, help: "Bucket capacity in bytes (4-2^32; overrides --bucket-mib).")
         var bucketBytes: Int?
 
-        @Option(help: "Fault injection: this rank changes a parameter before the checksum comparison.")
+        @Option(
+            parsing: .unconditional,
+            help: "Fault injection: this rank changes a parameter before the checksum comparison (0-1000000).")
         var perturbRank: Int?
 
-        @Option(help: "Fault injection: this rank sleeps before its first gradient.")
+        @Option(
+            parsing: .unconditional,
+            help: "Fault injection: this rank sleeps before its first gradient (0-1000000).")
         var stallRank: Int?
 
-        @Option(help: "Seconds --stall-rank sleeps.")
+        @Option(parsing: .unconditional, help: "Seconds --stall-rank sleeps (0-86400).")
         var stallSeconds: Double = 0
 
         func validate() throws {
-            guard elements >= 1 else { throw ValidationError("--elements must be at least 1") }
-            if let bucketBytes, bucketBytes < 4 { throw ValidationError("--bucket-bytes must hold at least one float") }
+            try OptionRange.check("--elements", elements, 1...(1 << 30))
+            try OptionRange.check("--bucket-bytes", bucketBytes, 4...(1 << 32))
+            try OptionRange.check("--perturb-rank", perturbRank, 0...1_000_000)
+            try OptionRange.check("--stall-rank", stallRank, 0...1_000_000)
+            try OptionRange.check("--stall-seconds", stallSeconds, 0...86_400)
         }
 
         func run() throws {

@@ -1,8 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `diagnose coordinator-load` and `diagnose record-stream`: tools that exercise a running coordinator.
 
 import ArgumentParser
+import Benchmarks
+import CoordinatorClient
 import PerformanceRecords
 
 extension DiagnoseCommand {
@@ -10,7 +10,8 @@ extension DiagnoseCommand {
     struct CoordinatorLoad: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "coordinator-load",
-            abstract: "Load-test a running coordinator with valid and malformed requests, then check every stored record.",
+            abstract:
+                "Load-test a running coordinator with valid and malformed requests, then check every stored record.",
             discussion: """
                 --clients threads each own the job PREFIX-N and, for --duration seconds, post new records (up to \
                 --records-per-client), re-post stored ones (answered as duplicates), read the API and, every \
@@ -24,16 +25,20 @@ extension DiagnoseCommand {
         @Option(help: "The coordinator, http://HOST:PORT.")
         var coordinator: String
 
-        @Option(help: "Concurrent clients (1-64).")
+        @Option(parsing: .unconditional, help: "Concurrent clients (1-64).")
         var clients = 20
 
-        @Option(help: "Seconds of load (at most 300).")
+        @Option(parsing: .unconditional, help: "Seconds of load (0-300, more than 0).")
         var duration = 30.0
 
-        @Option(help: "New records each client stores at most; later record posts are re-posts.")
+        @Option(
+            parsing: .unconditional,
+            help: "New records each client stores at most (1-1000000); later record posts are re-posts.")
         var recordsPerClient = 200
 
-        @Option(help: "Every this many requests of a client, one is malformed (0: none).")
+        @Option(
+            parsing: .unconditional,
+            help: "Every this many requests of a client, one is malformed (0-1000000; 0: none).")
         var malformedInterval = 5
 
         @Option(help: "Job name prefix; client N uses PREFIX-N.")
@@ -43,12 +48,15 @@ extension DiagnoseCommand {
         var tokenFile: String?
 
         func validate() throws {
-            guard (1...64).contains(clients) else { throw ValidationError("--clients must be between 1 and 64") }
-            guard duration > 0, duration <= 300 else { throw ValidationError("--duration must be in (0, 300] seconds") }
-            guard recordsPerClient >= 1 else { throw ValidationError("--records-per-client must be at least 1") }
-            guard malformedInterval >= 0 else { throw ValidationError("--malformed-interval must not be negative") }
+            try OptionRange.check("--clients", clients, 1...64)
+            guard duration > 0 else { throw ValidationError("--duration must be more than 0 seconds, got \(duration)") }
+            try OptionRange.check("--duration", duration, 0...300)
+            try OptionRange.check("--records-per-client", recordsPerClient, 1...1_000_000)
+            try OptionRange.check("--malformed-interval", malformedInterval, 0...1_000_000)
             guard JobName.isValid("\(jobPrefix)-\(clients - 1)") else {
-                throw ValidationError("--job-prefix '\(jobPrefix)' does not make valid job names ([A-Za-z0-9._-], at most \(JobName.maximumLength))")
+                throw ValidationError(
+                    "--job-prefix '\(jobPrefix)' does not make valid job names ([A-Za-z0-9._-], at most \(JobName.maximumLength))"
+                )
             }
         }
 
@@ -70,7 +78,8 @@ extension DiagnoseCommand {
     struct RecordStream: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "record-stream",
-            abstract: "Report a fixed sequence of records through the worker's client (spool and retries), as rank 0 of train does.",
+            abstract:
+                "Report a fixed sequence of records through the worker's client (spool and retries), as rank 0 of train does.",
             discussion: """
                 Record i (1-based) is epoch i, step 100·i, timestamp 1700000000 + 60·i, with accuracy_top1 and loss \
                 following fixed curves, so two runs give identical records. Records made while the coordinator is \
@@ -87,33 +96,40 @@ extension DiagnoseCommand {
         @Option(help: "The spool file (records waiting for delivery).")
         var spool: String
 
-        @Option(help: "Records to send.")
+        @Option(parsing: .unconditional, help: "Records to send (1-1000000).")
         var records = 20
 
-        @Option(help: "Seconds between records.")
+        @Option(parsing: .unconditional, help: "Seconds between records (0-3600).")
         var interval = 0.5
 
         @Option(help: "The worker_id of the records.")
         var workerID = "0"
 
-        @Option(help: "Seconds to keep delivering the spool after the last record.")
+        @Option(parsing: .unconditional, help: "Seconds to keep delivering the spool after the last record (0-86400).")
         var drainTimeout = 60.0
 
         func validate() throws {
-            guard records >= 1 else { throw ValidationError("--records must be at least 1") }
-            guard interval >= 0 else { throw ValidationError("--interval must not be negative") }
-            guard drainTimeout >= 0 else { throw ValidationError("--drain-timeout must not be negative") }
+            try OptionRange.check("--records", records, 1...1_000_000)
+            try OptionRange.check("--interval", interval, 0...3600)
+            try OptionRange.check("--drain-timeout", drainTimeout, 0...86_400)
         }
 
         func run() throws {
-            guard let configuration = try CoordinatorClientConfiguration.resolve(configuredURL: coordinator, job: job, spoolPath: spool) else {
-                throw ValidationError("no coordinator: give --coordinator or set \(CoordinatorClientConfiguration.urlVariable)")
+            guard
+                let configuration = try CoordinatorClientConfiguration.resolve(
+                    configuredURL: coordinator, job: job, spoolPath: spool)
+            else {
+                throw ValidationError(
+                    "no coordinator: give --coordinator or set \(CoordinatorClientConfiguration.urlVariable)")
             }
             var stream = SyntheticRecordStream(count: records, interval: interval)
             stream.workerID = workerID
-            let outcome = try stream.run(client: CoordinatorClient(configuration: configuration), drainTimeout: drainTimeout) { print($0) }
-            print("record stream: \(outcome.delivered) delivered, \(outcome.rejected) rejected, \(outcome.pending) pending, "
-                + "\(outcome.roundsWithPending) round(s) with the coordinator unreachable")
+            let outcome = try stream.run(
+                client: CoordinatorClient(configuration: configuration), drainTimeout: drainTimeout
+            ) { print($0) }
+            print(
+                "record stream: \(outcome.delivered) delivered, \(outcome.rejected) rejected, \(outcome.pending) pending, "
+                    + "\(outcome.roundsWithPending) round(s) with the coordinator unreachable")
             if outcome.pending > 0 || outcome.rejected > 0 { throw ExitCode.failure }
         }
     }

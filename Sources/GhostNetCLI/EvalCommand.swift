@@ -1,12 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `ghostnet-d eval`: its options and configuration, then the library's checkpoint evaluation on a
+// launched worker.
 
 import ArgumentParser
-import Distributed
 import Foundation
-import Logging
-import PerformanceRecords
 import Training
 
 /// `ghostnet-d eval`: validation accuracy of saved checkpoints (the seed's `eval.py`).
@@ -28,10 +24,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The YAML configuration file with an eval step (see conf/eval.yml).")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp(
-        "Override a value, e.g. eval.dataset.common.batch_size=64 (repeatable; typed by the key).",
-        valueName: "key.path=value"))
-    var overrides: [String] = []
+    @OptionGroup var settings: ConfigurationSetOptions
 
     @Option(help: "A folder of checkpoints (eval.pipe_step.models_folder).")
     var modelsFolder: String?
@@ -42,7 +35,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "The ImageNet-layout dataset folder (eval.dataset.common.data_path).")
     var dataPath: String?
 
-    @Option(help: "The coordinator's http://host:port URL (runtime.coordinator_url; else $GHOSTNET_COORDINATOR).")
+    @Option(help: "The coordinator's http(s)://host:port URL (runtime.coordinator_url; else $GHOSTNET_COORDINATOR).")
     var coordinator: String?
 
     @OptionGroup var distributed: DistributedOptions
@@ -56,57 +49,30 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let configuration = try loadConfiguration()
         let step = try configuration.step(.eval)
-        let files: [String]
-        if let checkpoint {
-            guard FileManager.default.fileExists(atPath: checkpoint) else {
-                throw ValidationError("--checkpoint \(checkpoint) does not exist")
-            }
-            files = [checkpoint]
-        } else if let folder = step.modelsFolder {
-            files = try CheckpointEvaluation.modelFiles(in: folder)
-        } else {
-            throw ValidationError("\(configuration.file): no eval.pipe_step.models_folder; give --models-folder or --checkpoint")
+        let files = try CheckpointEvaluation.modelFiles(
+            checkpoint: checkpoint, step: step, configurationFile: configuration.file)
+        let launch = try RunLaunch(configuration: configuration, step: .eval, options: distributed.workerOptions)
+        launch.printNotes()
+        do {
+            try CheckpointEvaluation(
+                configuration: configuration, step: step, dataset: launch.dataset, communicator: launch.communicator
+            ).run(files: files, logger: launch.logger, coordinator: launch.coordinator)
+        } catch {
+            try launch.exit(after: error)
         }
-        let launch = try WorkerLaunch(configuration: configuration, step: .eval, distributed: distributed)
-        let evaluation = CheckpointEvaluation(
-            configuration: configuration, step: step, dataset: launch.dataset, communicator: launch.worker.communicator)
-        let reporter = launch.worker.identity.rank == 0 ? PerformanceReporter(coordinator: launch.coordinator, logger: launch.logger) : nil
-        var results: [CheckpointEvaluation.Result] = []
-        for file in files {
-            do {
-                let result = try evaluation.evaluate(checkpointAt: file)
-                results.append(result)
-                launch.logger.info(
-                    "\(file): epoch \(result.epoch) step \(result.step): top-1 \(result.metrics.top1) top-5 \(result.metrics.top5) loss \(result.metrics.loss) (\(result.metrics.imageCount) images)")
-                if result.metrics.loss.isFinite { reporter?.report(result.record) }
-            } catch let error where error.kind == .checkpoint && error.isCollective {
-                launch.logger.warning("skipping \(file): \(error.message)")
-            } catch {
-                try launch.fail(with: error)
-            }
-        }
-        guard let best = results.max(by: { $0.metrics.top1 < $1.metrics.top1 }) else {
-            try launch.fail(with: TrainingError(.checkpoint, "no checkpoint could be evaluated", isCollective: true))
-        }
-        launch.logger.info("best: \(best.path)")
-        // The sink writes "<time> INFO <message>", the coordinator's BestValuesLine.logLine format.
-        launch.logger.info("\(BestValuesLine.message(for: [best.record]))")
-        reporter?.finish(logBestValues: false)
         try launch.worker.finish()
     }
 
     private func loadConfiguration() throws -> TrainingConfiguration {
-        var assignments = try ConfigurationOverride.parsing(overrides, file: config)
+        typealias Key = ConfigurationKeys
+        var assignments = try settings.overrides(of: config)
         // A single checkpoint stands for its folder, so the file's models_folder need not exist.
-        if let folder = modelsFolder ?? checkpoint.map({ URL(fileURLWithPath: $0).deletingLastPathComponent().path }) {
-            assignments.append(ConfigurationOverride(keyPath: "eval.pipe_step.models_folder", value: folder, origin: "--models-folder \(folder)"))
-        }
-        if let dataPath {
-            assignments.append(ConfigurationOverride(keyPath: "eval.dataset.common.data_path", value: dataPath, origin: "--data-path \(dataPath)"))
-        }
-        if let coordinator {
-            assignments.append(ConfigurationOverride(keyPath: "runtime.coordinator_url", value: coordinator, origin: "--coordinator \(coordinator)"))
-        }
+        let folder = modelsFolder ?? checkpoint.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }
+        assignments += [
+            ConfigurationOverride(flag: "--models-folder", key: Key.modelsFolder, step: .eval, value: folder),
+            ConfigurationOverride(flag: "--data-path", key: Key.dataPath, step: .eval, value: dataPath),
+            ConfigurationOverride(flag: "--coordinator", key: Key.coordinatorURL, value: coordinator),
+        ].compactMap { $0 }
         assignments += distributed.configurationOverrides
         return try TrainingConfiguration.load(contentsOf: config, overrides: assignments)
     }

@@ -1,7 +1,7 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// Re-executes the program once with OPENBLAS_CORETYPE set, so OpenBLAS loads the kernels that fit
+// this CPU (it reads the variable before `main`).
 
+import Foundation
 import TensorEngine
 
 #if canImport(Glibc)
@@ -19,9 +19,9 @@ enum KernelSelection {
     static let reexecMarker = "GHOSTNET_OPENBLAS_REEXEC"
 
     static func reexecWithPreferredKernelsIfNeeded() {
-        let environment = ProcessEnvironment.self
-        guard environment.value(of: OpenBLASRuntime.coreTypeVariable) == nil,
-            environment.value(of: reexecMarker) == nil,
+        let environment = ProcessInfo.processInfo.environment
+        guard environment[OpenBLASRuntime.coreTypeVariable] == nil,
+            environment[reexecMarker] == nil,
             let coreType = OpenBLASRuntime.preferredCoreType(for: .current)
         else { return }
         setenv(OpenBLASRuntime.coreTypeVariable, coreType, 1)
@@ -32,22 +32,7 @@ enum KernelSelection {
         execv("/proc/self/exe", &arguments)
         // Only reached when exec failed: carry on with OpenBLAS's own choice.
         let reason = String(cString: strerror(errno))
-        StandardError.print("warning: could not re-execute with \(OpenBLASRuntime.coreTypeVariable)=\(coreType): \(reason)")
-    }
-}
-
-/// Diagnostics that must not mix with a command's standard output.
-enum StandardError {
-    static func print(_ line: String) {
-        let text = line + "\n"
-        _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
-    }
-}
-
-/// Reads of the process environment.
-enum ProcessEnvironment {
-    static func value(of name: String) -> String? {
-        guard let value = getenv(name) else { return nil }
-        return String(cString: value)
+        StandardError.print(
+            "warning: could not re-execute with \(OpenBLASRuntime.coreTypeVariable)=\(coreType): \(reason)")
     }
 }

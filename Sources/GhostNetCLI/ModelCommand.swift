@@ -1,8 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `ghostnet-d model`: describing networks (`summary`), creating checkpoints (`init`) and running a
+// checkpoint on tensor files (`forward`, `grad`), with the options that choose a network.
 
 import ArgumentParser
+import Checkpoints
 import GhostNet
 
 extension GhostNetArchitecture: ExpressibleByArgument {}
@@ -11,8 +11,10 @@ extension GhostNetArchitecture: ExpressibleByArgument {}
 struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Describe GhostNet-D networks, create model checkpoints and run them on tensor files.",
-        subcommands: [Summary.self, Initialize.self, Forward.self, Gradient.self])
+        abstract: "Describe GhostNet-D networks, create, run, export, import and average model checkpoints.",
+        subcommands: [
+            Summary.self, Initialize.self, Forward.self, Gradient.self, Export.self, Import.self, Average.self,
+        ])
 }
 
 /// The options that choose one network.
@@ -23,13 +25,26 @@ struct NetworkOptions: ParsableArguments {
     @Option(help: "Blocks per stage instead of --arch: four comma-separated counts, e.g. 3,4,3,3.")
     var blocks: String?
 
-    @Option(help: "Stem channels; stage i has width·2^i planes and 4·width·2^i output channels.")
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Stem channels (\(OptionRange.help(GhostNetConfiguration.widthRange))); "
+                + "stage i has width·2^i planes and 4·width·2^i output channels."))
     var width: Int = GhostNetConfiguration.defaultWidth
 
-    @Option(help: "Number of classes the final fully connected layer scores.")
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Number of classes the final fully connected layer scores "
+                + "(\(OptionRange.help(GhostNetConfiguration.classesRange)))."))
     var classes: Int = GhostNetConfiguration.defaultClasses
 
-    @Option(help: "Side of the square input image in pixels (sets shapes and MACs; recorded in checkpoints).")
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp(
+            "Side of the square input image in pixels "
+                + "(\(OptionRange.help(GhostNetConfiguration.imageSizeRange)); "
+                + "sets shapes and MACs; recorded in checkpoints)."))
     var imageSize: Int = GhostNetConfiguration.defaultImageSize
 
     func validate() throws {
@@ -85,7 +100,7 @@ extension ModelCommand {
 
         @OptionGroup var network: NetworkOptions
 
-        @Option(help: "Seed of the initialisation.")
+        @Option(parsing: .unconditional, help: "Seed of the initialisation (0-\(UInt64.max)).")
         var seed: UInt64 = 0
 
         @Option(help: "The checkpoint file to write (replaced atomically).")
@@ -95,14 +110,19 @@ extension ModelCommand {
             let structure = GhostNetStructure(configuration: try network.makeConfiguration())
             let checkpoint = Checkpoint(parameters: .initialized(for: structure, seed: seed), seed: seed)
             try checkpoint.write(to: output)
-            print("wrote \(output): \(structure.configuration.architectureName), \(structure.tensors.count) tensors, \(structure.parameterCount) parameters, seed \(seed)")
+            print(
+                "wrote \(output): \(structure.configuration.architectureName), \(structure.tensors.count) tensors, "
+                    + "\(structure.parameterCount) parameters, seed \(seed)")
         }
     }
 }
 
 /// The options of the commands that run a model on tensor files.
 struct ModelRunOptions: ParsableArguments {
-    @Option(help: "The model: a ghostnet-d checkpoint, or a PyTorch state_dict saved as safetensors (then described by the network options).")
+    @Option(
+        help: ArgumentHelp(
+            "The model: a ghostnet-d checkpoint, or a PyTorch state_dict saved as safetensors "
+                + "(then described by the network options)."))
     var checkpoint: String
 
     @Option(help: "A safetensors file with the F32 tensor 'input', images NCHW [N, 3, H, W].")
@@ -125,7 +145,10 @@ extension ModelCommand {
 
         @OptionGroup var files: ModelRunOptions
 
-        @Flag(help: "Normalise with the batch's statistics, as PyTorch's model.train() (needs more than one value per channel).")
+        @Flag(
+            help: ArgumentHelp(
+                "Normalise with the batch's statistics, as PyTorch's model.train() "
+                    + "(needs more than one value per channel)."))
         var trainMode = false
 
         @OptionGroup var network: NetworkOptions

@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `ghostnet-d ranktable`: check a rank table, generate one, or turn one into an OpenMPI hostfile.
 
 import ArgumentParser
 import Distributed
@@ -30,31 +28,34 @@ struct RankTableCommand: ParsableCommand {
     /// `ranktable generate --servers h1,h2 --ranks-per-server 4`.
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a rank table: ranks numbered server-major in the order of --servers, status written last, atomic write.")
+            abstract:
+                "Write a rank table: ranks numbered server-major in the order of --servers, status written last, "
+                + "atomic write."
+        )
 
         @Option(help: "Comma-separated server host names or addresses, in rank order.")
         var servers: String
 
-        @Option(help: "Worker processes per server.")
+        @Option(parsing: .unconditional, help: "Worker processes per server (1-\(RankTable.maximumRanksPerServer)).")
         var ranksPerServer: Int
 
         @Option(help: "Table version: 1.0 (server_list) or 1.1 (node_list of host ranks).")
-        var version: String = "1.0"
+        var version: RankTable.Version = .serverList
 
         @Option(help: "Output file (default: standard output).")
         var out: String?
 
         func validate() throws {
-            guard ranksPerServer >= 1 else { throw ValidationError("--ranks-per-server must be at least 1") }
-            guard ["1.0", "1.1"].contains(version) else {
-                throw ValidationError("--version must be 1.0 or 1.1, got '\(version)'")
+            try OptionRange.check("--ranks-per-server", ranksPerServer, 1...RankTable.maximumRanksPerServer)
+            guard version != .superPod else {
+                throw ValidationError("--version must be 1.0 or 1.1; version 1.2 tables are read, not generated")
             }
         }
 
         func run() throws {
             let text = try RankTable.generateJSON(
                 servers: servers.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
-                ranksPerServer: ranksPerServer, version: RankTable.Version(rawValue: version)!)
+                ranksPerServer: ranksPerServer, version: version)
             if let out {
                 try RankTable.writeAtomically(text, to: out)
             } else {
@@ -77,3 +78,5 @@ struct RankTableCommand: ParsableCommand {
         }
     }
 }
+
+extension RankTable.Version: ExpressibleByArgument {}

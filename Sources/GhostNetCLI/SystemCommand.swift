@@ -1,8 +1,7 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// `ghostnet-d system`: the CPU features, OpenBLAS and packed kernels and thread count in use.
 
 import ArgumentParser
+import Foundation
 import TensorEngine
 
 /// `ghostnet-d system`: what this machine offers the trainer.
@@ -13,10 +12,16 @@ struct SystemCommand: ParsableCommand {
 
     func run() throws {
         let features = CPUFeatures.current
-        let userCoreType = ProcessEnvironment.value(of: KernelSelection.reexecMarker) == nil
-            ? ProcessEnvironment.value(of: OpenBLASRuntime.coreTypeVariable) : nil
-        print("cpu avx2+fma: \(features.hasUsableAVX2), avx512: \(features.hasUsableAVX512), avx512-bf16: \(features.avx512BFloat16)")
-        print("preferred OpenBLAS core type: \(OpenBLASRuntime.preferredCoreType(for: features) ?? "(OpenBLAS default)")")
+        let environment = ProcessInfo.processInfo.environment
+        let userCoreType =
+            environment[KernelSelection.reexecMarker] == nil
+            ? environment[OpenBLASRuntime.coreTypeVariable] : nil
+        print(
+            "cpu avx2+fma: \(features.hasUsableAVX2), avx512: \(features.hasUsableAVX512), avx512-bf16: "
+                + "\(features.avx512BFloat16)")
+        print(
+            "preferred OpenBLAS core type: "
+                + "\(OpenBLASRuntime.preferredCoreType(for: features) ?? "(OpenBLAS default)")")
         if let userCoreType {
             print("\(OpenBLASRuntime.coreTypeVariable) set by the user: \(userCoreType)")
         }

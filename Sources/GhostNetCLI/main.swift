@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — command-line interface
-//===----------------------------------------------------------------------===//
+// The `ghostnet-d` entry point: stderr buffering, OpenBLAS kernel selection, then the command tree,
+// with any Foundation file error that reaches the top told as `PATH: reason`.
 
 import ArgumentParser
 @preconcurrency import Glibc
@@ -14,9 +13,17 @@ setvbuf(stderr, nil, _IOLBF, Int(BUFSIZ))
 KernelSelection.reexecWithPreferredKernelsIfNeeded()
 await runGhostNetCommand()
 
-/// Top-level code resolves `GhostNetCommand.main()` to the synchronous `ParsableCommand.main()`,
-/// which refuses async subcommands (it prints their help); inside an async function the
-/// `AsyncParsableCommand` overload is chosen.
+/// Parses and runs the command as `AsyncParsableCommand.main()` does, in an async function so that
+/// async subcommands run (top-level code would pick the synchronous `main()`, which prints their help).
 func runGhostNetCommand() async {
-    await GhostNetCommand.main()
+    do {
+        var command = try GhostNetCommand.parseAsRoot()
+        if var asyncCommand = command as? AsyncParsableCommand {
+            try await asyncCommand.run()
+        } else {
+            try command.run()
+        }
+    } catch {
+        GhostNetCommand.exit(withError: FoundationFileError(error) ?? error)
+    }
 }

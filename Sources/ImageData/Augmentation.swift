@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// How an image becomes a network input: the train and evaluation transforms (torchvision's random-resized
+// crop, flip, colour jitter, resize and centre crop), normalisation, and the pixel operations they run.
 
 import TensorEngine
 
@@ -9,32 +8,32 @@ import Glibc
 #endif
 
 /// Per-channel normalisation `(x − mean) / std` of RGB values in [0, 1].
-public struct Normalization: Sendable {
-    public var mean: (red: Float, green: Float, blue: Float)
-    public var standardDeviation: (red: Float, green: Float, blue: Float)
+package struct Normalization: Sendable {
+    package var mean: (red: Float, green: Float, blue: Float)
+    package var standardDeviation: (red: Float, green: Float, blue: Float)
 
-    public init(mean: (Float, Float, Float), standardDeviation: (Float, Float, Float)) {
+    package init(mean: (Float, Float, Float), standardDeviation: (Float, Float, Float)) {
         self.mean = mean
         self.standardDeviation = standardDeviation
     }
 
     /// ImageNet's statistics, as torchvision uses them.
-    public static let imageNet = Normalization(
+    package static let imageNet = Normalization(
         mean: (0.485, 0.456, 0.406), standardDeviation: (0.229, 0.224, 0.225))
 
     /// No change: values stay in [0, 1].
-    public static let identity = Normalization(mean: (0, 0, 0), standardDeviation: (1, 1, 1))
+    package static let identity = Normalization(mean: (0, 0, 0), standardDeviation: (1, 1, 1))
 }
 
 /// torchvision's `ColorJitter`: brightness, contrast and saturation factors drawn from
 /// [1 − s, 1 + s], a hue shift from [−h, h] (in turns), applied in a random order.
-public struct ColorJitter: Sendable {
-    public var brightness: Double
-    public var contrast: Double
-    public var saturation: Double
-    public var hue: Double
+package struct ColorJitter: Sendable {
+    package var brightness: Double
+    package var contrast: Double
+    package var saturation: Double
+    package var hue: Double
 
-    public init(brightness: Double = 0.4, contrast: Double = 0.4, saturation: Double = 0.4, hue: Double = 0.2) {
+    package init(brightness: Double = 0.4, contrast: Double = 0.4, saturation: Double = 0.4, hue: Double = 0.2) {
         self.brightness = brightness
         self.contrast = contrast
         self.saturation = saturation
@@ -43,18 +42,19 @@ public struct ColorJitter: Sendable {
 }
 
 /// How one image becomes a network input of `imageSize × imageSize × 3` floats (HWC).
-public enum SampleTransform: Sendable {
+package enum SampleTransform: Sendable {
     /// Random-resized crop (area fraction `scale`, log-uniform aspect ratio in `aspectRatio`,
     /// 10 attempts then a centre crop, as torchvision), bilinear resize, horizontal flip with
     /// probability `flipProbability`, optional colour jitter, normalisation.
-    case train(imageSize: Int, scale: ClosedRange<Double> = 0.08...1, aspectRatio: ClosedRange<Double> = 0.75...(4.0 / 3),
-               flipProbability: Double = 0.5, colorJitter: ColorJitter? = nil, normalization: Normalization = .imageNet)
+    case train(
+        imageSize: Int, scale: ClosedRange<Double> = 0.08...1, aspectRatio: ClosedRange<Double> = 0.75...(4.0 / 3),
+        flipProbability: Double = 0.5, colorJitter: ColorJitter? = nil, normalization: Normalization = .imageNet)
     /// Resize the short side to `round(resizeRatio · imageSize)` with antialiasing, centre crop,
     /// normalise. torchvision's ImageNet evaluation uses `resizeRatio` 256/224.
     case evaluation(imageSize: Int, resizeRatio: Double = 256.0 / 224, normalization: Normalization = .imageNet)
 
     /// The side of the square output.
-    public var imageSize: Int {
+    package var imageSize: Int {
         switch self {
         case .train(let size, _, _, _, _, _), .evaluation(let size, _, _): size
         }
@@ -98,12 +98,14 @@ extension SampleTransform {
             if cropWidth > 0 && cropWidth <= width && cropHeight > 0 && cropHeight <= height {
                 let top = Int(random.next() % UInt64(height - cropHeight + 1))
                 let left = Int(random.next() % UInt64(width - cropWidth + 1))
-                return CropRectangle(x: Double(left), y: Double(top), width: Double(cropWidth), height: Double(cropHeight))
+                return CropRectangle(
+                    x: Double(left), y: Double(top), width: Double(cropWidth), height: Double(cropHeight))
             }
         }
         // Fallback: the whole image, cut to the nearest allowed aspect ratio, centred.
         let inputRatio = Double(width) / Double(height)
-        var cropWidth = width, cropHeight = height
+        var cropWidth = width
+        var cropHeight = height
         if inputRatio < aspectRatio.lowerBound {
             cropHeight = Int((Double(width) / aspectRatio.lowerBound).rounded(.toNearestOrEven))
         } else if inputRatio > aspectRatio.upperBound {
@@ -123,7 +125,8 @@ extension SampleTransform {
     ) -> (region: CropRectangle, resizedWidth: Int, resizedHeight: Int) {
         // Python's round() and int(round(...)) as torchvision uses them: halves go to even.
         let shortSide = Int((resizeRatio * Double(imageSize)).rounded(.toNearestOrEven))
-        let resizedWidth: Int, resizedHeight: Int
+        let resizedWidth: Int
+        let resizedHeight: Int
         if width <= height {
             resizedWidth = shortSide
             resizedHeight = Int(Double(shortSide) * Double(height) / Double(width))
@@ -172,7 +175,9 @@ enum PixelOperations {
             case 2 where jitter.saturation > 0:
                 for p in stride(from: 0, to: pixels.count, by: 3) {
                     let luminance = gray(pixels, p)
-                    for c in 0..<3 { pixels[p + c] = min(max(saturation * pixels[p + c] + (1 - saturation) * luminance, 0), 1) }
+                    for c in 0..<3 {
+                        pixels[p + c] = min(max(saturation * pixels[p + c] + (1 - saturation) * luminance, 0), 1)
+                    }
                 }
             case 3 where jitter.hue > 0:
                 for p in stride(from: 0, to: pixels.count, by: 3) { shiftHue(pixels, p, by: hueShift) }
@@ -189,8 +194,11 @@ enum PixelOperations {
 
     /// Rotates the hue of one pixel by `shift` turns (RGB → HSV → RGB).
     private static func shiftHue(_ pixels: UnsafeMutableBufferPointer<Float>, _ p: Int, by shift: Float) {
-        let red = pixels[p], green = pixels[p + 1], blue = pixels[p + 2]
-        let maximum = max(red, green, blue), minimum = min(red, green, blue)
+        let red = pixels[p]
+        let green = pixels[p + 1]
+        let blue = pixels[p + 2]
+        let maximum = max(red, green, blue)
+        let minimum = min(red, green, blue)
         let chroma = maximum - minimum
         guard chroma > 0 else { return }
         var hue: Float
@@ -230,7 +238,8 @@ enum PixelOperations {
         _ source: UnsafeBufferPointer<Float>, with normalization: Normalization,
         into destination: UnsafeMutableBufferPointer<Float>
     ) {
-        let mean = normalization.mean, deviation = normalization.standardDeviation
+        let mean = normalization.mean
+        let deviation = normalization.standardDeviation
         let scale = (1 / deviation.red, 1 / deviation.green, 1 / deviation.blue)
         for p in stride(from: 0, to: source.count, by: 3) {
             destination[p] = (source[p] - mean.red) * scale.0

@@ -1,21 +1,21 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// `DataError`, the one error of the data layer: a kind to count and filter by, and a message naming the
+// file or folder and what was expected.
 
 /// A failure of the data layer: a broken dataset layout, an unreadable or undecodable image, or a
 /// request the loader cannot serve. The message names the file or folder and what was expected.
-public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
+package struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What went wrong, coarsely, so callers can count and filter.
-    public enum Kind: String, Sendable, Equatable {
+    package enum Kind: String, Sendable, Equatable {
         /// The folder layout is not the ImageNet layout (missing `train/`, unknown val class, …).
         case layout
-        /// The file could not be opened or read.
+        /// The file could not be opened or read, or is not a regular file (FIFO, device, directory).
         case unreadable
         /// The file is empty or not JPEG data (e.g. a PNG or text file with a .JPEG name).
         case notJPEG
         /// libjpeg failed, or warned that the data is truncated or corrupt.
         case corruptJPEG
-        /// A side exceeds the configured limit; refused before allocating.
+        /// The file or image exceeds a bound (file size, side, pixel count, decoder memory or
+        /// scans): refused before the cost is paid.
         case tooLarge
         /// Too many bad files in a row to find a replacement sample.
         case tooManyBadFiles
@@ -23,12 +23,12 @@ public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
         case write
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// The file or folder concerned, if any.
-    public var path: String?
-    public var message: String
+    package var path: String?
+    package var message: String
 
-    public init(_ kind: Kind, path: String? = nil, _ message: String) {
+    package init(_ kind: Kind, path: String? = nil, _ message: String) {
         self.kind = kind
         self.path = path
         self.message = message
@@ -36,14 +36,14 @@ public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
 
     /// Whether this failure concerns one image file (so the loader may skip it), rather than the
     /// dataset as a whole.
-    public var isBadImage: Bool {
+    package var isBadImage: Bool {
         switch kind {
         case .unreadable, .notJPEG, .corruptJPEG, .tooLarge: true
         case .layout, .tooManyBadFiles, .write: false
         }
     }
 
-    public var description: String {
+    package var description: String {
         if let path { "\(path): \(message)" } else { message }
     }
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// The on-disk cache of dataset indexes, so a 1.28 M-file dataset is listed once: where it lives, when a
+// cached index is still valid (folder fingerprints), and its file format.
 
 import Foundation
 
@@ -14,13 +13,13 @@ import Glibc
 /// class folder, `val/` and its subfolders) and the validation labels file have the modification
 /// time, size and link count recorded when it was written; otherwise the folders are scanned
 /// again and the cache rewritten.
-public enum IndexCache: Sendable {
+package enum IndexCache: Sendable {
     case disabled
     /// Cache files live in this folder, one per data path.
     case directory(String)
 
     /// `$GHOSTNET_CACHE_DIR`, else `$XDG_CACHE_HOME/ghostnet-d`, else `~/.cache/ghostnet-d`.
-    public static var defaultDirectory: String {
+    package static var defaultDirectory: String {
         let environment = ProcessInfo.processInfo.environment
         if let explicit = environment["GHOSTNET_CACHE_DIR"], !explicit.isEmpty { return explicit }
         if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty { return xdg + "/ghostnet-d" }
@@ -28,7 +27,7 @@ public enum IndexCache: Sendable {
     }
 
     /// The cache in `defaultDirectory`.
-    public static var standard: IndexCache { .directory(defaultDirectory) }
+    package static var standard: IndexCache { .directory(defaultDirectory) }
 }
 
 extension DatasetIndex {
@@ -37,13 +36,16 @@ extension DatasetIndex {
     ///
     /// - Returns: the index, and whether it came from the cache.
     /// - Throws: `DataError` of kind `.layout` when the folders do not form an ImageNet layout.
-    public static func load(dataPath: String, cache: IndexCache = .standard) throws(DataError) -> (index: DatasetIndex, fromCache: Bool) {
+    package static func load(dataPath: String, cache: IndexCache = .standard) throws(DataError) -> (
+        index: DatasetIndex, fromCache: Bool
+    ) {
         let root = normalizedRoot(dataPath)
         guard case .directory(let cacheFolder) = cache else { return (try scan(dataPath: root), false) }
         let cacheFile = cacheFolder + "/index-" + stableHash(root) + ".txt"
         let fingerprint = currentFingerprint(root: root)
         if let text = try? String(contentsOfFile: cacheFile, encoding: .utf8),
-           let cached = IndexCacheFormat.decode(text, root: root, fingerprint: fingerprint) {
+            let cached = IndexCacheFormat.decode(text, root: root, fingerprint: fingerprint)
+        {
             return (cached, true)
         }
         let index = try scan(dataPath: root)
@@ -64,8 +66,10 @@ extension DatasetIndex {
             }
         }
         var lines = folders.map { folder in "\(folder)\t\(statusSummary(root + "/" + folder))" }
-        for labels in [root + "/" + validationLabelsFileName,
-                       (root as NSString).deletingLastPathComponent + "/" + validationLabelsFileName] {
+        for labels in [
+            root + "/" + validationLabelsFileName,
+            (root as NSString).deletingLastPathComponent + "/" + validationLabelsFileName,
+        ] {
             lines.append("\(labels)\t\(statusSummary(labels))")
         }
         return lines
@@ -137,12 +141,12 @@ enum IndexCacheFormat {
             return lines.prefix(count).map(String.init)
         }
         guard next() == Substring(magic),
-              header("root") == [Substring(root)],
-              let fingerprintCount = header("fingerprint")?.first.flatMap({ Int($0) }),
-              take(fingerprintCount) == fingerprint,
-              let classCount = header("classes")?.first.flatMap({ Int($0) }),
-              let classNames = take(classCount),
-              let layoutFields = header("layout")
+            header("root") == [Substring(root)],
+            let fingerprintCount = header("fingerprint")?.first.flatMap({ Int($0) }),
+            take(fingerprintCount) == fingerprint,
+            let classCount = header("classes")?.first.flatMap({ Int($0) }),
+            let classNames = take(classCount),
+            let layoutFields = header("layout")
         else { return nil }
         let layout: ValidationLayout
         switch layoutFields.first {
@@ -153,22 +157,26 @@ enum IndexCacheFormat {
         var splits: [SplitIndex] = []
         for name in ["train", "val"] {
             guard let fields = header("split"), fields.count == 4, fields[0] == Substring(name),
-                  let count = Int(fields[1]), let ignoredCount = Int(fields[2]), let exampleCount = Int(fields[3]),
-                  let examples = take(exampleCount), lines.count >= count
+                let count = Int(fields[1]), let ignoredCount = Int(fields[2]), let exampleCount = Int(fields[3]),
+                let examples = take(exampleCount), lines.count >= count
             else { return nil }
-            var paths: [String] = [], labels: [Int32] = []
+            var paths: [String] = []
+            var labels: [Int32] = []
             paths.reserveCapacity(count)
             labels.reserveCapacity(count)
             for line in lines.prefix(count) {
                 guard let tab = line.firstIndex(of: "\t"), let label = Int32(line[..<tab]),
-                      label >= 0, Int(label) < classNames.count
+                    label >= 0, Int(label) < classNames.count
                 else { return nil }
                 labels.append(label)
                 paths.append(String(line[line.index(after: tab)...]))
             }
             lines.removeFirst(count)
-            splits.append(SplitIndex(relativePaths: paths, labels: labels, ignoredFileCount: ignoredCount, ignoredExamples: examples))
+            splits.append(
+                SplitIndex(
+                    relativePaths: paths, labels: labels, ignoredFileCount: ignoredCount, ignoredExamples: examples))
         }
-        return DatasetIndex(root: root, classNames: classNames, train: splits[0], validation: splits[1], validationLayout: layout)
+        return DatasetIndex(
+            root: root, classNames: classNames, train: splits[0], validation: splits[1], validationLayout: layout)
     }
 }

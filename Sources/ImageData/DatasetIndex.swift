@@ -1,17 +1,17 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// The index of an ImageNet-layout dataset: scanning `train/` and `val/` (class folders or the official flat
+// layout with its labels file) into images and class indices in a fixed order.
 
 import Foundation
+import TensorEngine
 
 /// The two splits of an ImageNet-layout dataset.
-public enum DatasetSplit: String, Sendable, CaseIterable {
+package enum DatasetSplit: String, Sendable, CaseIterable {
     case train
     case validation = "val"
 }
 
 /// How `val/` is organised.
-public enum ValidationLayout: Sendable, Equatable {
+package enum ValidationLayout: Sendable, Equatable {
     /// `val/<wnid>/*.JPEG`, like `train/`.
     case classFolders
     /// The official flat layout, `val/ILSVRC2012_val_00000001.JPEG` …, labelled by the
@@ -20,17 +20,17 @@ public enum ValidationLayout: Sendable, Equatable {
 }
 
 /// The images of one split and their class indices, in a fixed order (class, then file name).
-public struct SplitIndex: Sendable {
+package struct SplitIndex: Sendable {
     /// Image paths relative to the dataset root, e.g. `train/n01440764/n01440764_10026.JPEG`.
-    public let relativePaths: [String]
+    package let relativePaths: [String]
     /// The class index of each image (position of its wnid in `DatasetIndex.classNames`).
-    public let labels: [Int32]
+    package let labels: [Int32]
     /// How many files were skipped because their extension is not .JPEG/.jpg/.jpeg (any case).
-    public let ignoredFileCount: Int
+    package let ignoredFileCount: Int
     /// Up to `DatasetIndex.ignoredExampleLimit` of the skipped files, relative to the root.
-    public let ignoredExamples: [String]
+    package let ignoredExamples: [String]
 
-    public var count: Int { relativePaths.count }
+    package var count: Int { relativePaths.count }
 }
 
 /// The scanned folder structure of an ImageNet-layout dataset: `train/<wnid>/*.JPEG` and `val/`
@@ -38,21 +38,21 @@ public struct SplitIndex: Sendable {
 ///
 /// Class index = position of the wnid in the sorted list of train class folders (the
 /// `ImageFolder` convention), so labels agree with other frameworks.
-public struct DatasetIndex: Sendable {
+package struct DatasetIndex: Sendable {
     /// The dataset root (the `data_path` holding `train/` and `val/`).
-    public let root: String
+    package let root: String
     /// Train class folder names (wnids), sorted; a label is an index into this list.
-    public let classNames: [String]
-    public let train: SplitIndex
-    public let validation: SplitIndex
-    public let validationLayout: ValidationLayout
+    package let classNames: [String]
+    package let train: SplitIndex
+    package let validation: SplitIndex
+    package let validationLayout: ValidationLayout
 
     /// How many ignored files are remembered by name for reports.
-    public static let ignoredExampleLimit = 20
+    package static let ignoredExampleLimit = 20
     /// The file that labels a flat `val/`.
-    public static let validationLabelsFileName = "LOC_val_solution.csv"
+    package static let validationLabelsFileName = "LOC_val_solution.csv"
 
-    public subscript(split: DatasetSplit) -> SplitIndex {
+    package subscript(split: DatasetSplit) -> SplitIndex {
         switch split {
         case .train: train
         case .validation: validation
@@ -60,12 +60,12 @@ public struct DatasetIndex: Sendable {
     }
 
     /// The absolute path of image `index` of `split`.
-    public func path(of index: Int, in split: DatasetSplit) -> String {
+    package func path(of index: Int, in split: DatasetSplit) -> String {
         root + "/" + self[split].relativePaths[index]
     }
 
     /// Whether `name` has one of the extensions ImageNet uses (.JPEG, .jpg, .jpeg in any case).
-    public static func isImageFileName(_ name: String) -> Bool {
+    package static func isImageFileName(_ name: String) -> Bool {
         guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return false }
         let ext = name[name.index(after: dot)...].lowercased()
         return ext == "jpeg" || ext == "jpg"
@@ -77,14 +77,16 @@ public struct DatasetIndex: Sendable {
     ///
     /// - Throws: `DataError` of kind `.layout` naming the folder or file that breaks the layout and
     ///   what was expected.
-    public static func scan(dataPath: String) throws(DataError) -> DatasetIndex {
+    package static func scan(dataPath: String) throws(DataError) -> DatasetIndex {
         let root = normalizedRoot(dataPath)
         guard isDirectory(root) else {
-            throw DataError(.layout, path: root, "no such folder; expected a data path holding train/<wnid>/*.JPEG and val/")
+            throw DataError(
+                .layout, path: root, "no such folder; expected a data path holding train/<wnid>/*.JPEG and val/")
         }
         let trainFolder = root + "/train"
         guard isDirectory(trainFolder) else {
-            throw DataError(.layout, path: trainFolder, "missing; expected train/<wnid>/*.JPEG class folders (ImageNet layout)")
+            throw DataError(
+                .layout, path: trainFolder, "missing; expected train/<wnid>/*.JPEG class folders (ImageNet layout)")
         }
         let trainListing = try listing(of: trainFolder)
         let classNames = trainListing.directories
@@ -97,18 +99,22 @@ public struct DatasetIndex: Sendable {
         }
         let train = builder.finish()
         guard train.count > 0 else {
-            throw DataError(.layout, path: trainFolder, "holds \(classNames.count) class folders but no .JPEG/.jpg/.jpeg images")
+            throw DataError(
+                .layout, path: trainFolder, "holds \(classNames.count) class folders but no .JPEG/.jpg/.jpeg images")
         }
 
         let (validation, layout) = try scanValidation(root: root, classNames: classNames)
-        return DatasetIndex(root: root, classNames: classNames, train: train, validation: validation, validationLayout: layout)
+        return DatasetIndex(
+            root: root, classNames: classNames, train: train, validation: validation, validationLayout: layout)
     }
 
     private static func scanValidation(
         root: String, classNames: [String]
     ) throws(DataError) -> (SplitIndex, ValidationLayout) {
         let valFolder = root + "/val"
-        let expectation = "expected val/<wnid>/*.JPEG class folders, or flat val/*.JPEG with \(validationLabelsFileName) in the data path or its parent"
+        let expectation =
+            "expected val/<wnid>/*.JPEG class folders, or flat val/*.JPEG with "
+            + "\(validationLabelsFileName) in the data path or its parent"
         guard isDirectory(valFolder) else { throw DataError(.layout, path: valFolder, "missing; \(expectation)") }
         let valListing = try listing(of: valFolder)
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
@@ -116,14 +122,18 @@ public struct DatasetIndex: Sendable {
         if !valListing.directories.isEmpty {
             let strayImages = valListing.files.filter(isImageFileName)
             if !strayImages.isEmpty {
-                throw DataError(.layout, path: valFolder,
-                                "mixes class folders with \(strayImages.count) images at the top level (e.g. \(strayImages[0])); \(expectation)")
+                throw DataError(
+                    .layout, path: valFolder,
+                    "mixes class folders with \(strayImages.count) images at the top level (e.g. "
+                        + "\(strayImages[0])); \(expectation)")
             }
             var builder = SplitBuilder(ignored: valListing.files.map { "val/" + $0 })
             for wnid in valListing.directories {
                 guard let label = classIndex[wnid] else {
-                    throw DataError(.layout, path: valFolder + "/" + wnid,
-                                    "is not a class of train/ (\(classNames.count) classes, \(classNames.first!) … \(classNames.last!))")
+                    throw DataError(
+                        .layout, path: valFolder + "/" + wnid,
+                        "is not a class of train/ (\(classNames.count) classes, \(classNames.first!) … "
+                            + "\(classNames.last!))")
                 }
                 try builder.addClassFolder(root: root, relative: "val/" + wnid, label: label)
             }
@@ -132,11 +142,15 @@ public struct DatasetIndex: Sendable {
 
         let images = valListing.files.filter(isImageFileName)
         guard !images.isEmpty else { throw DataError(.layout, path: valFolder, "holds no images; \(expectation)") }
-        let candidates = [root + "/" + validationLabelsFileName,
-                          (root as NSString).deletingLastPathComponent + "/" + validationLabelsFileName]
+        let candidates = [
+            root + "/" + validationLabelsFileName,
+            (root as NSString).deletingLastPathComponent + "/" + validationLabelsFileName,
+        ]
         guard let labelsFile = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
-            throw DataError(.layout, path: valFolder,
-                            "holds \(images.count) images directly but neither \(candidates[0]) nor \(candidates[1]) exists; \(expectation)")
+            throw DataError(
+                .layout, path: valFolder,
+                "holds \(images.count) images directly but neither \(candidates[0]) nor \(candidates[1]) "
+                    + "exists; \(expectation)")
         }
         let wnidByImage = try readValidationLabels(labelsFile)
         var builder = SplitBuilder(ignored: valListing.files.filter { !isImageFileName($0) }.map { "val/" + $0 })
@@ -146,7 +160,8 @@ public struct DatasetIndex: Sendable {
                 throw DataError(.layout, path: valFolder + "/" + name, "has no row \(stem) in \(labelsFile)")
             }
             guard let label = classIndex[wnid] else {
-                throw DataError(.layout, path: labelsFile, "labels \(stem) as \(wnid), which is not a class folder of train/")
+                throw DataError(
+                    .layout, path: labelsFile, "labels \(stem) as \(wnid), which is not a class folder of train/")
             }
             builder.add(relativePath: "val/" + name, label: label)
         }
@@ -158,19 +173,21 @@ public struct DatasetIndex: Sendable {
     static func readValidationLabels(_ path: String) throws(DataError) -> [String: String] {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw DataError(.unreadable, path: path, "cannot read: \(error.localizedDescription)")
+            throw DataError(.unreadable, path: path, "cannot read: \(FileErrorText.reason(error))")
         }
         var result: [String: String] = [:]
         for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
             let fields = line.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false)
             if number == 0 {
                 guard fields.first?.trimmingCharacters(in: .whitespaces) == "ImageId" else {
-                    throw DataError(.layout, path: path, "first line is \"\(line)\"; expected the header ImageId,PredictionString")
+                    throw DataError(
+                        .layout, path: path, "first line is \"\(line)\"; expected the header ImageId,PredictionString")
                 }
                 continue
             }
             guard fields.count == 2, let wnid = fields[1].split(separator: " ").first, !fields[0].isEmpty else {
-                throw DataError(.layout, path: path, "line \(number + 1) is \"\(line)\"; expected ImageId,<wnid> <box> …")
+                throw DataError(
+                    .layout, path: path, "line \(number + 1) is \"\(line)\"; expected ImageId,<wnid> <box> …")
             }
             result[String(fields[0])] = String(wnid)
         }
@@ -214,14 +231,21 @@ public struct DatasetIndex: Sendable {
     /// The sorted entries of `folder`, split into subfolders and other entries. Without
     /// `classifyEntries` every entry counts as a file (no `stat` per entry: class folders hold
     /// only images, and this is the loop that runs 1.28 M times).
-    static func listing(of folder: String, classifyEntries: Bool = true) throws(DataError) -> (directories: [String], files: [String]) {
+    static func listing(of folder: String, classifyEntries: Bool = true) throws(DataError) -> (
+        directories: [String], files: [String]
+    ) {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
-            throw DataError(.unreadable, path: folder, "cannot list the folder: \(error.localizedDescription)")
+            throw DataError(.unreadable, path: folder, "cannot list the folder: \(FileErrorText.reason(error))")
         }
-        var directories: [String] = [], files: [String] = []
+        var directories: [String] = []
+        var files: [String] = []
         for name in names.sorted() {
-            if classifyEntries && isDirectory(folder + "/" + name) { directories.append(name) } else { files.append(name) }
+            if classifyEntries && isDirectory(folder + "/" + name) {
+                directories.append(name)
+            } else {
+                files.append(name)
+            }
         }
         return (directories, files)
     }

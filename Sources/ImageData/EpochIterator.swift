@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// The batches of one epoch, decoded ahead by background threads in step order, with image buffers
+// recycled between steps: the loader's threading, apart from ShardedLoader.swift's per-batch work.
 
 import Foundation
 import TensorEngine
@@ -12,8 +11,8 @@ import TensorEngine
 /// pool when the consumer asks for the next batch: if the consumer has dropped it by then, the
 /// next batch is decoded into the same memory; if it still holds it, copy-on-write keeps the
 /// consumer's data intact. Dropping the iterator stops and joins the threads.
-public final class EpochIterator {
-    public let epoch: Int
+package final class EpochIterator {
+    package let epoch: Int
     private let production: EpochProduction
     private var nextStep: Int
     private let endStep: Int
@@ -37,9 +36,10 @@ public final class EpochIterator {
                     var replacements = 0
                     let result: Result<Batch, DataError>
                     do throws(DataError) {
-                        result = .success(try loader.makeBatch(
-                            step: step, epoch: epoch, samples: samples, buffer: buffer, pipeline: &pipeline,
-                            replacements: &replacements))
+                        result = .success(
+                            try loader.makeBatch(
+                                step: step, epoch: epoch, samples: samples, buffer: buffer, pipeline: &pipeline,
+                                replacements: &replacements))
                     } catch {
                         result = .failure(error)
                     }
@@ -55,13 +55,13 @@ public final class EpochIterator {
     deinit { production.cancelAndJoin() }
 
     /// Samples of this epoch replaced so far because their image was bad.
-    public var replacedSampleCount: Int { production.replacedSamples }
+    package var replacedSampleCount: Int { production.replacedSamples }
 
     /// The next batch, or nil after the last one.
     ///
     /// - Throws: `DataError` for a bad image in strict mode, or when no replacement is readable;
     ///   the epoch is then over.
-    public func next() throws(DataError) -> Batch? {
+    package func next() throws(DataError) -> Batch? {
         guard nextStep < endStep else { return nil }
         let result = production.take(step: nextStep, returning: handedOut)
         handedOut = nil

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// Image resizing as PIL and torchvision do it: antialiased bilinear filter taps per axis, applied in two
+// separable passes that reuse their buffers.
 
 #if canImport(Glibc)
 import Glibc
@@ -30,8 +29,9 @@ package struct ResampleAxis {
         outputCount: Int, regionStart: Double, regionLength: Double, bounds: Range<Int>,
         weightScale: Float = 1, mirrored: Bool = false
     ) {
-        precondition(outputCount > 0 && regionLength > 0 && !bounds.isEmpty,
-                     "cannot resample \(regionLength) source samples in \(bounds) to \(outputCount)")
+        precondition(
+            outputCount > 0 && regionLength > 0 && !bounds.isEmpty,
+            "cannot resample \(regionLength) source samples in \(bounds) to \(outputCount)")
         let scale = regionLength / Double(outputCount)
         let filterScale = max(scale, 1)
         let support = filterScale
@@ -107,7 +107,9 @@ struct Resampler {
                         let row = source + sourceRow * sourceWidth * 3
                         let destination = staging + rowIndex * rowLength
                         for x in 0..<outputWidth {
-                            var red: Float = 0, green: Float = 0, blue: Float = 0
+                            var red: Float = 0
+                            var green: Float = 0
+                            var blue: Float = 0
                             var pixel = row + starts[x] * 3
                             let tapWeights = weights.baseAddress! + x * taps
                             for k in 0..<taps {

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// One loader thread's per-image path: read the file, decode the JPEG, transform into a batch slot, reusing
+// every buffer across images.
 
 import TensorEngine
 
@@ -8,7 +7,7 @@ import TensorEngine
 /// (file bytes, decoded pixels, resampling scratch) across images.
 ///
 /// Not thread-safe: the loader gives each of its threads its own pipeline.
-public struct SamplePipeline {
+package struct SamplePipeline {
     private let decoder: JPEGDecoder
     private var fileBytes: [UInt8] = []
     private var decoded: [UInt8] = []
@@ -16,7 +15,7 @@ public struct SamplePipeline {
     private var unnormalized: [Float] = []
 
     /// - Parameter maximumSide: images with a longer side are refused before allocation.
-    public init(maximumSide: Int = JPEGDecoder.defaultMaximumSide) {
+    package init(maximumSide: Int = JPEGDecoder.defaultMaximumSide) {
         decoder = JPEGDecoder(maximumSide: maximumSide)
     }
 
@@ -28,13 +27,14 @@ public struct SamplePipeline {
     ///     evaluation transform draws nothing from it.
     ///   - output: exactly `imageSize · imageSize · 3` floats.
     /// - Throws: `DataError` when the file cannot be read or decoded; `output` is then unspecified.
-    public mutating func load(
+    package mutating func load(
         path: String, transform: SampleTransform, random: inout SeededRandom,
         into output: UnsafeMutableBufferPointer<Float>
     ) throws(DataError) {
         let size = transform.imageSize
-        precondition(output.count == size * size * 3,
-                     "an output slot for \(size) x \(size) RGB needs \(size * size * 3) floats, got \(output.count)")
+        precondition(
+            output.count == size * size * 3,
+            "an output slot for \(size) x \(size) RGB needs \(size * size * 3) floats, got \(output.count)")
         let length = try ImageFile.read(path, into: &fileBytes)
 
         // Decide the source region from the header, then decode just large enough for it.
@@ -52,8 +52,10 @@ public struct SamplePipeline {
                         using: &random)
                     regionIsCrop = true
                 case .evaluation(_, let resizeRatio, _):
-                    region = SampleTransform.evaluationRegion(
-                        width: header.width, height: header.height, imageSize: size, resizeRatio: resizeRatio).region
+                    region =
+                        SampleTransform.evaluationRegion(
+                            width: header.width, height: header.height, imageSize: size, resizeRatio: resizeRatio
+                        ).region
                     regionIsCrop = false
                 }
                 return SamplePipeline.minimumDecodeSize(header: header, region: region, outputSize: size)
@@ -65,8 +67,11 @@ public struct SamplePipeline {
         let scaleY = Double(decodedSize.height) / Double(sourceSize.height)
         let scaled = CropRectangle(
             x: region.x * scaleX, y: region.y * scaleY, width: region.width * scaleX, height: region.height * scaleY)
-        let horizontalBounds = regionIsCrop ? SamplePipeline.pixelSpan(scaled.x, scaled.width, decodedSize.width) : 0..<decodedSize.width
-        let verticalBounds = regionIsCrop ? SamplePipeline.pixelSpan(scaled.y, scaled.height, decodedSize.height) : 0..<decodedSize.height
+        let horizontalBounds =
+            regionIsCrop ? SamplePipeline.pixelSpan(scaled.x, scaled.width, decodedSize.width) : 0..<decodedSize.width
+        let verticalBounds =
+            regionIsCrop
+            ? SamplePipeline.pixelSpan(scaled.y, scaled.height, decodedSize.height) : 0..<decodedSize.height
 
         var mirrored = false
         var jitter: ColorJitter?
@@ -94,7 +99,9 @@ public struct SamplePipeline {
 
     /// The size to ask libjpeg for: the region must keep at least `outputSize` pixels a side, and
     /// DCT-domain scaling is used only when the output is at most half the region.
-    package static func minimumDecodeSize(header: JPEGHeader, region: CropRectangle, outputSize: Int) -> (width: Int, height: Int) {
+    package static func minimumDecodeSize(header: JPEGHeader, region: CropRectangle, outputSize: Int) -> (
+        width: Int, height: Int
+    ) {
         let target = Double(outputSize)
         guard 2 * target <= region.width && 2 * target <= region.height else {
             return (header.width, header.height)

@@ -1,41 +1,45 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// A rank's data loader: loader options, the `Batch` it yields, and `ShardedLoader`, which decodes this
+// rank's shard of each epoch into batches, replacing bad images unless data is strict.
 
 import Foundation
 import TensorEngine
 
 /// Settings of a `ShardedLoader` beyond the dataset, shard and batch size.
-public struct LoaderOptions: Sendable {
+package struct LoaderOptions: Sendable {
     /// Background threads that decode and augment. The default 1 leaves the other cores to
     /// OpenBLAS, which the training step keeps busy.
-    public var threadCount: Int
+    package var threadCount: Int
     /// Batches decoded ahead of the consumer (at least 2; raised to `threadCount` if lower).
-    public var prefetchDepth: Int
+    package var prefetchDepth: Int
     /// Training only: cut the epoch permutation down to a multiple of the world size instead of
     /// padding it by repeating its head.
-    public var dropLast: Bool
+    package var dropLast: Bool
+    /// Training only: leave out an epoch's last batch when it holds fewer samples (see ``ShardPlan``).
+    package var minimumBatchSize: Int
     /// Make a bad image an error instead of skipping it and using a replacement.
-    public var strictData: Bool
+    package var strictData: Bool
     /// Training only: the area fraction range of the random-resized crop (torchvision: 0.08…1;
     /// small synthetic images train better with a larger lower bound).
-    public var cropScale: ClosedRange<Double>
+    package var cropScale: ClosedRange<Double>
     /// Training only: colour jitter after the crop and flip (nil for none).
-    public var colorJitter: ColorJitter?
-    public var normalization: Normalization
+    package var colorJitter: ColorJitter?
+    package var normalization: Normalization
     /// Images with a longer side are refused before allocation.
-    public var maximumSide: Int
+    package var maximumSide: Int
     /// How many replacement samples are tried for one bad image before giving up.
-    public var maximumReplacementAttempts: Int
+    package var maximumReplacementAttempts: Int
 
-    public init(
-        threadCount: Int = 1, prefetchDepth: Int = 2, dropLast: Bool = false, strictData: Bool = false,
-        cropScale: ClosedRange<Double> = 0.08...1, colorJitter: ColorJitter? = nil, normalization: Normalization = .imageNet,
+    package init(
+        threadCount: Int = 1, prefetchDepth: Int = 2, dropLast: Bool = false, minimumBatchSize: Int = 1,
+        strictData: Bool = false,
+        cropScale: ClosedRange<Double> = 0.08...1, colorJitter: ColorJitter? = nil,
+        normalization: Normalization = .imageNet,
         maximumSide: Int = JPEGDecoder.defaultMaximumSide, maximumReplacementAttempts: Int = 16
     ) {
         self.threadCount = threadCount
         self.prefetchDepth = prefetchDepth
         self.dropLast = dropLast
+        self.minimumBatchSize = minimumBatchSize
         self.strictData = strictData
         self.cropScale = cropScale
         self.colorJitter = colorJitter
@@ -46,17 +50,17 @@ public struct LoaderOptions: Sendable {
 }
 
 /// One batch of network inputs.
-public struct Batch: Sendable {
+package struct Batch: Sendable {
     /// The images, NHWC `[count, imageSize, imageSize, 3]`, normalised.
-    public let images: Tensor
+    package let images: Tensor
     /// The class index of each image.
-    public let labels: [Int32]
+    package let labels: [Int32]
     /// The dataset index (within the split) of each image; a bad image's replacement shows here.
-    public let sampleIndices: [Int]
-    public let epoch: Int
-    public let step: Int
+    package let sampleIndices: [Int]
+    package let epoch: Int
+    package let step: Int
 
-    public var count: Int { labels.count }
+    package var count: Int { labels.count }
 }
 
 /// Reads one rank's shard of a dataset split as batches, decoding and augmenting on background
@@ -70,13 +74,13 @@ public struct Batch: Sendable {
 /// A bad image (unreadable, not JPEG, corrupt or truncated, too large) is reported once with its
 /// path, counted, and replaced by another sample of the same shard chosen deterministically; with
 /// `strictData` it is an error instead.
-public final class ShardedLoader: Sendable {
-    public let dataset: DatasetIndex
-    public let split: DatasetSplit
-    public let plan: ShardPlan
-    public let transform: SampleTransform
-    public let options: LoaderOptions
-    public let seed: UInt64
+package final class ShardedLoader: Sendable {
+    package let dataset: DatasetIndex
+    package let split: DatasetSplit
+    package let plan: ShardPlan
+    package let transform: SampleTransform
+    package let options: LoaderOptions
+    package let seed: UInt64
     private let badImages: BadImageRegistry
 
     /// The stream that keys replacement choices, kept apart from augmentation streams.
@@ -90,15 +94,16 @@ public final class ShardedLoader: Sendable {
     ///   - imageSize: the side of the square network input.
     ///   - reportBadImage: called once per bad file (default: a warning on standard error).
     /// - Precondition: `0 ≤ rank < worldSize`, `batchSize ≥ 1`, `threadCount ≥ 1`.
-    public init(
+    package init(
         dataset: DatasetIndex, split: DatasetSplit, rank: Int, worldSize: Int, batchSize: Int,
         seed: UInt64, imageSize: Int = 224, options: LoaderOptions = LoaderOptions(),
         reportBadImage: @escaping @Sendable (DataError) -> Void = ShardedLoader.warnOnStandardError
     ) {
         precondition(options.threadCount >= 1, "the loader needs at least one thread, got \(options.threadCount)")
         precondition(imageSize >= 1, "image size must be positive, got \(imageSize)")
-        precondition(options.cropScale.lowerBound > 0 && options.cropScale.upperBound <= 1,
-                     "crop scale must lie in (0, 1], got \(options.cropScale)")
+        precondition(
+            options.cropScale.lowerBound > 0 && options.cropScale.upperBound <= 1,
+            "crop scale must lie in (0, 1], got \(options.cropScale)")
         self.dataset = dataset
         self.split = split
         self.seed = seed
@@ -106,36 +111,38 @@ public final class ShardedLoader: Sendable {
         let sampleCount = dataset[split].count
         switch split {
         case .train:
-            plan = ShardPlan(sampleCount: sampleCount, rank: rank, worldSize: worldSize, batchSize: batchSize,
-                             mode: .training(seed: seed, dropLast: options.dropLast))
+            plan = ShardPlan(
+                sampleCount: sampleCount, rank: rank, worldSize: worldSize, batchSize: batchSize,
+                mode: .training(seed: seed, dropLast: options.dropLast, minimumBatchSize: options.minimumBatchSize))
             transform = .train(
                 imageSize: imageSize, scale: options.cropScale, colorJitter: options.colorJitter,
                 normalization: options.normalization)
         case .validation:
-            plan = ShardPlan(sampleCount: sampleCount, rank: rank, worldSize: worldSize, batchSize: batchSize,
-                             mode: .evaluation)
+            plan = ShardPlan(
+                sampleCount: sampleCount, rank: rank, worldSize: worldSize, batchSize: batchSize,
+                mode: .evaluation)
             transform = .evaluation(imageSize: imageSize, normalization: options.normalization)
         }
         badImages = BadImageRegistry(report: reportBadImage)
     }
 
     /// Prints `warning: skipping bad image <path>: <reason>` on standard error.
-    public static let warnOnStandardError: @Sendable (DataError) -> Void = { error in
+    package static let warnOnStandardError: @Sendable (DataError) -> Void = { error in
         FileHandle.standardError.write(Data("warning: skipping bad image \(error)\n".utf8))
     }
 
     /// Batches this rank reads per epoch (the same on every rank for `.train`).
-    public var batchesPerEpoch: Int { plan.batchesPerEpoch }
+    package var batchesPerEpoch: Int { plan.batchesPerEpoch }
     /// Samples this rank reads per epoch.
-    public var samplesPerEpoch: Int { plan.samplesPerEpoch }
+    package var samplesPerEpoch: Int { plan.samplesPerEpoch }
     /// The side of the square images.
-    public var imageSize: Int { transform.imageSize }
+    package var imageSize: Int { transform.imageSize }
 
     /// Every distinct bad image found so far (in any epoch), in the order found.
-    public var badImageErrors: [DataError] { badImages.all }
+    package var badImageErrors: [DataError] { badImages.all }
 
     /// Starts reading `epoch` from batch `step` (0 for the beginning; a checkpoint's step to resume).
-    public func makeEpoch(epoch: Int, startingAtStep step: Int = 0) -> EpochIterator {
+    package func makeEpoch(epoch: Int, startingAtStep step: Int = 0) -> EpochIterator {
         precondition((0...batchesPerEpoch).contains(step), "step \(step) is outside 0...\(batchesPerEpoch)")
         return EpochIterator(loader: self, epoch: epoch, firstStep: step)
     }
@@ -149,7 +156,8 @@ public final class ShardedLoader: Sendable {
         let size = transform.imageSize
         let shape = [positions.count, size, size, 3]
         var images = buffer.flatMap { $0.shape == shape ? $0 : nil } ?? Tensor(shape: shape)
-        var labels: [Int32] = [], indices: [Int] = []
+        var labels: [Int32] = []
+        var indices: [Int] = []
         let perImage = size * size * 3
         let labelsOfSplit = dataset[split].labels
         try images.withUnsafeMutableBufferPointer { all throws(DataError) in
@@ -178,7 +186,8 @@ public final class ShardedLoader: Sendable {
         for attempt in 0...options.maximumReplacementAttempts {
             if attempt > 0 {
                 var chooser = SeededRandom(
-                    seed: seed, streams: ShardedLoader.replacementStream, UInt64(epoch), UInt64(original), UInt64(attempt))
+                    seed: seed, streams: ShardedLoader.replacementStream, UInt64(epoch), UInt64(original),
+                    UInt64(attempt))
                 candidate = samples[Int(chooser.next() % UInt64(samples.count))]
             }
             if let known = badImages.error(for: candidate) {
@@ -191,7 +200,7 @@ public final class ShardedLoader: Sendable {
                 try pipeline.load(
                     path: dataset.path(of: candidate, in: split), transform: transform, random: &random, into: output)
                 return (candidate, attempt > 0)
-            } catch where error.isBadImage {
+            } catch  where error.isBadImage {
                 badImages.record(error, for: candidate)
                 if options.strictData { throw error }
                 lastError = error
@@ -199,7 +208,8 @@ public final class ShardedLoader: Sendable {
         }
         throw DataError(
             .tooManyBadFiles, path: dataset.path(of: original, in: split),
-            "this image and \(options.maximumReplacementAttempts) replacements from the same shard are all bad (last: \(lastError.map { "\($0)" } ?? "none")); check the dataset with `ghostnet-d dataset check`")
+            "this image and \(options.maximumReplacementAttempts) replacements from the same shard are all bad (last: "
+                + "\(lastError.map { "\($0)" } ?? "none")); check the dataset with `ghostnet-d dataset check`")
     }
 }
 

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData
-//===----------------------------------------------------------------------===//
+// `dataset synth`: a small ImageNet-layout dataset of real JPEG files with class-dependent shapes and
+// colours, for demos, smoke tests and benchmarks without ImageNet.
 
 import Foundation
 import TensorEngine
@@ -13,31 +12,31 @@ import TensorEngine
 /// random position and scale over a noisy low-saturation background. Shape and colour are each
 /// enough to tell ten classes apart (grayscale files keep the shape), so a small network learns
 /// them at 32–64 px within a few epochs.
-public enum SyntheticDataset {
+package enum SyntheticDataset {
     /// How `val/` is written.
-    public enum ValidationLayoutKind: String, Sendable, CaseIterable {
+    package enum ValidationLayoutKind: String, Sendable, CaseIterable {
         /// `val/<wnid>/*.JPEG`.
         case folders
         /// `val/ILSVRC2012_val_NNNNNNNN.JPEG` plus `LOC_val_solution.csv` in the output folder.
         case flat
     }
 
-    public struct Configuration: Sendable {
-        public var classes: Int
-        public var trainPerClass: Int
-        public var validationPerClass: Int
-        public var seed: UInt64
-        public var validationLayout: ValidationLayoutKind
+    package struct Configuration: Sendable {
+        package var classes: Int
+        package var trainPerClass: Int
+        package var validationPerClass: Int
+        package var seed: UInt64
+        package var validationLayout: ValidationLayoutKind
         /// Every image gets this size (e.g. 500 × 375 for photo-sized benchmark files); nil draws
         /// each side uniformly from `sideRange`.
-        public var fixedSize: (width: Int, height: Int)?
-        public var sideRange: ClosedRange<Int>
+        package var fixedSize: (width: Int, height: Int)?
+        package var sideRange: ClosedRange<Int>
         /// Fractions of files written as grayscale, progressive, and Adobe CMYK JPEGs.
-        public var grayscaleFraction: Double
-        public var progressiveFraction: Double
-        public var cmykFraction: Double
+        package var grayscaleFraction: Double
+        package var progressiveFraction: Double
+        package var cmykFraction: Double
 
-        public init(
+        package init(
             classes: Int = 10, trainPerClass: Int = 100, validationPerClass: Int = 20, seed: UInt64 = 0,
             validationLayout: ValidationLayoutKind = .folders, fixedSize: (width: Int, height: Int)? = nil,
             sideRange: ClosedRange<Int> = 100...500, grayscaleFraction: Double = 0.1,
@@ -57,24 +56,24 @@ public enum SyntheticDataset {
     }
 
     /// What was written.
-    public struct Summary: Sendable {
-        public var trainImages = 0
-        public var validationImages = 0
-        public var grayscaleImages = 0
-        public var progressiveImages = 0
-        public var cmykImages = 0
-        public var bytes = 0
+    package struct Summary: Sendable {
+        package var trainImages = 0
+        package var validationImages = 0
+        package var grayscaleImages = 0
+        package var progressiveImages = 0
+        package var cmykImages = 0
+        package var bytes = 0
     }
 
     /// The wnid-like folder name of class `index`, e.g. `n00000003`; sorting the names gives the
     /// class order.
-    public static func className(_ index: Int) -> String {
+    package static func className(_ index: Int) -> String {
         let digits = String(index)
         return "n" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
 
     /// The official flat validation file name of image `number` (1-based).
-    public static func validationFileStem(_ number: Int) -> String {
+    package static func validationFileStem(_ number: Int) -> String {
         let digits = String(number)
         return "ILSVRC2012_val_" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
@@ -91,7 +90,7 @@ public enum SyntheticDataset {
     /// The files depend only on the configuration (each image has its own generator), not on
     /// thread timing.
     /// - Throws: `DataError` of kind `.write` naming the file that could not be written.
-    public static func write(to directory: String, configuration: Configuration) throws(DataError) -> Summary {
+    package static func write(to directory: String, configuration: Configuration) throws(DataError) -> Summary {
         precondition(configuration.classes >= 1, "need at least one class, got \(configuration.classes)")
         precondition(configuration.trainPerClass >= 1, "need at least one train image per class")
         precondition(configuration.validationPerClass >= 0, "validation images per class must be non-negative")
@@ -103,8 +102,10 @@ public enum SyntheticDataset {
             let wnid = className(classIndex)
             folders.append("train/" + wnid)
             for image in 0..<configuration.trainPerClass {
-                jobs.append(Job(relativePath: "train/\(wnid)/\(wnid)_\(image + 1).JPEG", classIndex: classIndex,
-                                stream: [0, UInt64(classIndex), UInt64(image)]))
+                jobs.append(
+                    Job(
+                        relativePath: "train/\(wnid)/\(wnid)_\(image + 1).JPEG", classIndex: classIndex,
+                        stream: [0, UInt64(classIndex), UInt64(image)]))
             }
             if configuration.validationLayout == .folders { folders.append("val/" + wnid) }
         }
@@ -116,21 +117,27 @@ public enum SyntheticDataset {
             let wnid = className(classIndex)
             switch configuration.validationLayout {
             case .folders:
-                jobs.append(Job(relativePath: "val/\(wnid)/\(stem).JPEG", classIndex: classIndex, stream: [1, UInt64(number)]))
+                jobs.append(
+                    Job(relativePath: "val/\(wnid)/\(stem).JPEG", classIndex: classIndex, stream: [1, UInt64(number)]))
             case .flat:
                 jobs.append(Job(relativePath: "val/\(stem).JPEG", classIndex: classIndex, stream: [1, UInt64(number)]))
                 solutionRows.append("\(stem),\(wnid) 0 0 1 1")
             }
         }
         for folder in folders {
-            do { try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true) } catch {
-                throw DataError(.write, path: root + "/" + folder, "cannot create the folder: \(error.localizedDescription)")
+            do {
+                try FileManager.default.createDirectory(atPath: root + "/" + folder, withIntermediateDirectories: true)
+            } catch {
+                throw DataError(
+                    .write, path: root + "/" + folder, "cannot create the folder: \(FileErrorText.reason(error))")
             }
         }
         if configuration.validationLayout == .flat {
             let path = root + "/" + DatasetIndex.validationLabelsFileName
-            do { try (solutionRows.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                throw DataError(.write, path: path, "cannot write: \(error.localizedDescription)")
+            do {
+                try (solutionRows.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            } catch {
+                throw DataError(.write, path: path, "cannot write: \(FileErrorText.reason(error))")
             }
         }
 
@@ -138,9 +145,10 @@ public enum SyntheticDataset {
         let allJobs = jobs
         DispatchQueue.concurrentPerform(iterations: allJobs.count) { jobIndex in
             let job = allJobs[jobIndex]
-            results.store(Result { () throws(DataError) in
-                try writeImage(job, root: root, configuration: configuration)
-            }, at: jobIndex)
+            results.store(
+                Result { () throws(DataError) in
+                    try writeImage(job, root: root, configuration: configuration)
+                }, at: jobIndex)
         }
         var summary = Summary()
         for (job, result) in zip(jobs, results.values) {
@@ -164,7 +172,8 @@ public enum SyntheticDataset {
         _ job: Job, root: String, configuration: Configuration
     ) throws(DataError) -> WrittenImage {
         var random = SeededRandom(seed: configuration.seed, streamPath: job.stream)
-        let width: Int, height: Int
+        let width: Int
+        let height: Int
         if let fixed = configuration.fixedSize {
             (width, height) = fixed
         } else {
@@ -180,16 +189,19 @@ public enum SyntheticDataset {
         let bytes: [UInt8]
         if draw < configuration.grayscaleFraction {
             kind = .grayscale
-            bytes = try JPEGEncoder.encode(image.luma(), width: width, height: height, format: .grayscale,
-                                           quality: quality, progressive: progressive)
+            bytes = try JPEGEncoder.encode(
+                image.luma(), width: width, height: height, format: .grayscale,
+                quality: quality, progressive: progressive)
         } else if draw < configuration.grayscaleFraction + configuration.cmykFraction {
             kind = .cmyk
-            bytes = try JPEGEncoder.encode(JPEGEncoder.adobeCMYK(fromRGB: image.pixels), width: width, height: height,
-                                           format: .cmyk(storeAsYCCK: false), quality: quality, progressive: progressive)
+            bytes = try JPEGEncoder.encode(
+                JPEGEncoder.adobeCMYK(fromRGB: image.pixels), width: width, height: height,
+                format: .cmyk(storeAsYCCK: false), quality: quality, progressive: progressive)
         } else {
             kind = .rgb
-            bytes = try JPEGEncoder.encode(image.pixels, width: width, height: height, format: .rgb,
-                                           quality: quality, progressive: progressive)
+            bytes = try JPEGEncoder.encode(
+                image.pixels, width: width, height: height, format: .rgb,
+                quality: quality, progressive: progressive)
         }
         let path = root + "/" + job.relativePath
         guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
@@ -199,7 +211,7 @@ public enum SyntheticDataset {
     }
 
     /// Draws one image of class `classIndex` (see the type's description for the scheme).
-    public static func render(
+    package static func render(
         classIndex: Int, classCount: Int, width: Int, height: Int, using random: inout SeededRandom
     ) -> RGBImage {
         let hue = classHue(classIndex, classCount: classCount)
@@ -208,7 +220,8 @@ public enum SyntheticDataset {
             value: 0.75 + 0.25 * random.nextUnitDouble())
         let background = rgb(
             hue: random.nextUnitDouble(), saturation: 0.15 * random.nextUnitDouble(),
-            value: random.nextUnitDouble() < 0.5 ? 0.1 + 0.2 * random.nextUnitDouble() : 0.55 + 0.2 * random.nextUnitDouble())
+            value: random.nextUnitDouble() < 0.5
+                ? 0.1 + 0.2 * random.nextUnitDouble() : 0.55 + 0.2 * random.nextUnitDouble())
         let shortSide = Double(min(width, height))
         let radius = shortSide * (0.25 + 0.17 * random.nextUnitDouble())
         let centerX = radius + (Double(width) - 2 * radius) * random.nextUnitDouble()
@@ -223,14 +236,19 @@ public enum SyntheticDataset {
             for y in 0..<height {
                 let v = (Double(y) + 0.5 - centerY) / radius
                 let shade = Float(255 * (1 + gradient * (Double(y) / Double(height) - 0.5)))
-                let rowForeground = foreground * shade, rowBackground = background * shade
+                let rowForeground = foreground * shade
+                let rowBackground = background * shade
                 for x in 0..<width {
                     let u = (Double(x) + 0.5 - centerX) / radius
                     let color = isInside(shape: shape, u: u, v: v) ? rowForeground : rowBackground
-                    if noiseLeft < 3 { noiseBits = random.next(); noiseLeft = 8 }
-                    let noise = SIMD3<Float>(
-                        Float(Int(noiseBits & 0xFF) - 128), Float(Int((noiseBits >> 8) & 0xFF) - 128),
-                        Float(Int((noiseBits >> 16) & 0xFF) - 128)) * 0.12
+                    if noiseLeft < 3 {
+                        noiseBits = random.next()
+                        noiseLeft = 8
+                    }
+                    let noise =
+                        SIMD3<Float>(
+                            Float(Int(noiseBits & 0xFF) - 128), Float(Int((noiseBits >> 8) & 0xFF) - 128),
+                            Float(Int((noiseBits >> 16) & 0xFF) - 128)) * 0.12
                     noiseBits >>= 24
                     noiseLeft -= 3
                     let value = (color + noise).rounded(.toNearestOrAwayFromZero)
@@ -260,12 +278,16 @@ public enum SyntheticDataset {
         case 0: return u * u + v * v <= 1
         case 1: return inSquare
         case 2: return v >= -0.8 && v <= 0.8 && abs(u) <= (v + 0.8) * 0.6
-        case 3: let r = (u * u + v * v).squareRoot(); return r >= 0.55 && r <= 1
+        case 3:
+            let r = (u * u + v * v).squareRoot()
+            return r >= 0.55 && r <= 1
         case 4: return (abs(u) <= 0.3 && abs(v) <= 1) || (abs(v) <= 0.3 && abs(u) <= 1)
         case 5: return inSquare && Int(((v + 0.85) * 3.5).rounded(.down)) % 2 == 0
         case 6: return inSquare && Int(((u + 0.85) * 3.5).rounded(.down)) % 2 == 0
         case 7: return u * u + v * v <= 1 && Int(((u + v + 2) * 2.5).rounded(.down)) % 2 == 0
-        case 8: return inSquare && (Int(((u + 0.85) * 2.35).rounded(.down)) + Int(((v + 0.85) * 2.35).rounded(.down))) % 2 == 0
+        case 8:
+            return inSquare
+                && (Int(((u + 0.85) * 2.35).rounded(.down)) + Int(((v + 0.85) * 2.35).rounded(.down))) % 2 == 0
         default: return abs(u) + abs(v) <= 1
         }
     }
@@ -275,7 +297,9 @@ public enum SyntheticDataset {
         let wrapped = hue - hue.rounded(.down)
         let sector = wrapped * 6
         let fraction = sector - sector.rounded(.down)
-        let p = value * (1 - saturation), q = value * (1 - saturation * fraction), t = value * (1 - saturation * (1 - fraction))
+        let p = value * (1 - saturation)
+        let q = value * (1 - saturation * fraction)
+        let t = value * (1 - saturation * (1 - fraction))
         let rgb: SIMD3<Double>
         switch Int(sector) % 6 {
         case 0: rgb = [value, t, p]

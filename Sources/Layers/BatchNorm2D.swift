@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Layers
-//===----------------------------------------------------------------------===//
+// The batch-norm layer: its parameters and running averages, normalisation with batch or running
+// statistics (PyTorch's conventions), and its backward pass over TensorEngine's batch-norm kernels.
 
 import TensorEngine
 
@@ -9,33 +8,33 @@ import TensorEngine
 /// Training normalises with the batch's mean and biased variance and moves the running averages
 /// towards the batch's mean and *unbiased* variance by `momentum`; inference normalises with the
 /// running averages. Input and output are `[N, H, W, channels]`.
-public struct BatchNorm2D: Sendable {
+package struct BatchNorm2D: Sendable {
     /// The trainable tensors: `weight` (γ) and `bias` (β), `[channels]` each.
-    public typealias Parameters = WeightAndBias
+    package typealias Parameters = WeightAndBias
 
     /// What ``backward(_:cache:)`` needs: the input and the normalisation applied (shared
     /// references, not copies). A fused ReLU's gate is recomputed from the input.
-    public struct Cache: Sendable {
+    package struct Cache: Sendable {
         let input: Tensor
         let normalization: BatchNormNormalization
     }
 
-    public let channels: Int
+    package let channels: Int
     /// The weight of each new batch in the running averages.
-    public let momentum: Float
+    package let momentum: Float
     /// Added to the variance before the square root.
-    public let epsilon: Float
-    public var parameters: Parameters
+    package let epsilon: Float
+    package var parameters: Parameters
     /// The running mean, `[channels]` (PyTorch buffer `running_mean`).
-    public var runningMean: Tensor
+    package var runningMean: Tensor
     /// The running unbiased variance, `[channels]` (PyTorch buffer `running_var`).
-    public var runningVariance: Tensor
+    package var runningVariance: Tensor
     /// Training-mode forward passes so far (PyTorch buffer `num_batches_tracked`).
-    public var batchesTracked: Int = 0
+    package var batchesTracked: Int = 0
 
     /// Creates a batch norm with γ = 1, β = 0, running mean 0 and running variance 1 (PyTorch's
     /// initial state).
-    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+    package init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         self.init(
             channels: channels, momentum: momentum, epsilon: epsilon,
             parameters: Parameters(weight: Tensor(shape: [channels], repeating: 1), bias: Tensor(shape: [channels])),
@@ -43,12 +42,14 @@ public struct BatchNorm2D: Sendable {
     }
 
     /// Creates a batch norm with explicit parameters and running statistics, all `[channels]`.
-    public init(
+    package init(
         channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5,
         parameters: Parameters, runningMean: Tensor, runningVariance: Tensor
     ) {
-        for (name, tensor) in [("weight", parameters.weight), ("bias", parameters.bias),
-                               ("running mean", runningMean), ("running variance", runningVariance)] {
+        for (name, tensor) in [
+            ("weight", parameters.weight), ("bias", parameters.bias),
+            ("running mean", runningMean), ("running variance", runningVariance),
+        ] {
             ensure(tensor.shape == [channels], "BatchNorm2D: \(name) \(tensor.shape) is not [\(channels)]")
         }
         ensure(momentum >= 0 && momentum <= 1, "BatchNorm2D: momentum \(momentum) is outside [0, 1]")
@@ -68,7 +69,7 @@ public struct BatchNorm2D: Sendable {
     /// With `residual`, the output is `ReLU(normalised + residual)` (a residual block's sum) in the
     /// same pass; ``backward(_:cache:)`` then expects the gradient of that sum, with the ReLU
     /// already differentiated, since the shortcut needs the same gradient.
-    public mutating func forward(
+    package mutating func forward(
         _ input: Tensor, mode: Mode, fusingReLU: Bool = false,
         batchStatistics: (mean: Tensor, variance: Tensor)? = nil, addingThenClamping residual: Tensor? = nil
     ) -> (output: Tensor, cache: Cache) {
@@ -89,13 +90,13 @@ public struct BatchNorm2D: Sendable {
     /// The input gradient `[N, H, W, channels]` and the gradients of γ and β; in training mode
     /// the input gradient includes the paths through the batch statistics.
     /// Inference's normalisation as `y = x·scale + shift` per channel, from the running statistics.
-    public var inferenceAffine: (scale: Tensor, shift: Tensor) {
+    package var inferenceAffine: (scale: Tensor, shift: Tensor) {
         batchNormAffine(
             weight: parameters.weight, bias: parameters.bias, mean: runningMean, variance: runningVariance,
             epsilon: epsilon)
     }
 
-    public func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
+    package func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
         let gradients = batchNormBackward(
             gradOutput: gradOutput, input: cache.input, weight: parameters.weight,
             normalization: cache.normalization)

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Layers
-//===----------------------------------------------------------------------===//
+// What every layer shares: the training/inference `Mode`, the `ParameterGroup` protocol through which
+// optimizers walk trainable tensors by PyTorch name, and `WeightAndBias`.
 
 import TensorEngine
 
@@ -24,7 +23,7 @@ import TensorEngine
 /// Whether a forward pass trains (batch norm uses and updates batch statistics) or infers
 /// (batch norm uses its running statistics). Passed explicitly to every layer; there is no global
 /// mode.
-public enum Mode: Sendable, Hashable {
+package enum Mode: Sendable, Hashable {
     case training
     case inference
 }
@@ -33,7 +32,7 @@ public enum Mode: Sendable, Hashable {
 ///
 /// Gradients use the same type, so one enumeration order serves parameters, gradients and
 /// optimizer state alike.
-public protocol ParameterGroup: Sendable {
+package protocol ParameterGroup: Sendable {
     /// Calls `body` with each parameter's name (relative to its layer, e.g. `"weight"`) and value,
     /// in declaration order.
     func forEachParameter(_ body: (_ name: String, _ value: Tensor) throws -> Void) rethrows
@@ -45,14 +44,14 @@ public protocol ParameterGroup: Sendable {
 
 extension ParameterGroup {
     /// The parameters as an ordered list of (name, tensor).
-    public var namedParameters: [(name: String, value: Tensor)] {
+    package var namedParameters: [(name: String, value: Tensor)] {
         var list: [(name: String, value: Tensor)] = []
         forEachParameter { list.append(($0, $1)) }
         return list
     }
 
     /// The total number of trainable scalars.
-    public var scalarCount: Int {
+    package var scalarCount: Int {
         var total = 0
         forEachParameter { total += $1.count }
         return total
@@ -60,21 +59,21 @@ extension ParameterGroup {
 }
 
 /// A layer's `weight` and `bias`, the parameters of ``BatchNorm2D`` (γ, β) and ``Linear``.
-public struct WeightAndBias: ParameterGroup {
-    public var weight: Tensor
-    public var bias: Tensor
+package struct WeightAndBias: ParameterGroup {
+    package var weight: Tensor
+    package var bias: Tensor
 
-    public init(weight: Tensor, bias: Tensor) {
+    package init(weight: Tensor, bias: Tensor) {
         self.weight = weight
         self.bias = bias
     }
 
-    public func forEachParameter(_ body: (String, Tensor) throws -> Void) rethrows {
+    package func forEachParameter(_ body: (String, Tensor) throws -> Void) rethrows {
         try body("weight", weight)
         try body("bias", bias)
     }
 
-    public mutating func updateEachParameter(_ body: (String, inout Tensor) throws -> Void) rethrows {
+    package mutating func updateEachParameter(_ body: (String, inout Tensor) throws -> Void) rethrows {
         try body("weight", &weight)
         try body("bias", &bias)
     }

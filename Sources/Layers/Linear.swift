@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Layers
-//===----------------------------------------------------------------------===//
+// The fully connected layer (the classifier head): weight and bias in PyTorch's layout and initialisation,
+// forward and backward over TensorEngine's `linear`.
 
 import TensorEngine
 
@@ -8,32 +7,33 @@ import TensorEngine
 ///
 /// Input `[..., inputFeatures]` (e.g. `[N, C]` or pooled `[N, 1, 1, C]`), output
 /// `[..., outputFeatures]`; weight `[outputFeatures, inputFeatures]` as in PyTorch.
-public struct Linear: Sendable {
+package struct Linear: Sendable {
     /// The trainable tensors: `weight` `[out, in]` and `bias` `[out]`.
-    public typealias Parameters = WeightAndBias
+    package typealias Parameters = WeightAndBias
 
     /// What ``backward(_:cache:)`` needs: the forward input (a shared reference).
-    public struct Cache: Sendable {
+    package struct Cache: Sendable {
         let input: Tensor
     }
 
-    public let inputFeatures: Int
-    public let outputFeatures: Int
-    public var parameters: Parameters
+    package let inputFeatures: Int
+    package let outputFeatures: Int
+    package var parameters: Parameters
 
     /// Creates a linear layer with explicit parameters.
     /// - Precondition: `weight` is `[outputFeatures, inputFeatures]` and `bias` `[outputFeatures]`.
-    public init(inputFeatures: Int, outputFeatures: Int, weight: Tensor, bias: Tensor) {
+    package init(inputFeatures: Int, outputFeatures: Int, weight: Tensor, bias: Tensor) {
         ensure(
             weight.shape == [outputFeatures, inputFeatures] && bias.shape == [outputFeatures],
-            "Linear: weight \(weight.shape) and bias \(bias.shape) do not match \(inputFeatures) → \(outputFeatures) features")
+            "Linear: weight \(weight.shape) and bias \(bias.shape) do not match "
+                + "\(inputFeatures) → \(outputFeatures) features")
         self.inputFeatures = inputFeatures
         self.outputFeatures = outputFeatures
         self.parameters = Parameters(weight: weight, bias: bias)
     }
 
     /// Creates a linear layer with weight and bias uniform in `±1/√inputFeatures` (PyTorch's default).
-    public init(inputFeatures: Int, outputFeatures: Int, random: inout SeededRandom) {
+    package init(inputFeatures: Int, outputFeatures: Int, random: inout SeededRandom) {
         let bound = 1 / Double(inputFeatures).squareRoot()
         func uniform(_ shape: [Int]) -> Tensor {
             Tensor(shape: shape) { values in
@@ -41,15 +41,17 @@ public struct Linear: Sendable {
             }
         }
         let weight = uniform([outputFeatures, inputFeatures])
-        self.init(inputFeatures: inputFeatures, outputFeatures: outputFeatures, weight: weight, bias: uniform([outputFeatures]))
+        self.init(
+            inputFeatures: inputFeatures, outputFeatures: outputFeatures, weight: weight,
+            bias: uniform([outputFeatures]))
     }
 
-    public func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+    package func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
         (linear(input, weight: parameters.weight, bias: parameters.bias), Cache(input: input))
     }
 
     /// The input gradient `[..., inputFeatures]` and the weight and bias gradients.
-    public func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
+    package func backward(_ gradOutput: Tensor, cache: Cache) -> (input: Tensor, parameters: Parameters) {
         let gradients = linearBackward(gradOutput: gradOutput, input: cache.input, weight: parameters.weight)
         return (gradients.input, Parameters(weight: gradients.weight, bias: gradients.bias))
     }

@@ -1,74 +1,73 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Layers
-//===----------------------------------------------------------------------===//
+// The layers without parameters that keep a cache for their backward pass: ReLU, max-pooling and global
+// average pooling.
 
 import TensorEngine
 
-// Layers without parameters. Elementwise add, channel concatenation and split, broadcast add and
+// Elementwise add, channel concatenation and split, broadcast add and
 // the cross-entropy losses need no cache, so models call TensorEngine's functions directly:
 // `add`, `concatenateChannels` / `splitChannels` (each other's gradient), `broadcastAdd` (+
 // `sumOverPixels` for the addend's gradient) and `softmaxCrossEntropy`.
 
 /// `max(0, x)`; any shape.
-public struct ReLU: Sendable {
+package struct ReLU: Sendable {
     /// The output, from which the gradient mask is read.
-    public struct Cache: Sendable {
+    package struct Cache: Sendable {
         let output: Tensor
     }
 
-    public init() {}
+    package init() {}
 
-    public func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+    package func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
         let output = relu(input)
         return (output, Cache(output: output))
     }
 
-    public func backward(_ gradOutput: Tensor, cache: Cache) -> Tensor {
+    package func backward(_ gradOutput: Tensor, cache: Cache) -> Tensor {
         reluBackward(gradOutput: gradOutput, output: cache.output)
     }
 }
 
 /// Max-pooling over square windows, `[N, H, W, C]` → `[N, OH, OW, C]` (ResNet stem: 3, 2, 1).
-public struct MaxPool2D: Sendable {
+package struct MaxPool2D: Sendable {
     /// Where each output came from.
-    public struct Cache: Sendable {
+    package struct Cache: Sendable {
         let indices: MaxPoolIndices
     }
 
-    public let kernelSize: Int
-    public let stride: Int
-    public let padding: Int
+    package let kernelSize: Int
+    package let stride: Int
+    package let padding: Int
 
-    public init(kernelSize: Int = 3, stride: Int = 2, padding: Int = 1) {
+    package init(kernelSize: Int = 3, stride: Int = 2, padding: Int = 1) {
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
     }
 
-    public func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+    package func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
         let (output, indices) = maxPool(input, kernelSize: kernelSize, stride: stride, padding: padding)
         return (output, Cache(indices: indices))
     }
 
-    public func backward(_ gradOutput: Tensor, cache: Cache) -> Tensor {
+    package func backward(_ gradOutput: Tensor, cache: Cache) -> Tensor {
         maxPoolBackward(gradOutput: gradOutput, indices: cache.indices)
     }
 }
 
 /// The mean over pixels, `[N, H, W, C]` → `[N, 1, 1, C]`.
-public struct GlobalAveragePool2D: Sendable {
+package struct GlobalAveragePool2D: Sendable {
     /// The input's shape.
-    public struct Cache: Sendable {
+    package struct Cache: Sendable {
         let inputShape: [Int]
     }
 
-    public init() {}
+    package init() {}
 
-    public func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+    package func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
         (globalAveragePool(input), Cache(inputShape: input.shape))
     }
 
-    public func backward(_ gradOutput: Tensor, cache: Cache) -> Tensor {
+    package func backward(_ gradOutput: Tensor, cache: Cache) -> Tensor {
         globalAveragePoolBackward(gradOutput: gradOutput, inputShape: cache.inputShape)
     }
 }

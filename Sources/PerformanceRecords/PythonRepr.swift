@@ -1,10 +1,9 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — PerformanceRecords
-//===----------------------------------------------------------------------===//
+// Python's repr of floats and strings, and the reference's `Best values: [...]` line built from
+// them, with the stated cap that keeps one line bounded however large the best set grows.
 
 /// Python's `repr` of the few value kinds the Best values line holds, so the line reads exactly like
 /// the reference's (`[{'worker_id': '0', 'performance': {'accuracy_top1': 0.77, 'flops': 4.539}}]`).
-public enum PythonRepr {
+package enum PythonRepr {
     /// Python's `repr(float)`: the shortest digits that round-trip, in fixed notation when the
     /// decimal exponent `e` (value = d.ddd × 10^e) satisfies `-4 <= e < 16`, else in scientific
     /// notation with a signed exponent of at least two digits.
@@ -12,7 +11,7 @@ public enum PythonRepr {
     /// Examples: `0.1`, `1.0`, `0.0001`, `1e-05`, `123456789.0`, `1e+16`, `1.2345678901234568e+16`.
     ///
     /// - Precondition: `value` is finite (the record format admits no NaN or infinity).
-    public static func float(_ value: Double) -> String {
+    package static func float(_ value: Double) -> String {
         precondition(value.isFinite, "repr of \(value) is not needed by the record format")
         let sign = value.sign == .minus ? "-" : ""
         if value == 0 { return sign + "0.0" }
@@ -59,7 +58,7 @@ public enum PythonRepr {
 
     /// Python's `repr(str)`: single quotes unless the text holds a single quote and no double quote;
     /// backslash, the chosen quote, `\n`, `\r`, `\t` escaped, other control characters as `\xNN`.
-    public static func string(_ text: String) -> String {
+    package static func string(_ text: String) -> String {
         let quote: Character = text.contains("'") && !text.contains("\"") ? "\"" : "'"
         var output = String(quote)
         for scalar in text.unicodeScalars {
@@ -81,18 +80,32 @@ public enum PythonRepr {
 }
 
 /// The reference's summary line of a job's best records.
-public enum BestValuesLine {
+package enum BestValuesLine {
+    /// The records of a line take at most this many bytes; see `message(for:)`.
+    package static let maximumListedBytes = 4096
+
     /// The message part: `Best values: [{'worker_id': '0', 'performance': {'accuracy_top1': 0.77, 'flops': 4.539}}]`.
     ///
+    /// The cap: records are listed in order while their text stays within `maximumListedBytes`
+    /// (the first one always); when some are left out the line ends `] and N more not listed`.
+    /// A record is at most about 2.5 KB (16 keys of 64 bytes), so a line stays under 7 KB, and
+    /// building it stops at the cap, however many records the set holds.
+    ///
     /// - Parameter records: the best set, in the order the records were made; may be empty (`[]`).
-    public static func message(for records: [PerformanceRecord]) -> String {
-        let items = records.map { record in
+    package static func message(for records: [PerformanceRecord]) -> String {
+        var items: [String] = []
+        var listedBytes = 0
+        for record in records {
             let metrics = record.performance.entries
                 .map { PythonRepr.string($0.key) + ": " + PythonRepr.float($0.value) }
                 .joined(separator: ", ")
-            return "{'worker_id': \(PythonRepr.string(record.workerID)), 'performance': {\(metrics)}}"
+            let item = "{'worker_id': \(PythonRepr.string(record.workerID)), 'performance': {\(metrics)}}"
+            listedBytes += item.utf8.count + 2
+            if !items.isEmpty && listedBytes > maximumListedBytes { break }
+            items.append(item)
         }
-        return "Best values: [" + items.joined(separator: ", ") + "]"
+        let left = records.count - items.count
+        return "Best values: [" + items.joined(separator: ", ") + "]" + (left > 0 ? " and \(left) more not listed" : "")
     }
 
     /// The full log line: `<YYYY-MM-DD HH:MM:SS.mmm> INFO Best values: [...]`, the same line the
@@ -102,7 +115,7 @@ public enum BestValuesLine {
     ///   - records: all records of the run; the best set is chosen with `objectives`.
     ///   - objectives: the objectives, or nil for the defaults of `ParetoFront`.
     ///   - time: when the line is written, in seconds since 1970 (printed in local time).
-    public static func logLine(
+    package static func logLine(
         for records: [PerformanceRecord], objectives: [Objective]? = nil, at time: Double = LogTimestamp.now()
     ) -> String {
         let best = ParetoFront.best(of: records, objectives: objectives)

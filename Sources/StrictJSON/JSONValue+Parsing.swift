@@ -1,42 +1,44 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — StrictJSON
-//===----------------------------------------------------------------------===//
+// The strict RFC 8259 reader behind every JSON input of the project (rank tables, records,
+// the coordinator's API): one pass over the bytes, a depth cap, no repeated keys, and errors that
+// say where reading stopped.
 
 /// Why a text is not valid JSON: what was expected, and where reading stopped.
-public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What is wrong, e.g. `unexpected end of input, expected a value`.
-    public var reason: String
+    package var reason: String
     /// The 0-based byte offset where reading stopped.
-    public var offset: Int
+    package var offset: Int
     /// The 1-based line of ``offset`` (lines end at `\n`).
-    public var line: Int
+    package var line: Int
     /// The 1-based column of ``offset``, counted in bytes from the start of its line.
-    public var column: Int
+    package var column: Int
 
-    public init(reason: String, offset: Int, line: Int, column: Int) {
+    package init(reason: String, offset: Int, line: Int, column: Int) {
         self.reason = reason
         self.offset = offset
         self.line = line
         self.column = column
     }
 
-    public var description: String { "malformed JSON at byte \(offset) (line \(line):\(column)): \(reason)" }
+    package var description: String { "malformed JSON at byte \(offset) (line \(line):\(column)): \(reason)" }
 }
 
 extension JSONValue {
     /// The deepest nesting of arrays and objects accepted unless a caller asks otherwise, so hostile
     /// input cannot exhaust the stack.
-    public static let defaultMaximumDepth = 32
+    package static let defaultMaximumDepth = 32
 
     /// Parses one JSON text strictly by RFC 8259: whitespace may surround the value, nothing else
     /// may follow it, strings must be valid UTF-8 with paired `\u` surrogates, and `NaN`,
-    /// `Infinity`, comments and trailing commas are refused.
+    /// `Infinity`, comments and trailing commas are refused. A key repeated in one object is
+    /// refused too: readers disagree on which copy wins (Python's last, others the first), so a
+    /// table or record with both would mean different things to different tools.
     ///
     /// - Parameters:
     ///   - bytes: UTF-8 text.
     ///   - maximumDepth: the most arrays and objects that may be open at once.
     /// - Throws: ``JSONSyntaxError`` naming the position and what was expected.
-    public init(
+    package init(
         parsing bytes: some Collection<UInt8>, maximumDepth: Int = JSONValue.defaultMaximumDepth
     ) throws(JSONSyntaxError) {
         var scanner = Scanner(bytes: Array(bytes), maximumDepth: maximumDepth)
@@ -48,7 +50,7 @@ extension JSONValue {
     }
 
     /// Parses one JSON text given as a string; see ``init(parsing:maximumDepth:)``.
-    public init(parsing text: String, maximumDepth: Int = JSONValue.defaultMaximumDepth) throws(JSONSyntaxError) {
+    package init(parsing text: String, maximumDepth: Int = JSONValue.defaultMaximumDepth) throws(JSONSyntaxError) {
         try self.init(parsing: Array(text.utf8), maximumDepth: maximumDepth)
     }
 }
@@ -113,14 +115,28 @@ private struct Scanner {
         }
     }
 
+    /// The longest key, in characters, that an error message quotes in full.
+    static let quotedKeyLimit = 64
+
+    /// `key` as a JSON string literal, control characters escaped (a message stays one line) and
+    /// shortened to ``quotedKeyLimit`` characters.
+    static func quoted(_ key: String) -> String {
+        key.count <= quotedKeyLimit
+            ? JSONValue.string(key).serialized
+            : JSONValue.string(String(key.prefix(quotedKeyLimit))).serialized + "…"
+    }
+
     /// `'x'` for printable ASCII, else the byte in hex, so messages stay readable.
     static func describe(_ byte: UInt8) -> String {
-        (0x20..<0x7F).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16, uppercase: true))"
+        (0x20..<0x7F).contains(byte)
+            ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16, uppercase: true))"
     }
 
     mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
         position += 1
         var members: [(key: String, value: JSONValue)] = []
+        // Each key with the offset of its opening quote, to name the first copy of a repeated key.
+        var keyOffsets: [String: Int] = [:]
         skipWhitespace()
         if consume(UInt8(ascii: "}")) { return .object(members) }
         while true {
@@ -128,9 +144,17 @@ private struct Scanner {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
                 throw error(isAtEnd ? "unexpected end of input in object" : "expected a quoted key")
             }
+            let keyOffset = position
             let key = try parseString()
+            if let first = keyOffsets.updateValue(keyOffset, forKey: key) {
+                let firstError = error("", at: first)
+                throw error(
+                    "duplicate key \(Self.quoted(key)): it appears twice in one object "
+                        + "(first at line \(firstError.line):\(firstError.column))",
+                    at: keyOffset)
+            }
             skipWhitespace()
-            guard consume(UInt8(ascii: ":")) else { throw error("expected ':' after key \"\(key)\"") }
+            guard consume(UInt8(ascii: ":")) else { throw error("expected ':' after key \(Self.quoted(key))") }
             skipWhitespace()
             members.append((key, try parseValue(depth: depth)))
             skipWhitespace()
@@ -156,7 +180,9 @@ private struct Scanner {
     }
 
     mutating func parseLiteral(_ literal: String, _ value: JSONValue) throws(JSONSyntaxError) -> JSONValue {
-        guard bytes[position...].starts(with: literal.utf8) else { throw error("invalid literal, expected '\(literal)'") }
+        guard bytes[position...].starts(with: literal.utf8) else {
+            throw error("invalid literal, expected '\(literal)'")
+        }
         position += literal.utf8.count
         return value
     }
@@ -197,11 +223,21 @@ private struct Scanner {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"):
             position += 1
             return Unicode.Scalar(byte)
-        case UInt8(ascii: "b"): position += 1; return "\u{08}"
-        case UInt8(ascii: "f"): position += 1; return "\u{0C}"
-        case UInt8(ascii: "n"): position += 1; return "\n"
-        case UInt8(ascii: "r"): position += 1; return "\r"
-        case UInt8(ascii: "t"): position += 1; return "\t"
+        case UInt8(ascii: "b"):
+            position += 1
+            return "\u{08}"
+        case UInt8(ascii: "f"):
+            position += 1
+            return "\u{0C}"
+        case UInt8(ascii: "n"):
+            position += 1
+            return "\n"
+        case UInt8(ascii: "r"):
+            position += 1
+            return "\r"
+        case UInt8(ascii: "t"):
+            position += 1
+            return "\t"
         case UInt8(ascii: "u"):
             position += 1
             let escapeStart = position - 2
@@ -218,7 +254,9 @@ private struct Scanner {
             guard let scalar = Unicode.Scalar(unit) else { throw error("unpaired UTF-16 surrogate", at: escapeStart) }
             return scalar
         default:
-            let escape = (0x20..<0x7F).contains(byte) ? "'\\\(Character(Unicode.Scalar(byte)))'" : "before \(Self.describe(byte))"
+            let escape =
+                (0x20..<0x7F).contains(byte)
+                ? "'\\\(Character(Unicode.Scalar(byte)))'" : "before \(Self.describe(byte))"
             throw error("invalid escape \(escape)")
         }
     }
@@ -229,7 +267,8 @@ private struct Scanner {
             let digit: UInt8
             switch position < bytes.count ? bytes[position] : 0 {
             case let byte where (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte): digit = byte - UInt8(ascii: "0")
-            case let byte where (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20): digit = (byte | 0x20) - UInt8(ascii: "a") + 10
+            case let byte where (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20):
+                digit = (byte | 0x20) - UInt8(ascii: "a") + 10
             default: throw error("expected four hex digits after \\u")
             }
             value = value << 4 | UInt32(digit)
@@ -256,7 +295,9 @@ private struct Scanner {
     /// Steps over a run of decimal digits; whether there was at least one.
     mutating func consumeDigits() -> Bool {
         let start = position
-        while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
+        while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) {
+            position += 1
+        }
         return position > start
     }
 }

@@ -1,14 +1,13 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — StrictJSON
-//===----------------------------------------------------------------------===//
+// Writing a JSONValue back as compact JSON text.
 
 extension JSONValue {
     /// Compact JSON text (no whitespace): members in their stored order, numbers as their
     /// ``JSONNumber/text``, strings with `"`, `\` and control characters escaped and everything
     /// else, non-ASCII included, as UTF-8.
     ///
-    /// Parsing the result gives back an equal value.
-    public var serialized: String {
+    /// Parsing the result gives back an equal value, unless an object built in code repeats a key
+    /// (the parser refuses those).
+    package var serialized: String {
         var output = ""
         write(to: &output)
         return output

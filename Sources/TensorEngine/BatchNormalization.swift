@@ -1,26 +1,26 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// Batch normalisation of NHWC tensors: the forward pass (batch or running statistics, optional fused ReLU),
+// its backward pass, the running-statistics update and inference's folded affine map. The SIMD row loops it
+// runs on are in ChannelKernels.swift.
 
 /// The per-channel normalisation a batch-norm forward pass applied, kept for its backward pass.
-public struct BatchNormNormalization: Sendable {
+package struct BatchNormNormalization: Sendable {
     /// The mean subtracted from each channel, `[C]` (batch mean in training, running mean in inference).
-    public var mean: Tensor
+    package var mean: Tensor
     /// The biased variance of each channel, `[C]` (batch variance in training, running in inference).
-    public var variance: Tensor
+    package var variance: Tensor
     /// `1 / √(variance + ε)`, `[C]`.
-    public var inverseStandardDeviation: Tensor
+    package var inverseStandardDeviation: Tensor
     /// Whether `mean` and `variance` were computed from the batch itself, so that the backward pass
     /// must differentiate through them.
-    public var usesBatchStatistics: Bool
+    package var usesBatchStatistics: Bool
     /// Values per channel that the statistics were taken over (`N·H·W`).
-    public var countPerChannel: Int
+    package var countPerChannel: Int
     /// The affine map the forward pass applied, `y = x·scale + shift`, `[C]` each.
     var scale: Tensor, shift: Tensor
     /// Whether the output was `max(0, x·scale + shift)` (ReLU fused, no residual): the backward
     /// pass then zeroes the gradient where `x·scale + shift ≤ 0`, recomputed from the input exactly
     /// as the forward pass computed it, instead of reading the output again.
-    public var fusedReLU: Bool
+    package var fusedReLU: Bool
 }
 
 /// Batch normalisation of an NHWC tensor over `N·H·W` for each channel, optionally followed by ReLU
@@ -43,10 +43,11 @@ public struct BatchNormNormalization: Sendable {
 ///     computed from `input`.
 ///   - residual: Added before the ReLU (a residual block's sum), `[N, H, W, C]`. The backward pass
 ///     does not see it: differentiate that ReLU and the sum outside.
-/// - Returns: The output `[N, H, W, C]` and the normalisation for ``batchNormBackward(gradOutput:input:weight:normalization:)``.
+/// - Returns: The output `[N, H, W, C]` and the normalisation for
+///   ``batchNormBackward(gradOutput:input:weight:normalization:)``.
 /// - Precondition: in training there is more than one value per channel (PyTorch raises the same
 ///   error); every `[C]` tensor matches the input's channel count.
-public func batchNorm(
+package func batchNorm(
     _ input: Tensor, weight: Tensor, bias: Tensor,
     running: (mean: Tensor, variance: Tensor)?, epsilon: Float, fusingReLU: Bool = false,
     batchStatistics: (mean: Tensor, variance: Tensor)? = nil, residual: Tensor? = nil
@@ -60,12 +61,15 @@ public func batchNorm(
             residual.map { $0.shape == input.shape } ?? true,
             "batchNorm: residual \(residual?.shape ?? []) does not match input \(input.shape)")
         let given = running ?? batchStatistics
-        for (name, tensor) in [("weight", weight), ("bias", bias)] + (given.map { [("mean", $0.mean), ("variance", $0.variance)] } ?? []) {
+        for (name, tensor) in [("weight", weight), ("bias", bias)]
+            + (given.map { [("mean", $0.mean), ("variance", $0.variance)] } ?? [])
+        {
             ensure(
                 tensor.shape == [channels],
                 "batchNorm: input \(input.shape) has \(channels) channels but \(name) is \(tensor.shape)")
         }
-        let mean: Tensor, variance: Tensor
+        let mean: Tensor
+        let variance: Tensor
         if let running {
             (mean, variance) = (running.mean, running.variance)
         } else {
@@ -75,7 +79,8 @@ public func batchNorm(
             (mean, variance) = batchStatistics ?? channelMeanAndVariance(input)
         }
         let inverseStandardDeviation = inverseStandardDeviations(variance, epsilon: epsilon)
-        let (scale, shift) = affine(weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
+        let (scale, shift) = affine(
+            weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviation)
         let output = Tensor(shape: input.shape) { output in
             input.withUnsafeBufferPointer { input in
                 residual.withUnsafeBaseAddress { residual in
@@ -113,7 +118,7 @@ public func batchNorm(
 ///   - normalization: What the forward pass returned; when it fused a ReLU, the gradient is zeroed
 ///     where the output was not positive.
 /// - Returns: Gradients of the input `[N, H, W, C]`, weight `[C]` and bias `[C]`.
-public func batchNormBackward(
+package func batchNormBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, normalization: BatchNormNormalization
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
     KernelProfiler.measure(.batchNorm) {
@@ -144,7 +149,8 @@ public func batchNormBackward(
                                     accumulateChannelGradientSums(
                                         gradient: dy.baseAddress! + first, input: x.baseAddress! + first,
                                         gate: gate, center: mean.baseAddress!,
-                                        rows: band.count, channels: channels, sumGrad: sums[0], sumGradCentered: sums[1])
+                                        rows: band.count, channels: channels, sumGrad: sums[0], sumGradCentered: sums[1]
+                                    )
                                 }
                             }
                         }
@@ -207,7 +213,7 @@ public func batchNormBackward(
 ///   - runningVariance: `[C]`, updated in place.
 ///   - batch: The normalisation a training-mode ``batchNorm(_:weight:bias:running:epsilon:fusingReLU:)`` returned.
 ///   - momentum: The weight of the new batch (PyTorch's default is 0.1).
-public func updateRunningStatistics(
+package func updateRunningStatistics(
     runningMean: inout Tensor, runningVariance: inout Tensor,
     from batch: BatchNormNormalization, momentum: Float
 ) {
@@ -215,7 +221,8 @@ public func updateRunningStatistics(
         ensure(batch.usesBatchStatistics, "batchNorm: running statistics update needs batch statistics")
         ensure(
             runningMean.shape == batch.mean.shape && runningVariance.shape == batch.variance.shape,
-            "batchNorm: running statistics \(runningMean.shape), \(runningVariance.shape) do not match the batch's \(batch.mean.shape)")
+            "batchNorm: running statistics \(runningMean.shape), \(runningVariance.shape) "
+                + "do not match the batch's \(batch.mean.shape)")
         let unbiasing = Float(Double(batch.countPerChannel) / Double(batch.countPerChannel - 1))
         batch.mean.withUnsafeBufferPointer { mean in
             runningMean.withUnsafeMutableBufferPointer { running in
@@ -237,7 +244,9 @@ extension BatchNormNormalization {
     func withReLUGate<R>(_ body: (ReLUGate?) -> R) -> R {
         guard fusedReLU else { return body(nil) }
         return scale.withUnsafeBufferPointer { scale in
-            shift.withUnsafeBufferPointer { shift in body(ReLUGate(scale: scale.baseAddress!, shift: shift.baseAddress!)) }
+            shift.withUnsafeBufferPointer { shift in
+                body(ReLUGate(scale: scale.baseAddress!, shift: shift.baseAddress!))
+            }
         }
     }
 }
@@ -245,14 +254,15 @@ extension BatchNormNormalization {
 /// The per-channel affine map `y = x·scale + shift` that batch norm applies with the given
 /// statistics: `scale = weight / √(variance + ε)`, `shift = bias − mean·scale`. With running
 /// statistics this is inference's batch norm, for ``conv2d(_:weight:geometry:scale:shift:residual:clampAtZero:)``.
-public func batchNormAffine(
+package func batchNormAffine(
     weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float
 ) -> (scale: Tensor, shift: Tensor) {
     for (name, tensor) in [("bias", bias), ("mean", mean), ("variance", variance)] {
         ensure(tensor.shape == weight.shape, "batchNorm: weight \(weight.shape) and \(name) \(tensor.shape) differ")
     }
     return affine(
-        weight: weight, bias: bias, mean: mean, inverseStandardDeviation: inverseStandardDeviations(variance, epsilon: epsilon))
+        weight: weight, bias: bias, mean: mean,
+        inverseStandardDeviation: inverseStandardDeviations(variance, epsilon: epsilon))
 }
 
 /// `1 / √(variance + ε)` per channel.
@@ -326,7 +336,8 @@ final class ChannelMoments {
         let shift = shifts.baseAddress! + part * channels
         if counts[part] == 0 { shift.update(from: values, count: channels) }
         let sum = sums.baseAddress! + 2 * part * channels
-        accumulateChannelMoments(values, rows: rows, channels: channels, shift: shift, sum: sum, sumOfSquares: sum + channels)
+        accumulateChannelMoments(
+            values, rows: rows, channels: channels, shift: shift, sum: sum, sumOfSquares: sum + channels)
         counts[part] += rows
     }
 
@@ -350,6 +361,7 @@ final class ChannelMoments {
         }
         return (
             Tensor(shape: [channels], scalars: mean.map { Float($0) }),
-            Tensor(shape: [channels], scalars: squaredDeviations.map { Float($0 / max(total, 1)) }))
+            Tensor(shape: [channels], scalars: squaredDeviations.map { Float($0 / max(total, 1)) })
+        )
     }
 }

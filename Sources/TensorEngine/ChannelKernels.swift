@@ -1,7 +1,3 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
-
 // Per-channel loops over NHWC rows (`[rows, channels]`) written with explicit 8-lane SIMD.
 //
 // Why explicit: loops that read four or more pointers and write through another are not
@@ -15,7 +11,9 @@ private func load8(_ pointer: UnsafePointer<Float>) -> SIMD8<Float> {
 }
 
 @inline(__always)
-private func affine8(_ x: UnsafePointer<Float>, _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>) -> SIMD8<Float> {
+private func affine8(_ x: UnsafePointer<Float>, _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>) -> SIMD8<
+    Float
+> {
     load8(x) * load8(scale) + load8(shift)
 }
 
@@ -54,7 +52,8 @@ func scaleAndShiftRows(
 ) {
     let vectorChannels = channels & ~7
     for row in 0..<rows {
-        let x = input + row * channels, y = output + row * channels
+        let x = input + row * channels
+        let y = output + row * channels
         let added = addend.map { $0 + row * channels }
         var c = 0
         while c < vectorChannels {
@@ -90,7 +89,8 @@ private func accumulateBlockSums(
         let endRow = min(rows, firstRow + blockRows)
         var c = 0
         while c < vectorChannels {
-            var blockFirst = SIMD8<Float>.zero, blockSecond = SIMD8<Float>.zero
+            var blockFirst = SIMD8<Float>.zero
+            var blockSecond = SIMD8<Float>.zero
             for row in firstRow..<endRow {
                 let (termFirst, termSecond) = vector(row, c)
                 blockFirst += termFirst
@@ -103,7 +103,8 @@ private func accumulateBlockSums(
             c += 8
         }
         while c < channels {
-            var blockFirst: Float = 0, blockSecond: Float = 0
+            var blockFirst: Float = 0
+            var blockSecond: Float = 0
             for row in firstRow..<endRow {
                 let (termFirst, termSecond) = scalar(row, c)
                 blockFirst += termFirst
@@ -212,7 +213,8 @@ func windowMaximum(
                 let value = load8(input + offset)
                 let wins = value .> best
                 best.replace(with: value, where: wins)
-                bestIndex.replace(with: SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: offset)) &+ lanes, where: wins)
+                bestIndex.replace(
+                    with: SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: offset)) &+ lanes, where: wins)
             }
         }
         store8(best, maximum + c)

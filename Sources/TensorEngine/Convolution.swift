@@ -1,6 +1,6 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// 2-D convolution of NHWC tensors, one algorithm kept in one file: geometry and limits, the forward and
+// backward entry points (plain, fused with batch norm's affine map, or gathering channel moments), and the
+// `ConvolutionPlan` that runs im2col chunks through GEMM or hands 3×3 stride-1 layers to Winograd.swift.
 
 /// The hyperparameters of a square 2-D convolution (no groups, no dilation, zero padding).
 ///
@@ -11,13 +11,13 @@
 ///   `columns[M, K] · weightᵀ` with `M = N·OH·OW`, `K = KH·KW·C_in`, and a 1×1 weight `[C_out, 1, 1,
 ///   C_in]` is exactly PyTorch's linear layout `[out, in]`. Use ``fromPyTorchLayout(_:)`` and
 ///   ``toPyTorchLayout(_:)`` to convert from and to PyTorch's `[out, in, kh, kw]` (OIHW).
-public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible {
-    public let kernelSize: Int
-    public let stride: Int
-    public let padding: Int
+package struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible {
+    package let kernelSize: Int
+    package let stride: Int
+    package let padding: Int
 
     /// - Precondition: `kernelSize ≥ 1`, `stride ≥ 1`, `0 ≤ padding < kernelSize`.
-    public init(kernelSize: Int, stride: Int = 1, padding: Int = 0) {
+    package init(kernelSize: Int, stride: Int = 1, padding: Int = 0) {
         ensure(
             kernelSize >= 1 && stride >= 1 && padding >= 0 && padding < kernelSize,
             "conv2d: invalid geometry kernel \(kernelSize), stride \(stride), padding \(padding)")
@@ -26,15 +26,15 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
         self.padding = padding
     }
 
-    public var description: String { "\(kernelSize)×\(kernelSize)/\(stride) pad \(padding)" }
+    package var description: String { "\(kernelSize)×\(kernelSize)/\(stride) pad \(padding)" }
 
     /// The output extent along one spatial axis of extent `inputExtent`.
-    public func outputExtent(_ inputExtent: Int) -> Int {
+    package func outputExtent(_ inputExtent: Int) -> Int {
         (inputExtent + 2 * padding - kernelSize) / stride + 1
     }
 
     /// The shape of the OHWI weight for the given channel counts.
-    public func weightShape(inputChannels: Int, outputChannels: Int) -> [Int] {
+    package func weightShape(inputChannels: Int, outputChannels: Int) -> [Int] {
         [outputChannels, kernelSize, kernelSize, inputChannels]
     }
 
@@ -57,13 +57,13 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
     var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
 
     /// Converts a PyTorch weight `[out, in, kh, kw]` (OIHW) to this engine's `[out, kh, kw, in]` (OHWI).
-    public static func fromPyTorchLayout(_ weight: Tensor) -> Tensor {
+    package static func fromPyTorchLayout(_ weight: Tensor) -> Tensor {
         ensure(weight.shape.count == 4, "conv2d: PyTorch weight \(weight.shape) must be [out, in, kh, kw]")
         return weight.permuted(OIHWtoOHWI)
     }
 
     /// Converts this engine's `[out, kh, kw, in]` (OHWI) weight to PyTorch's `[out, in, kh, kw]` (OIHW).
-    public static func toPyTorchLayout(_ weight: Tensor) -> Tensor {
+    package static func toPyTorchLayout(_ weight: Tensor) -> Tensor {
         ensure(weight.shape.count == 4, "conv2d: weight \(weight.shape) must be [out, kh, kw, in]")
         return weight.permuted(OHWItoOIHW)
     }
@@ -76,18 +76,19 @@ public struct Convolution2DGeometry: Sendable, Hashable, CustomStringConvertible
 ///
 /// 1×1 stride-1 convolutions are one GEMM over the input viewed as `[N·H·W, C_in]`. 3×3 stride-1
 /// convolutions with one pixel of padding run as Winograd F(4×4, 3×3) or F(2×2, 3×3)
-/// (``WinogradConvolution``), with 4× or 2.25× fewer multiply-adds. Every other geometry (including 1×1 stride 2, whose im2col rows
-/// are simply the subsampled pixels) builds im2col rows (`[KH·KW·C_in]` per output pixel, copied as
-/// contiguous runs of the NHWC input) in chunks of at most ``Workspace/maximumFloats`` and
-/// multiplies each chunk by the weight. Each of ``GEMM/threadCount`` threads gathers and multiplies
-/// its own share of the rows (of the images, in the backward pass).
+/// (``WinogradConvolution``), with 4× or 2.25× fewer multiply-adds. Every other geometry (including
+/// 1×1 stride 2, whose im2col rows are simply the subsampled pixels) builds im2col rows
+/// (`[KH·KW·C_in]` per output pixel, copied as contiguous runs of the NHWC input) in chunks of at
+/// most ``Workspace/maximumFloats`` and multiplies each chunk by the weight. Each of
+/// ``GEMM/threadCount`` threads gathers and multiplies its own share of the rows (of the images, in
+/// the backward pass).
 ///
 /// - Parameters:
 ///   - input: `[N, H, W, C_in]`.
 ///   - weight: `[C_out, KH, KW, C_in]` (OHWI).
 /// - Returns: `[N, OH, OW, C_out]` with `OH = (H + 2·padding − KH) / stride + 1` (same for `OW`).
 /// - Precondition: the shapes fit `geometry`; the message names both shapes.
-public func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry) -> Tensor {
+package func conv2d(_ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry) -> Tensor {
     conv2d(input, weight: weight, geometry: geometry, limits: ConvolutionLimits())
 }
 
@@ -101,9 +102,13 @@ package struct ConvolutionLimits: Sendable {
     /// The output tile side of a Winograd convolution, 2 or 4; nil chooses by the map's size.
     package let winogradTile: Int?
 
-    package init(workspaceFloats: Int = Workspace.maximumFloats, threads: Int = GEMM.threadCount, winogradTile: Int? = nil) {
+    package init(
+        workspaceFloats: Int = Workspace.maximumFloats, threads: Int = GEMM.threadCount, winogradTile: Int? = nil
+    ) {
         ensure(workspaceFloats >= 1 && threads >= 1, "conv2d: limits need at least one float and one thread")
-        ensure(winogradTile.map { [2, 4].contains($0) } ?? true, "conv2d: Winograd tiles are 2 or 4 pixels, not \(winogradTile!)")
+        ensure(
+            winogradTile.map { [2, 4].contains($0) } ?? true,
+            "conv2d: Winograd tiles are 2 or 4 pixels, not \(winogradTile!)")
         (self.workspaceFloats, self.threads, self.winogradTile) = (workspaceFloats, threads, winogradTile)
     }
 }
@@ -146,7 +151,7 @@ typealias OutputBlockEpilogue = (_ part: Int, _ rows: Range<Int>) -> Void
 ///   - scale, shift: `[C_out]`.
 ///   - residual: Added before the ReLU; the output's shape `[N, OH, OW, C_out]`.
 ///   - clampAtZero: Whether to apply ReLU last.
-public func conv2d(
+package func conv2d(
     _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
     scale: Tensor, shift: Tensor, residual: Tensor? = nil, clampAtZero: Bool
 ) -> Tensor {
@@ -168,7 +173,9 @@ public func conv2d(
                         shift.withUnsafeBufferPointer { shiftValues in
                             residual.withUnsafeBaseAddress { residual in
                                 let output = output.baseAddress!
-                                plan.forward(input: inputValues.baseAddress!, weight: weightValues.baseAddress!, output: output) { _, rows in
+                                plan.forward(
+                                    input: inputValues.baseAddress!, weight: weightValues.baseAddress!, output: output
+                                ) { _, rows in
                                     let first = rows.lowerBound * channels
                                     scaleAndShiftRows(
                                         output + first, output + first, rows: rows.count, channels: channels,
@@ -187,7 +194,7 @@ public func conv2d(
 /// ``conv2d(_:weight:geometry:)`` that also returns each output channel's mean and biased
 /// variance over `N·OH·OW`, accumulated block by block while the GEMM's output is in cache: the
 /// batch statistics of the batch norm that follows, without a pass over memory of its own.
-public func conv2dWithChannelMoments(
+package func conv2dWithChannelMoments(
     _ input: Tensor, weight: Tensor, geometry: Convolution2DGeometry
 ) -> (output: Tensor, mean: Tensor, variance: Tensor) {
     KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
@@ -224,7 +231,7 @@ public func conv2dWithChannelMoments(
 ///   - weight: The forward weight `[C_out, KH, KW, C_in]`.
 ///   - computeInputGradient: Pass `false` for a network's first layer to skip `input`'s gradient.
 /// - Returns: `input`: `[N, H, W, C_in]` (nil when not requested); `weight`: `[C_out, KH, KW, C_in]`.
-public func conv2dBackward(
+package func conv2dBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
     computeInputGradient: Bool = true
 ) -> (input: Tensor?, weight: Tensor) {
@@ -255,7 +262,7 @@ package func conv2dBackward(
 ///
 /// - Parameter inputGradient: `[N, H, W, C_in]`; the input gradient is added to it.
 /// - Returns: The weight gradient `[C_out, KH, KW, C_in]`.
-public func conv2dBackward(
+package func conv2dBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
     accumulatingInputGradientInto inputGradient: inout Tensor
 ) -> Tensor {
@@ -282,7 +289,8 @@ private func convolveBackward(
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
     ensure(
         gradOutput.shape == outputShape,
-        "conv2d backward: gradient \(gradOutput.shape) does not match the output \(outputShape) of input \(input.shape) and weight \(weight.shape)")
+        "conv2d backward: gradient \(gradOutput.shape) does not match the output \(outputShape) "
+            + "of input \(input.shape) and weight \(weight.shape)")
     let plan = ConvolutionPlan(
         input: input.shape, output: outputShape, geometry: geometry, limits: limits)
     var gradWeight = Tensor(shape: weight.shape)
@@ -458,7 +466,8 @@ struct ConvolutionPlan {
     ) {
         let inputImageFloats = height * width * inputChannels
         if let gradInput, !accumulate {
-            (gradInput + images.lowerBound * inputImageFloats).initialize(repeating: 0, count: images.count * inputImageFloats)
+            (gradInput + images.lowerBound * inputImageFloats).initialize(
+                repeating: 0, count: images.count * inputImageFloats)
         }
         let rowsPerImage = outputHeight * outputWidth
         let rows = (images.lowerBound * rowsPerImage)..<(images.upperBound * rowsPerImage)
@@ -489,9 +498,12 @@ struct ConvolutionPlan {
     @inline(__always)
     private func forEachInputRun(
         rows: Range<Int>,
-        _ body: (_ row: Int, _ inputOffset: Int, _ kernelRow: Int, _ firstKernelColumn: Int, _ kernelColumns: Int) -> Void
+        _ body: (_ row: Int, _ inputOffset: Int, _ kernelRow: Int, _ firstKernelColumn: Int, _ kernelColumns: Int) ->
+            Void
     ) {
-        let kernel = geometry.kernelSize, stride = geometry.stride, padding = geometry.padding
+        let kernel = geometry.kernelSize
+        let stride = geometry.stride
+        let padding = geometry.padding
         for row in rows {
             let ow = row % outputWidth
             let oh = (row / outputWidth) % outputHeight
@@ -512,8 +524,11 @@ struct ConvolutionPlan {
     }
 
     /// Writes the im2col rows `rows` (each `[KH, KW, C_in]`, zeros for padding) to `columns`.
-    private func gatherColumns(input: UnsafePointer<Float>, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
-        let kernel = geometry.kernelSize, channels = inputChannels, rowLength = self.columns
+    private func gatherColumns(input: UnsafePointer<Float>, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>)
+    {
+        let kernel = geometry.kernelSize
+        let channels = inputChannels
+        let rowLength = self.columns
         forEachInputRun(rows: rows) { row, offset, kernelRow, firstKernelColumn, kernelColumns in
             let destination = columns + (row - rows.lowerBound) * rowLength + kernelRow * kernel * channels
             let before = firstKernelColumn * channels
@@ -525,11 +540,16 @@ struct ConvolutionPlan {
     }
 
     /// Adds the column gradients `columns` (rows `rows`) back onto the input pixels they were read from.
-    private func scatterColumns(_ columns: UnsafePointer<Float>, rows: Range<Int>, into gradInput: UnsafeMutablePointer<Float>) {
-        let kernel = geometry.kernelSize, channels = inputChannels, rowLength = self.columns
+    private func scatterColumns(
+        _ columns: UnsafePointer<Float>, rows: Range<Int>, into gradInput: UnsafeMutablePointer<Float>
+    ) {
+        let kernel = geometry.kernelSize
+        let channels = inputChannels
+        let rowLength = self.columns
         forEachInputRun(rows: rows) { row, offset, kernelRow, firstKernelColumn, kernelColumns in
             guard kernelColumns > 0 else { return }
-            let source = columns + (row - rows.lowerBound) * rowLength + (kernelRow * kernel + firstKernelColumn) * channels
+            let source =
+                columns + (row - rows.lowerBound) * rowLength + (kernelRow * kernel + firstKernelColumn) * channels
             let destination = gradInput + offset
             for index in 0..<(kernelColumns * channels) {
                 destination[index] += source[index]

@@ -1,15 +1,14 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// The training loss: softmax cross-entropy over a batch's logits, against integer labels or soft targets
+// (mixup), returning the mean loss and its gradient in one pass.
 
 import RealModule
 
 /// A loss value and its gradient with respect to the logits.
-public struct LossAndGradient: Sendable {
+package struct LossAndGradient: Sendable {
     /// The mean loss over the batch.
-    public var loss: Double
+    package var loss: Double
     /// `∂loss/∂logits`, `[N, classes]`.
-    public var gradLogits: Tensor
+    package var gradLogits: Tensor
 }
 
 /// Softmax cross-entropy with integer class labels, averaged over the batch.
@@ -20,7 +19,7 @@ public struct LossAndGradient: Sendable {
 /// - Parameters:
 ///   - logits: `[N, classes]`.
 ///   - labels: `N` class indices in `0..<classes`.
-public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> LossAndGradient {
+package func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> LossAndGradient {
     ensure(
         logits.shape.count == 2 && logits.shape[0] == labels.count,
         "softmaxCrossEntropy: logits \(logits.shape) must be [N, classes] with N = \(labels.count) labels")
@@ -44,7 +43,7 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) -> LossAndGradien
 /// - Parameters:
 ///   - logits: `[N, classes]`.
 ///   - targets: `[N, classes]`, non-negative rows that normally sum to 1.
-public func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> LossAndGradient {
+package func softmaxCrossEntropy(logits: Tensor, targets: Tensor) -> LossAndGradient {
     ensure(
         logits.shape.count == 2 && targets.shape == logits.shape,
         "softmaxCrossEntropy: targets \(targets.shape) must match logits \(logits.shape) ([N, classes])")

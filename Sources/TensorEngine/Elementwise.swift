@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// The cheap tensor operations between convolutions: ReLU, additions and broadcast additions, channel
+// concatenation and split, pixel sums and global average pooling, each with the gradient the model needs.
 
 /// `max(0, x)` elementwise, any shape.
-public func relu(_ input: Tensor) -> Tensor {
+package func relu(_ input: Tensor) -> Tensor {
     KernelProfiler.measure(.reluAdd) {
         Tensor(shape: input.shape) { output in
             input.withUnsafeBufferPointer { input in
@@ -19,7 +18,7 @@ public func relu(_ input: Tensor) -> Tensor {
 ///
 /// Using the output (not the input) lets a ReLU that overwrote its input still be differentiated.
 /// - Precondition: `gradOutput` and `output` have the same shape.
-public func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
+package func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
     KernelProfiler.measure(.reluAdd) {
         ensure(
             gradOutput.shape == output.shape,
@@ -29,7 +28,8 @@ public func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
                 output.withUnsafeBufferPointer { output in
                     inFlatBands(count: output.count) { elements in
                         maskByPositive(
-                            gradOutput.baseAddress! + elements.lowerBound, mask: output.baseAddress! + elements.lowerBound,
+                            gradOutput.baseAddress! + elements.lowerBound,
+                            mask: output.baseAddress! + elements.lowerBound,
                             gradInput.baseAddress! + elements.lowerBound, count: elements.count)
                     }
                 }
@@ -40,7 +40,7 @@ public func reluBackward(gradOutput: Tensor, output: Tensor) -> Tensor {
 
 /// `a + b` elementwise. Its gradient passes `gradOutput` unchanged to both operands.
 /// - Precondition: `a` and `b` have the same shape.
-public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+package func add(_ a: Tensor, _ b: Tensor) -> Tensor {
     var sum = a
     addInPlace(&sum, b)
     return sum
@@ -48,7 +48,7 @@ public func add(_ a: Tensor, _ b: Tensor) -> Tensor {
 
 /// `accumulator += addend` elementwise, e.g. to sum gradients where a tensor feeds two branches.
 /// - Precondition: both have the same shape.
-public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
+package func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
     KernelProfiler.measure(.reluAdd) {
         ensure(
             accumulator.shape == addend.shape,
@@ -67,7 +67,7 @@ public func addInPlace(_ accumulator: inout Tensor, _ addend: Tensor) {
 ///
 /// - Parameter parts: `[N, H, W, C_i]` each, equal in `N, H, W`.
 /// - Returns: `[N, H, W, ΣC_i]`. Its gradient is ``splitChannels(_:sizes:)`` with the parts' channel counts.
-public func concatenateChannels(_ parts: [Tensor]) -> Tensor {
+package func concatenateChannels(_ parts: [Tensor]) -> Tensor {
     KernelProfiler.measure(.reluAdd) {
         ensure(!parts.isEmpty, "concatenateChannels: no tensors given")
         let pixelShape = Array(parts[0].shape.dropLast())
@@ -102,7 +102,7 @@ public func concatenateChannels(_ parts: [Tensor]) -> Tensor {
 ///   - input: `[N, H, W, C]`.
 ///   - sizes: The channel count of each part; they must add up to `C`.
 /// - Returns: `[N, H, W, sizes[i]]` for each part. Its gradient is ``concatenateChannels(_:)``.
-public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
+package func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
     KernelProfiler.measure(.reluAdd) {
         ensure(
             input.shape.count == 4 && sizes.allSatisfy({ $0 >= 0 }) && sizes.reduce(0, +) == input.shape[3],
@@ -117,7 +117,8 @@ public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
                     inRowBands(rows: pixels, rowLength: channels) { band in
                         for pixel in band {
                             (part.baseAddress! + pixel * channels)
-                                .initialize(from: source.baseAddress! + pixel * totalChannels + channelOffset, count: channels)
+                                .initialize(
+                                    from: source.baseAddress! + pixel * totalChannels + channelOffset, count: channels)
                         }
                     }
                 }
@@ -132,7 +133,7 @@ public func splitChannels(_ input: Tensor, sizes: [Int]) -> [Tensor] {
 ///   - input: `[N, H, W, C]`.
 ///   - addend: `[N, 1, 1, C]`.
 /// - Returns: `[N, H, W, C]`. Gradients: `gradOutput` for `input`, ``sumOverPixels(_:)`` of it for `addend`.
-public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
+package func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
     KernelProfiler.measure(.reluAdd) {
         let (batch, pixels, channels) = broadcastExtents(input.shape, addend.shape)
         return Tensor(shape: input.shape) { output in
@@ -148,7 +149,7 @@ public func broadcastAdd(_ input: Tensor, _ addend: Tensor) -> Tensor {
 }
 
 /// ``broadcastAdd(_:_:)`` in place: `input[n, h, w, c] += addend[n, 0, 0, c]`.
-public func broadcastAddInPlace(_ input: inout Tensor, _ addend: Tensor) {
+package func broadcastAddInPlace(_ input: inout Tensor, _ addend: Tensor) {
     KernelProfiler.measure(.reluAdd) {
         let (batch, pixels, channels) = broadcastExtents(input.shape, addend.shape)
         addend.withUnsafeBufferPointer { addend in
@@ -187,14 +188,16 @@ private func addPerImageVector(
 ///
 /// This is the gradient of ``broadcastAdd(_:_:)`` with respect to its addend, and
 /// ``globalAveragePool(_:)`` is this divided by `H·W`.
-public func sumOverPixels(_ input: Tensor) -> Tensor {
+package func sumOverPixels(_ input: Tensor) -> Tensor {
     KernelProfiler.measure(.reluAdd) { pixelSums(input, scaledBy: 1, "sumOverPixels") }
 }
 
 /// The mean over pixels: `[N, H, W, C]` → `[N, 1, 1, C]`.
-public func globalAveragePool(_ input: Tensor) -> Tensor {
+package func globalAveragePool(_ input: Tensor) -> Tensor {
     KernelProfiler.measure(.pool) {
-        pixelSums(input, scaledBy: 1 / Double(input.shape.count == 4 ? input.shape[1] * input.shape[2] : 1), "globalAveragePool")
+        pixelSums(
+            input, scaledBy: 1 / Double(input.shape.count == 4 ? input.shape[1] * input.shape[2] : 1),
+            "globalAveragePool")
     }
 }
 
@@ -260,7 +263,7 @@ final class ImageChannelSums {
 /// - Parameters:
 ///   - gradOutput: `[N, 1, 1, C]`.
 ///   - inputShape: The forward input's shape `[N, H, W, C]`.
-public func globalAveragePoolBackward(gradOutput: Tensor, inputShape: [Int]) -> Tensor {
+package func globalAveragePoolBackward(gradOutput: Tensor, inputShape: [Int]) -> Tensor {
     KernelProfiler.measure(.pool) {
         ensure(
             inputShape.count == 4 && gradOutput.shape == [inputShape[0], 1, 1, inputShape[3]],

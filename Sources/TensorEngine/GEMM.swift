@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// The one matrix-multiplication entry point of the engine: row-major sgemm on OpenBLAS or on CGEMMKernels'
+// packed kernels, split over threads, plus shared pre-packed operands and `matmul` on tensors.
 
 internal import CGEMMKernels
 internal import COpenBLAS
@@ -90,7 +89,9 @@ package enum GEMM {
                 multiply(m: m, a: a, lda: lda, b: packed[0], beta: beta, c: c, ldc: ldc, threads: threads)
             }
         }
-        ensure(kernel.map { $0 == .openBLAS } ?? true, "sgemm: the packed kernels cannot compute this product (m \(m), n \(n), k \(k))")
+        ensure(
+            kernel.map { $0 == .openBLAS } ?? true,
+            "sgemm: the packed kernels cannot compute this product (m \(m), n \(n), k \(k))")
         let kParts = min(threads ?? threadCount, k / 64)
         if k >= 2 * max(m, n), m * n * k >= minimumParallelWork, kParts > 1 {
             return multiplySplittingK(
@@ -214,11 +215,12 @@ extension GEMM {
     /// benchmark's sgemm peak and the network run on the same units), or ``Kernel/openBLAS`` for
     /// older kernel families (Prescott, Sandy Bridge, …).
     package static let packedKernel: Kernel = {
-        let instructions: PackedInstructions? = switch OpenBLASRuntime.kernelName.lowercased() {
-        case "skylakex", "cooperlake", "sapphirerapids": .avx512
-        case "haswell", "zen": .avx2
-        default: nil
-        }
+        let instructions: PackedInstructions? =
+            switch OpenBLASRuntime.kernelName.lowercased() {
+            case "skylakex", "cooperlake", "sapphirerapids": .avx512
+            case "haswell", "zen": .avx2
+            default: nil
+            }
         guard let instructions, instructions.isSupported else { return .openBLAS }
         return .packed(instructions)
     }()
@@ -267,9 +269,10 @@ extension GEMM {
                 instructions, count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride,
                 ldb: ldb, body)
         }
-        return try body((0..<count).map {
-            SharedOperand(k: k, n: n, form: .plain(b + $0 * matrixStride, ldb: ldb, transposed: transposeB))
-        })
+        return try body(
+            (0..<count).map {
+                SharedOperand(k: k, n: n, form: .plain(b + $0 * matrixStride, ldb: ldb, transposed: transposeB))
+            })
     }
 
     private static func withPackedOperands<Result>(
@@ -323,7 +326,7 @@ extension GEMM {
 ///   - b: `[k, n]`, or `[n, k]` when `transposeB` is true.
 /// - Returns: `[m, n]`.
 /// - Precondition: both tensors have rank 2 and their shared dimensions agree.
-public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+package func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
     ensure(
         a.shape.count == 2 && b.shape.count == 2,
         "matmul: operands must be matrices, got \(a.shape) and \(b.shape)")
@@ -331,9 +334,13 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     let (bk, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
     ensure(
         k == bk,
-        "matmul: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") has inner dimensions \(k) and \(bk)")
+        "matmul: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "") "
+            + "has inner dimensions \(k) and \(bk)")
     return Tensor(shape: [m, n]) { product in
-        guard k > 0 else { product.initialize(repeating: 0); return }
+        guard k > 0 else {
+            product.initialize(repeating: 0)
+            return
+        }
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 GEMM.multiply(

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// Opt-in timing of the engine's kernels by category (convolution sizes, batch norm, pooling, optimizer…),
+// which the step benchmark uses to break a training step's time down.
 
 import Synchronization
 

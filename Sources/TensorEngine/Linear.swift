@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// The fully connected layer's kernels: `y = x · weightᵀ + bias` as one GEMM, and its three gradients.
 
 /// A fully connected layer, `y = x · weightᵀ + bias`, as one GEMM.
 ///
@@ -9,7 +7,7 @@
 ///   - weight: `[out, in]` (PyTorch's layout).
 ///   - bias: `[out]`.
 /// - Returns: `[..., out]`.
-public func linear(_ input: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
+package func linear(_ input: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
     KernelProfiler.measure(.fullyConnected) {
         let (rows, features) = linearShapes(input: input.shape, weight: weight.shape, bias: bias.shape)
         let outputs = weight.shape[0]
@@ -37,7 +35,7 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
 ///   - input: The forward input `[..., in]`.
 ///   - weight: `[out, in]`.
 /// - Returns: Gradients of the input `[..., in]`, weight `[out, in]` and bias `[out]`.
-public func linearBackward(
+package func linearBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor
 ) -> (input: Tensor, weight: Tensor, bias: Tensor) {
     KernelProfiler.measure(.fullyConnected) {
@@ -45,7 +43,8 @@ public func linearBackward(
         let outputs = weight.shape[0]
         ensure(
             gradOutput.shape == input.shape.dropLast() + [outputs],
-            "linear backward: gradient \(gradOutput.shape) does not match input \(input.shape) and weight \(weight.shape)")
+            "linear backward: gradient \(gradOutput.shape) does not match input \(input.shape) "
+                + "and weight \(weight.shape)")
         let flatGradOutput = gradOutput.reshaped(to: [rows, outputs])
         let gradInput = matmul(flatGradOutput, weight).reshaped(to: input.shape)
         let gradWeight = matmul(flatGradOutput, input.reshaped(to: [rows, features]), transposeA: true)

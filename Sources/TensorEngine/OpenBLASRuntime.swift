@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// CPU feature detection and OpenBLAS's kernel choice: which core type is safe and fast on this CPU, which
+// one the loaded library picked, and its thread count.
 
 internal import COpenBLAS
 
@@ -9,33 +8,33 @@ import Glibc
 #endif
 
 /// The x86 instruction-set features that decide which OpenBLAS kernels are safe and fast.
-public struct CPUFeatures: Sendable, Equatable {
-    public var avx2 = false
-    public var fma = false
-    public var avx512Foundation = false
-    public var avx512ByteWord = false
-    public var avx512VectorLength = false
-    public var avx512DoubleQuad = false
-    public var avx512ConflictDetection = false
-    public var avx512BFloat16 = false
+package struct CPUFeatures: Sendable, Equatable {
+    package var avx2 = false
+    package var fma = false
+    package var avx512Foundation = false
+    package var avx512ByteWord = false
+    package var avx512VectorLength = false
+    package var avx512DoubleQuad = false
+    package var avx512ConflictDetection = false
+    package var avx512BFloat16 = false
     /// The OS saves YMM state (XCR0 bits 1-2), so AVX code may run.
-    public var osSavesAVXState = false
+    package var osSavesAVXState = false
     /// The OS saves opmask and ZMM state (XCR0 bits 5-7), so AVX-512 code may run.
-    public var osSavesAVX512State = false
+    package var osSavesAVX512State = false
 
-    public init() {}
+    package init() {}
 
     /// Whether the SkylakeX family of AVX-512 kernels can run here.
-    public var hasUsableAVX512: Bool {
+    package var hasUsableAVX512: Bool {
         avx512Foundation && avx512ByteWord && avx512VectorLength && avx512DoubleQuad
             && avx512ConflictDetection && osSavesAVX512State
     }
 
     /// Whether the Haswell family of AVX2 + FMA kernels can run here.
-    public var hasUsableAVX2: Bool { avx2 && fma && osSavesAVXState }
+    package var hasUsableAVX2: Bool { avx2 && fma && osSavesAVXState }
 
     /// The features of the CPU this process runs on, read with CPUID and XGETBV.
-    public static let current: CPUFeatures = {
+    package static let current: CPUFeatures = {
         var features = CPUFeatures()
         var registers: [UInt32] = [0, 0, 0, 0]
         guard COpenBLAS_cpuid(0, 0, &registers) != 0 else { return features }
@@ -74,13 +73,13 @@ public struct CPUFeatures: Sendable, Equatable {
 /// falls back to the generic Prescott kernels, 4-5× slower. The variable `OPENBLAS_CORETYPE`
 /// overrides the choice, but it is read only at load time, so the program must set it *before*
 /// OpenBLAS initialises: the CLI re-executes itself once with it set (see `KernelSelection` there).
-public enum OpenBLASRuntime {
+package enum OpenBLASRuntime {
     /// The environment variable OpenBLAS reads its kernel family from.
-    public static let coreTypeVariable = "OPENBLAS_CORETYPE"
+    package static let coreTypeVariable = "OPENBLAS_CORETYPE"
 
     /// The OpenBLAS core type whose kernels fit `features` best, or `nil` when OpenBLAS's own
     /// detection is as good as ours (no AVX2).
-    public static func preferredCoreType(for features: CPUFeatures) -> String? {
+    package static func preferredCoreType(for features: CPUFeatures) -> String? {
         if features.hasUsableAVX512 {
             return features.avx512BFloat16 ? "Cooperlake" : "SkylakeX"
         }
@@ -89,20 +88,20 @@ public enum OpenBLASRuntime {
     }
 
     /// The kernel family OpenBLAS chose when it loaded, e.g. `"SkylakeX"` or `"Prescott"`.
-    public static var kernelName: String {
+    package static var kernelName: String {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
     }
 
     /// The build configuration string OpenBLAS reports (version, DYNAMIC_ARCH, max threads).
-    public static var configuration: String {
+    package static var configuration: String {
         guard let config = openblas_get_config() else { return "unknown" }
         return String(cString: config)
     }
 
     /// The number of threads one matrix product uses (OpenBLAS runs single-threaded inside
     /// ``GEMM``, which splits large products into this many bands).
-    public static var threadCount: Int {
+    package static var threadCount: Int {
         get { GEMM.threadCount }
         set {
             ensure(newValue >= 1, "OpenBLAS thread count must be at least 1, got \(newValue)")

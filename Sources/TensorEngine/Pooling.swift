@@ -1,11 +1,10 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// Max-pooling of NHWC tensors (the stem's 3×3/2 window) and its backward pass, which routes each gradient to
+// the input element the forward pass chose.
 
 /// Where each output of a max-pool came from, kept for its backward pass.
-public struct MaxPoolIndices: Sendable {
+package struct MaxPoolIndices: Sendable {
     /// The forward input's shape `[N, H, W, C]`.
-    public let inputShape: [Int]
+    package let inputShape: [Int]
     /// For each output element (NHWC order), the flat index of the chosen input element.
     let sources: [Int32]
 }
@@ -19,7 +18,7 @@ public struct MaxPoolIndices: Sendable {
 ///   - kernelSize, stride, padding: The window (ResNet stems use 3, 2, 1).
 /// - Returns: The output `[N, OH, OW, C]`, `OH = (H + 2·padding − kernelSize) / stride + 1`, and
 ///   the indices ``maxPoolBackward(gradOutput:indices:)`` needs.
-public func maxPool(
+package func maxPool(
     _ input: Tensor, kernelSize: Int = 3, stride: Int = 2, padding: Int = 1
 ) -> (output: Tensor, indices: MaxPoolIndices) {
     KernelProfiler.measure(.pool) {
@@ -42,14 +41,17 @@ public func maxPool(
                     inRowBands(rows: batch, rowLength: height * width * channels) { images in
                         for n in images {
                             for oh in 0..<outputHeight {
-                                let rows = max(0, oh * stride - padding)..<min(height, oh * stride - padding + kernelSize)
+                                let rows =
+                                    max(0, oh * stride - padding)..<min(height, oh * stride - padding + kernelSize)
                                 for ow in 0..<outputWidth {
-                                    let columns = max(0, ow * stride - padding)..<min(width, ow * stride - padding + kernelSize)
+                                    let columns =
+                                        max(0, ow * stride - padding)..<min(width, ow * stride - padding + kernelSize)
                                     let outputBase = ((n * outputHeight + oh) * outputWidth + ow) * channels
                                     windowMaximum(
                                         input.baseAddress!, imageOffset: n * height * width * channels,
                                         width: width, channels: channels, rows: rows, columns: columns,
-                                        maximum: output.baseAddress! + outputBase, source: sources.baseAddress! + outputBase)
+                                        maximum: output.baseAddress! + outputBase,
+                                        source: sources.baseAddress! + outputBase)
                                 }
                             }
                         }
@@ -68,7 +70,7 @@ public func maxPool(
 ///   - gradOutput: `[N, OH, OW, C]`.
 ///   - indices: What the forward pass returned.
 /// - Returns: `[N, H, W, C]`.
-public func maxPoolBackward(gradOutput: Tensor, indices: MaxPoolIndices) -> Tensor {
+package func maxPoolBackward(gradOutput: Tensor, indices: MaxPoolIndices) -> Tensor {
     KernelProfiler.measure(.pool) {
         ensure(
             gradOutput.count == indices.sources.count && gradOutput.shape.count == 4

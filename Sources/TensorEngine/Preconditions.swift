@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// `ensure`, the engine's shape and argument check that keeps its message in release builds.
 
 /// Stops the program with `message` when `condition` is false, in every build configuration.
 ///

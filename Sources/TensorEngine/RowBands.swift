@@ -1,12 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
-
-import Dispatch
-
 // Memory-bound row kernels (batch norm's passes) split into bands of rows that run at the same
 // time on ``GEMM/threadCount`` threads: between two GEMMs the second core would otherwise idle,
 // and one core alone does not saturate the memory bandwidth.
+
+import Dispatch
 
 /// Tensors smaller than this many floats per band run on one thread (the hand-off costs more).
 private let minimumBandFloats = 1 << 16

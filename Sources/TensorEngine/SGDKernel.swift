@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// The SGD-with-momentum update on flat buffers, the one optimizer kernel (PyTorch semantics).
 
 /// One step of stochastic gradient descent with momentum and L2 weight decay on flat buffers, in
 /// PyTorch's `torch.optim.SGD` semantics (dampening 0, no Nesterov):
@@ -15,7 +13,7 @@
 ///   - velocity: The momentum buffer, same count; written on every call.
 ///   - initializeVelocity: True on a tensor's first update (the old `velocity` is ignored).
 /// - Precondition: the three buffers have the same count.
-public func sgdMomentumUpdate(
+package func sgdMomentumUpdate(
     weights: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
     velocity: UnsafeMutableBufferPointer<Float>,
     learningRate: Float, momentum: Float, weightDecay: Float, initializeVelocity: Bool

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// Reproducible randomness: a xoshiro256** generator keyed by a seed and stream identifiers, so every random
+// decision in training is independent of thread timing and work split.
 
 /// A fast, reproducible random number generator (xoshiro256**), keyed by a seed and any number of
 /// stream identifiers.
@@ -8,16 +7,16 @@
 /// Every random decision in training is drawn from a generator keyed by *what* it is for, e.g.
 /// `SeededRandom(seed: seed, streams: epoch, sampleIndex)` for one image's augmentation, so results do
 /// not depend on thread timing or on how work is split across threads and ranks.
-public struct SeededRandom: RandomNumberGenerator, Sendable {
+package struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
     /// Creates the generator for `seed` and the stream path `streams` (order matters).
-    public init(seed: UInt64, streams: UInt64...) {
+    package init(seed: UInt64, streams: UInt64...) {
         self.init(seed: seed, streamPath: streams)
     }
 
     /// Creates the generator for `seed` and the stream path `streamPath` (order matters).
-    public init(seed: UInt64, streamPath: [UInt64]) {
+    package init(seed: UInt64, streamPath: [UInt64]) {
         var key = SeededRandom.splitMix(seed ^ 0x6A09_E667_F3BC_C908)
         for stream in streamPath {
             key = SeededRandom.splitMix(key ^ SeededRandom.splitMix(stream &+ 0x9E37_79B9_7F4A_7C15))
@@ -38,7 +37,7 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         let result = rotateLeft(state.1 &* 5, 7) &* 9
         let shifted = state.1 << 17
         state.2 ^= state.0
@@ -55,12 +54,12 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 
     /// A uniform `Double` in [0, 1) with 53 random bits.
-    public mutating func nextUnitDouble() -> Double {
+    package mutating func nextUnitDouble() -> Double {
         Double(next() >> 11) * 0x1.0p-53
     }
 
     /// A standard normal sample (Box–Muller).
-    public mutating func nextGaussian() -> Double {
+    package mutating func nextGaussian() -> Double {
         let u1 = max(nextUnitDouble(), .leastNonzeroMagnitude)
         let u2 = nextUnitDouble()
         return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)

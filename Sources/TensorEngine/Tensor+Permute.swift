@@ -1,13 +1,12 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// Axis permutation of a tensor, for layout conversions at checkpoint boundaries (OIHW ↔ OHWI); kept apart
+// from Tensor.swift because no hot path uses it.
 
 extension Tensor {
     /// The tensor with its axes reordered: result axis `i` is this tensor's axis `axes[i]`.
     ///
     /// Used for layout conversions at checkpoint boundaries (e.g. OIHW ↔ OHWI), not in hot paths.
     /// - Precondition: `axes` is a permutation of `0..<shape.count`.
-    public func permuted(_ axes: [Int]) -> Tensor {
+    package func permuted(_ axes: [Int]) -> Tensor {
         ensure(
             axes.sorted() == Array(shape.indices),
             "permuted: \(axes) is not a permutation of the axes of \(shape)")

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// `Tensor`, the engine's dense row-major float32 value type (NHWC activations, copy-on-write storage):
+// creation, reshaping and scoped pointer access to its elements.
 
 /// A dense, row-major float32 array with value semantics.
 ///
@@ -8,16 +7,16 @@
 /// `[N·H·W, C_in] × [C_in, C_out]` and per-channel work (batch norm, bias) runs along contiguous
 /// rows (see docs/ARCHITECTURE.md for the measurements behind the choice). Copies are cheap: the
 /// storage is shared until one side mutates it (copy-on-write).
-public struct Tensor: Sendable {
+package struct Tensor: Sendable {
     /// The extent of each dimension, outermost first.
-    public private(set) var shape: [Int]
+    package private(set) var shape: [Int]
     @usableFromInline var storage: TensorStorage
 
     /// The number of elements, the product of `shape`.
-    @inlinable public var count: Int { storage.count }
+    @inlinable package var count: Int { storage.count }
 
     /// Creates a tensor of `shape` filled with `value`.
-    public init(shape: [Int], repeating value: Float = 0) {
+    package init(shape: [Int], repeating value: Float = 0) {
         let count = Tensor.elementCount(of: shape)
         self.shape = shape
         self.storage = TensorStorage(repeating: value, count: count)
@@ -26,7 +25,7 @@ public struct Tensor: Sendable {
     /// Creates a tensor of `shape` from `scalars` in row-major order.
     ///
     /// - Precondition: `scalars.count` equals the product of `shape`.
-    public init(shape: [Int], scalars: [Float]) {
+    package init(shape: [Int], scalars: [Float]) {
         let count = Tensor.elementCount(of: shape)
         ensure(
             scalars.count == count,
@@ -40,7 +39,7 @@ public struct Tensor: Sendable {
 
     /// Creates a tensor of `shape` whose elements are written by `initializer`, which receives the
     /// whole (uninitialised) buffer and must write every element.
-    public init(
+    package init(
         shape: [Int], initializingWith initializer: (UnsafeMutableBufferPointer<Float>) throws -> Void
     ) rethrows {
         let count = Tensor.elementCount(of: shape)
@@ -50,13 +49,13 @@ public struct Tensor: Sendable {
     }
 
     /// The elements in row-major order.
-    public var scalars: [Float] {
+    package var scalars: [Float] {
         withUnsafeBufferPointer { Array($0) }
     }
 
     /// Calls `body` with the elements. The pointer must not escape `body`.
     @inlinable
-    public func withUnsafeBufferPointer<R, E: Error>(
+    package func withUnsafeBufferPointer<R, E: Error>(
         _ body: (UnsafeBufferPointer<Float>) throws(E) -> R
     ) throws(E) -> R {
         try body(UnsafeBufferPointer(start: storage.base, count: storage.count))
@@ -65,7 +64,7 @@ public struct Tensor: Sendable {
     /// Calls `body` with the elements for writing, first copying them if the storage is shared.
     /// The pointer must not escape `body`.
     @inlinable
-    public mutating func withUnsafeMutableBufferPointer<R, E: Error>(
+    package mutating func withUnsafeMutableBufferPointer<R, E: Error>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws(E) -> R
     ) throws(E) -> R {
         if !isKnownUniquelyReferenced(&storage) {
@@ -77,7 +76,7 @@ public struct Tensor: Sendable {
     /// The same elements viewed with another shape of equal element count.
     ///
     /// - Precondition: `newShape` has the same element count as `shape`.
-    public func reshaped(to newShape: [Int]) -> Tensor {
+    package func reshaped(to newShape: [Int]) -> Tensor {
         ensure(
             Tensor.elementCount(of: newShape) == count,
             "cannot reshape \(shape) (\(count) elements) to \(newShape)")
@@ -87,7 +86,7 @@ public struct Tensor: Sendable {
     }
 
     /// Product of the dimensions; traps on a negative extent.
-    public static func elementCount(of shape: [Int]) -> Int {
+    package static func elementCount(of shape: [Int]) -> Int {
         shape.reduce(1) { product, extent in
             ensure(extent >= 0, "tensor shape \(shape) has a negative dimension")
             return product * extent
@@ -96,13 +95,13 @@ public struct Tensor: Sendable {
 }
 
 extension Tensor: CustomStringConvertible {
-    public var description: String {
+    package var description: String {
         let preview = withUnsafeBufferPointer { $0.prefix(8).map { "\($0)" }.joined(separator: ", ") }
         return "Tensor(shape: \(shape), [\(preview)\(count > 8 ? ", …" : "")])"
     }
 }
 
-extension Optional<Tensor> {
+extension Tensor? {
     /// Calls `body` with the tensor's first element, or with nil when there is no tensor (an
     /// optional operand, such as a residual). The pointer must not escape `body`.
     func withUnsafeBaseAddress<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// The memory behind tensors: 64-byte-aligned heap blocks, the size-class cache that lets a repeated
+// training step reuse its large blocks, and the allocation counters benchmarks read.
 
 import Synchronization
 
@@ -117,9 +116,9 @@ enum LargeBlockCache {
 /// Process-wide counters of tensor allocations, so benchmarks can report allocations per training
 /// step and check that steady-state steps make no large allocations. Relaxed atomics: the counts
 /// are statistics, read between steps.
-public enum TensorAllocations {
+package enum TensorAllocations {
     /// An allocation of at least this many bytes counts as large (1 MiB).
-    public static let largeThreshold = 1 << 20
+    package static let largeThreshold = 1 << 20
 
     static let total = Atomic<Int>(0)
     static let large = Atomic<Int>(0)
@@ -138,32 +137,34 @@ public enum TensorAllocations {
     /// Returns every cached large block to the system (e.g. after training, before a phase with
     /// other tensor sizes) and returns the number of bytes released. Blocks in use stay.
     @discardableResult
-    public static func releaseCachedBlocks() -> Int { LargeBlockCache.drain() }
+    package static func releaseCachedBlocks() -> Int { LargeBlockCache.drain() }
 
     /// A snapshot of the counters.
-    public struct Snapshot: Sendable, Equatable {
+    package struct Snapshot: Sendable, Equatable {
         /// Tensor buffers allocated since the process started.
-        public var allocations: Int
+        package var allocations: Int
         /// Buffers of at least ``TensorAllocations/largeThreshold`` bytes whose memory came fresh
         /// from the system.
-        public var largeAllocations: Int
+        package var largeAllocations: Int
         /// Buffers of at least ``TensorAllocations/largeThreshold`` bytes served from the cache of
         /// blocks earlier tensors released.
-        public var largeReuses: Int
+        package var largeReuses: Int
         /// Tensor buffers alive now.
-        public var live: Int
+        package var live: Int
 
         /// The allocations made between `earlier` and this snapshot.
-        public func since(_ earlier: Snapshot) -> Snapshot {
-            Snapshot(allocations: allocations - earlier.allocations,
-                     largeAllocations: largeAllocations - earlier.largeAllocations,
-                     largeReuses: largeReuses - earlier.largeReuses, live: live)
+        package func since(_ earlier: Snapshot) -> Snapshot {
+            Snapshot(
+                allocations: allocations - earlier.allocations,
+                largeAllocations: largeAllocations - earlier.largeAllocations,
+                largeReuses: largeReuses - earlier.largeReuses, live: live)
         }
     }
 
     /// The counters now.
-    public static var current: Snapshot {
-        Snapshot(allocations: total.load(ordering: .relaxed), largeAllocations: large.load(ordering: .relaxed),
-                 largeReuses: largeReused.load(ordering: .relaxed), live: live.load(ordering: .relaxed))
+    package static var current: Snapshot {
+        Snapshot(
+            allocations: total.load(ordering: .relaxed), largeAllocations: large.load(ordering: .relaxed),
+            largeReuses: largeReused.load(ordering: .relaxed), live: live.load(ordering: .relaxed))
     }
 }

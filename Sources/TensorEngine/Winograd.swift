@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// Winograd convolution for 3×3 stride-1 layers, one algorithm in marked sections: the tiled forward,
+// input-gradient and weight-gradient passes, and the F(2×2, 3×3) and F(4×4, 3×3) transform matrices.
 
 /// 3×3 stride-1 convolutions with one pixel of zero padding by Winograd's minimal filtering
 /// F(m×m, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
@@ -37,7 +36,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
         (inputChannels, outputChannels) = (plan.inputChannels, plan.outputChannels)
         let tileRows = plan.batch * ((plan.height + Tiling.outputTile - 1) / Tiling.outputTile)
         threads = min(plan.forwardParts, tileRows)
-        blockTiles = max(1, min(Tiling.blockTiles, plan.workspaceLimit / (Self.positions * (inputChannels + outputChannels))))
+        blockTiles = max(
+            1, min(Tiling.blockTiles, plan.workspaceLimit / (Self.positions * (inputChannels + outputChannels))))
     }
 
     private var tileRowsPerImage: Int { (height + Self.tile - 1) / Self.tile }
@@ -91,7 +91,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
             inParallel(parts) { part in
                 let partSums = sums + part * count
                 var first = true
-                forEachBlock(of: part, parts: parts, zeros: inputChannels) { block, tiles, inputTiles, outputTiles, zeros in
+                forEachBlock(of: part, parts: parts, zeros: inputChannels) {
+                    block, tiles, inputTiles, outputTiles, zeros in
                     transformWindows(input, channels: inputChannels, tileRows: block, into: inputTiles, zeros: zeros)
                     transformGradOutput(gradOutput, tileRows: block, into: outputTiles)
                     for position in 0..<Self.positions {
@@ -116,7 +117,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
     /// vector of `zeros` zeros.
     private func forEachBlock(
         of part: Int, parts: Int, zeros zeroCount: Int,
-        _ body: (Range<Int>, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>) -> Void
+        _ body: (Range<Int>, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafePointer<Float>) ->
+            Void
     ) {
         let rowsPerBlock = max(1, blockTiles / tilesPerRow)
         let rows = share(part, of: parts, in: tileRows)
@@ -154,9 +156,12 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
             ) { filters in
                 let parts = threads
                 inParallel(parts) { part in
-                    forEachBlock(of: part, parts: parts, zeros: sourceChannels) { block, tiles, forwardIn, forwardOut, zeros in
-                        let (sourceTiles, destinationTiles) = flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
-                        transformWindows(source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
+                    forEachBlock(of: part, parts: parts, zeros: sourceChannels) {
+                        block, tiles, forwardIn, forwardOut, zeros in
+                        let (sourceTiles, destinationTiles) =
+                            flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
+                        transformWindows(
+                            source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
                         for position in 0..<Self.positions {
                             GEMM.multiply(
                                 m: tiles, a: sourceTiles + position * tiles * sourceChannels, b: filters[position],
@@ -196,7 +201,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
                         }
                         // (G g) Gᵀ: the same along each row.
                         for row in 0..<window {
-                            Tiling.filter({ rows[3 * row + $0] }, { store($1, target + (window * row + $0) * plane + c, lanes) })
+                            Tiling.filter(
+                                { rows[3 * row + $0] }, { store($1, target + (window * row + $0) * plane + c, lanes) })
                         }
                     }
                 }
@@ -205,7 +211,9 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
     }
 
     /// `ΔW = Gᵀ ΔU G` for the transformed weight gradient `[ξ][C_out][C_in]`, written OHWI.
-    private func untransformWeightGradient(_ transformed: UnsafePointer<Float>, into gradWeight: UnsafeMutablePointer<Float>) {
+    private func untransformWeightGradient(
+        _ transformed: UnsafePointer<Float>, into gradWeight: UnsafeMutablePointer<Float>
+    ) {
         let (plane, channels, window) = (outputChannels * inputChannels, inputChannels, Self.window)
         inRowBands(rows: outputChannels, rowLength: 9 * channels) { filters in
             withUnsafeTemporaryAllocation(of: Lanes.self, capacity: 3 * window) { rows in
@@ -221,7 +229,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
                         }
                         // (Gᵀ ΔU) G: the same along each row.
                         for row in 0..<3 {
-                            Tiling.filterTransposed({ rows[window * row + $0] }, { store($1, taps + (3 * row + $0) * channels + c, lanes) })
+                            Tiling.filterTransposed(
+                                { rows[window * row + $0] }, { store($1, taps + (3 * row + $0) * channels + c, lanes) })
                         }
                     }
                 }
@@ -247,7 +256,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
                             for j in 0..<window {
                                 let x = tile * column - 1 + j
                                 let inside = y >= 0 && y < height && x >= 0 && x < width
-                                pixels[window * i + j] = inside ? source + ((image * height + y) * width + x) * channels : zeros
+                                pixels[window * i + j] =
+                                    inside ? source + ((image * height + y) * width + x) * channels : zeros
                             }
                         }
                         let target = tiles + index * channels
@@ -255,11 +265,14 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
                             let lanes = min(Lanes.scalarCount, channels - c)
                             // Bᵀ d, column by column.
                             for j in 0..<window {
-                                Tiling.window({ load(pixels[window * $0 + j] + c, lanes) }, { rows[window * $0 + j] = $1 })
+                                Tiling.window(
+                                    { load(pixels[window * $0 + j] + c, lanes) }, { rows[window * $0 + j] = $1 })
                             }
                             // (Bᵀ d) B, row by row.
                             for i in 0..<window {
-                                Tiling.window({ rows[window * i + $0] }, { store($1, target + (window * i + $0) * plane + c, lanes) })
+                                Tiling.window(
+                                    { rows[window * i + $0] },
+                                    { store($1, target + (window * i + $0) * plane + c, lanes) })
                             }
                         }
                         index += 1
@@ -295,7 +308,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
                         }
                         // (A dY) Aᵀ, row by row.
                         for i in 0..<window {
-                            Tiling.outputTransposed({ rows[tile * i + $0] }, { store($1, target + (window * i + $0) * plane + c, lanes) })
+                            Tiling.outputTransposed(
+                                { rows[tile * i + $0] }, { store($1, target + (window * i + $0) * plane + c, lanes) })
                         }
                     }
                     index += 1
@@ -324,7 +338,8 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
                         let lanes = min(Lanes.scalarCount, channels - c)
                         // Aᵀ M, column by column.
                         for j in 0..<window {
-                            Tiling.output({ load(source + c + (window * $0 + j) * plane, lanes) }, { rows[window * $0 + j] = $1 })
+                            Tiling.output(
+                                { load(source + c + (window * $0 + j) * plane, lanes) }, { rows[window * $0 + j] = $1 })
                         }
                         // (Aᵀ M) A, row by row, keeping the pixels inside the image.
                         for i in 0..<outputRows {
@@ -413,7 +428,8 @@ extension WinogradTiling {
         plan: ConvolutionPlan, gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
         gradWeight: UnsafeMutablePointer<Float>
     ) {
-        WinogradConvolution<Self>(plan: plan).weightGradient(gradOutput: gradOutput, input: input, gradWeight: gradWeight)
+        WinogradConvolution<Self>(plan: plan).weightGradient(
+            gradOutput: gradOutput, input: input, gradWeight: gradWeight)
     }
 }
 
@@ -428,7 +444,10 @@ enum WinogradSmallTiles: WinogradTiling {
     @inline(__always)
     static func window(_ x: (Int) -> Lanes, _ y: (Int, Lanes) -> Void) {
         let (d0, d1, d2, d3) = (x(0), x(1), x(2), x(3))
-        y(0, d0 - d2); y(1, d1 + d2); y(2, d2 - d1); y(3, d1 - d3)
+        y(0, d0 - d2)
+        y(1, d1 + d2)
+        y(2, d2 - d1)
+        y(3, d1 - d3)
     }
 
     /// `G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]`.
@@ -436,27 +455,36 @@ enum WinogradSmallTiles: WinogradTiling {
     static func filter(_ x: (Int) -> Lanes, _ y: (Int, Lanes) -> Void) {
         let (g0, g1, g2) = (x(0), x(1), x(2))
         let outer = 0.5 * (g0 + g2)
-        y(0, g0); y(1, outer + 0.5 * g1); y(2, outer - 0.5 * g1); y(3, g2)
+        y(0, g0)
+        y(1, outer + 0.5 * g1)
+        y(2, outer - 0.5 * g1)
+        y(3, g2)
     }
 
     @inline(__always)
     static func filterTransposed(_ x: (Int) -> Lanes, _ y: (Int, Lanes) -> Void) {
         let (u0, u1, u2, u3) = (x(0), x(1), x(2), x(3))
         let (sum, difference) = (0.5 * (u1 + u2), 0.5 * (u1 - u2))
-        y(0, u0 + sum); y(1, difference); y(2, sum + u3)
+        y(0, u0 + sum)
+        y(1, difference)
+        y(2, sum + u3)
     }
 
     /// `Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]`.
     @inline(__always)
     static func output(_ x: (Int) -> Lanes, _ y: (Int, Lanes) -> Void) {
         let (m0, m1, m2, m3) = (x(0), x(1), x(2), x(3))
-        y(0, m0 + m1 + m2); y(1, m1 - m2 - m3)
+        y(0, m0 + m1 + m2)
+        y(1, m1 - m2 - m3)
     }
 
     @inline(__always)
     static func outputTransposed(_ x: (Int) -> Lanes, _ y: (Int, Lanes) -> Void) {
         let (y0, y1) = (x(0), x(1))
-        y(0, y0); y(1, y0 + y1); y(2, y0 - y1); y(3, -y1)
+        y(0, y0)
+        y(1, y0 + y1)
+        y(2, y0 - y1)
+        y(3, -y1)
     }
 }
 
@@ -478,8 +506,10 @@ enum WinogradLargeTiles: WinogradTiling {
         let (evenSum, oddSum) = (d4 - 4 * d2, d3 - 4 * d1)
         let (evenSmall, oddSmall) = (d4 - d2, 2 * (d3 - d1))
         y(0, 4 * d0 - 5 * d2 + d4)
-        y(1, evenSum + oddSum); y(2, evenSum - oddSum)
-        y(3, evenSmall + oddSmall); y(4, evenSmall - oddSmall)
+        y(1, evenSum + oddSum)
+        y(2, evenSum - oddSum)
+        y(3, evenSmall + oddSmall)
+        y(4, evenSmall - oddSmall)
         y(5, 4 * d1 - 5 * d3 + d5)
     }
 
@@ -490,8 +520,10 @@ enum WinogradLargeTiles: WinogradTiling {
         let (outer, middle) = (-(g0 + g2) / 6, -g1 / 6)
         let (outerSmall, middleSmall) = (g0 / 24 + g2 / 6, g1 / 12)
         y(0, g0 / 4)
-        y(1, outer + middle); y(2, outer - middle)
-        y(3, outerSmall + middleSmall); y(4, outerSmall - middleSmall)
+        y(1, outer + middle)
+        y(2, outer - middle)
+        y(3, outerSmall + middleSmall)
+        y(4, outerSmall - middleSmall)
         y(5, g2)
     }
 
@@ -523,8 +555,10 @@ enum WinogradLargeTiles: WinogradTiling {
         let (evenNear, oddNear) = (y0 + y2, y1 + y3)
         let (evenFar, oddFar) = (y0 + 4 * y2, 2 * y1 + 8 * y3)
         y(0, y0)
-        y(1, evenNear + oddNear); y(2, evenNear - oddNear)
-        y(3, evenFar + oddFar); y(4, evenFar - oddFar)
+        y(1, evenNear + oddNear)
+        y(2, evenNear - oddNear)
+        y(3, evenFar + oddFar)
+        y(4, evenFar - oddFar)
         y(5, y3)
     }
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine
-//===----------------------------------------------------------------------===//
+// The pool of scratch buffers kernels borrow for one call (im2col columns, subsampled inputs), so steady
+// training steps allocate no scratch memory.
 
 import Synchronization
 

@@ -1,12 +1,15 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// `ghostnet-d eval` as a library: the validation accuracy of a folder of checkpoints (or one),
+// sharded over the ranks, with the per-checkpoint lines and the best one's Best values line.
 
+import Checkpoints
+import CoordinatorClient
 import Distributed
 import Foundation
 import GhostNet
 import ImageData
+import Logging
 import PerformanceRecords
+import TensorEngine
 
 /// `ghostnet-d eval`: the validation accuracy of saved checkpoints, sharded over the ranks of a
 /// communicator (one rank without `mpirun`).
@@ -14,36 +17,40 @@ import PerformanceRecords
 /// The network (architecture, width, classes, input size) comes from each checkpoint's metadata;
 /// the configuration's `eval` step supplies the dataset, batch size and decoding threads. Every
 /// rank reads the checkpoint itself, so under `mpirun` the file must be visible on every server.
-public struct CheckpointEvaluation {
+package struct CheckpointEvaluation {
     /// The evaluation of one checkpoint.
-    public struct Result: Sendable {
+    package struct Result: Sendable {
         /// The model file evaluated.
-        public var path: String
-        public var configuration: GhostNetConfiguration
+        package var path: String
+        package var configuration: GhostNetConfiguration
         /// Completed epochs and steps when the checkpoint was written.
-        public var epoch: Int
-        public var step: Int
-        public var metrics: ValidationMetrics
+        package var epoch: Int
+        package var step: Int
+        package var metrics: ValidationMetrics
         /// G multiply-accumulates per image and thousands of parameters (the record's fields).
-        public var flops: Double
-        public var params: Double
+        package var flops: Double
+        package var params: Double
 
         /// The record rank 0 reports: the reference's `accuracy_top1`, `flops`, `params`.
-        public var record: PerformanceRecord {
+        package var record: PerformanceRecord {
             PerformanceRecord(
                 workerID: "0", rank: 0, epoch: epoch, step: step,
-                performance: PerformanceMetrics([("accuracy_top1", metrics.top1), ("flops", flops), ("params", params)]),
+                performance: PerformanceMetrics([("accuracy_top1", metrics.top1), ("flops", flops), ("params", params)]
+                ),
                 timestamp: LogTimestamp.now())
         }
     }
 
-    public let step: TrainingConfiguration.Step
-    public let dataset: DatasetIndex
-    public let communicator: any Communicator
-    public let seed: UInt64
-    public let strictData: Bool
+    package let step: TrainingConfiguration.Step
+    package let dataset: DatasetIndex
+    package let communicator: any Communicator
+    package let seed: UInt64
+    package let strictData: Bool
 
-    public init(configuration: TrainingConfiguration, step: TrainingConfiguration.Step, dataset: DatasetIndex, communicator: any Communicator) {
+    package init(
+        configuration: TrainingConfiguration, step: TrainingConfiguration.Step, dataset: DatasetIndex,
+        communicator: any Communicator
+    ) {
         self.step = step
         self.dataset = dataset
         self.communicator = communicator
@@ -51,16 +58,37 @@ public struct CheckpointEvaluation {
         strictData = configuration.runtime.strictData
     }
 
+    /// The files to evaluate: `checkpoint` when given, else the model files of the eval step's
+    /// `models_folder`.
+    ///
+    /// - Throws: ``TrainingError`` of kind `.checkpoint` naming the missing file or folder.
+    package static func modelFiles(
+        checkpoint: String?, step: TrainingConfiguration.Step, configurationFile: String
+    ) throws(TrainingError) -> [String] {
+        if let checkpoint {
+            guard FileManager.default.fileExists(atPath: checkpoint) else {
+                throw TrainingError(.checkpoint, "--checkpoint \(checkpoint) does not exist")
+            }
+            return [checkpoint]
+        }
+        guard let folder = step.modelsFolder else {
+            throw TrainingError(
+                .checkpoint,
+                "\(configurationFile): no eval.pipe_step.models_folder; give --models-folder or --checkpoint")
+        }
+        return try modelFiles(in: folder)
+    }
+
     /// The model files of a folder of checkpoints: every `*.safetensors` except optimizer state
     /// (`*.optimizer.safetensors`), in name order (for `ckpt-e…` names: oldest first).
     ///
     /// - Throws: ``TrainingError`` of kind `.checkpoint` when the folder cannot be listed or holds none.
-    public static func modelFiles(in folder: String) throws(TrainingError) -> [String] {
+    package static func modelFiles(in folder: String) throws(TrainingError) -> [String] {
         let names: [String]
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: folder)
         } catch {
-            throw TrainingError(.checkpoint, "cannot list the models folder \(folder): \(error.localizedDescription)")
+            throw TrainingError(.checkpoint, "cannot list the models folder \(folder): \(FileErrorText.reason(error))")
         }
         let files = names.filter { $0.hasSuffix(".safetensors") && !$0.hasSuffix(".optimizer.safetensors") }.sorted()
         guard !files.isEmpty else {
@@ -76,7 +104,7 @@ public struct CheckpointEvaluation {
     ///
     /// - Throws: ``TrainingError`` of kind `.checkpoint` (unreadable, corrupt, or for another
     ///   number of classes than the dataset has; `isCollective`), or from the evaluation.
-    public func evaluate(checkpointAt path: String) throws(TrainingError) -> Result {
+    package func evaluate(checkpointAt path: String) throws(TrainingError) -> Result {
         var failure: String?
         var checkpoint: Checkpoint?
         do {
@@ -85,16 +113,19 @@ public struct CheckpointEvaluation {
             failure = "\(error)"
         }
         if let checkpoint, checkpoint.configuration.classes != dataset.classNames.count {
-            failure = "\(path): the checkpoint scores \(checkpoint.configuration.classes) classes but \(dataset.root) has \(dataset.classNames.count)"
+            failure =
+                "\(path): the checkpoint scores \(checkpoint.configuration.classes) classes "
+                + "but \(dataset.root) has \(dataset.classNames.count)"
         }
-        var failedRanks: [Int64] = [failure == nil ? 0 : 1]
+        let status: CheckpointStatus
         do {
-            try failedRanks.withUnsafeMutableBufferPointer { buffer throws(CommunicatorError) in try communicator.allreduceSum(buffer) }
+            status = try communicator.agree(CheckpointStatus(failed: failure != nil))
         } catch {
             throw TrainingError(.communication, "rank \(communicator.rank): agreeing on \(path): \(error)")
         }
-        guard failedRanks[0] == 0, let checkpoint else {
-            throw TrainingError(.checkpoint, failure ?? "\(path): unreadable on \(failedRanks[0]) other rank(s)", isCollective: true)
+        guard status.succeeded, let checkpoint else {
+            let reason = failure ?? "\(path): unreadable on \(status.failedRanks) other rank(s)"
+            throw TrainingError(.checkpoint, reason, isCollective: true)
         }
         let configuration = checkpoint.configuration
         var model = GhostNetModel(checkpoint.parameters)
@@ -106,5 +137,37 @@ public struct CheckpointEvaluation {
         return Result(
             path: path, configuration: configuration, epoch: checkpoint.epoch, step: checkpoint.step, metrics: metrics,
             flops: figures.flops, params: figures.params)
+    }
+
+    /// Evaluates every file in turn and logs the best one's `Best values` line. Rank 0 logs one
+    /// line per checkpoint and sends each record to the coordinator when one is configured; a
+    /// checkpoint some rank cannot read is skipped with a warning on every rank.
+    ///
+    /// - Returns: The best evaluation (highest top-1).
+    /// - Throws: ``TrainingError``; of kind `.checkpoint` (collective) when no file could be evaluated.
+    @discardableResult
+    package func run(
+        files: [String], logger: Logger, coordinator: CoordinatorClientConfiguration?
+    ) throws(TrainingError) -> Result {
+        let reporter = communicator.rank == 0 ? PerformanceReporter(coordinator: coordinator, logger: logger) : nil
+        var results: [Result] = []
+        for file in files {
+            do {
+                let result = try evaluate(checkpointAt: file)
+                results.append(result)
+                logger.info("\(file): epoch \(result.epoch) step \(result.step): \(result.metrics.summary)")
+                if result.metrics.loss.isFinite { reporter?.report(result.record) }
+            } catch  where error.kind == .checkpoint && error.isCollective {
+                logger.warning("skipping \(file): \(error.message)")
+            }
+        }
+        guard let best = results.max(by: { $0.metrics.top1 < $1.metrics.top1 }) else {
+            throw TrainingError(.checkpoint, "no checkpoint could be evaluated", isCollective: true)
+        }
+        logger.info("best: \(best.path)")
+        // The sink writes "<time> INFO <message>", the coordinator's BestValuesLine.logLine format.
+        logger.info("\(BestValuesLine.message(for: [best.record]))")
+        reporter?.finish(logBestValues: false)
+        return best
     }
 }

@@ -1,11 +1,10 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// What is wrong with a configuration file: one issue per problem (where, which key, what was expected),
+// gathered into one error, with "did you mean" suggestions for misspelt names.
 
 /// One thing wrong with a configuration: where, which key, and what was expected.
-public struct ConfigurationIssue: Error, Sendable, CustomStringConvertible {
+package struct ConfigurationIssue: Error, Sendable, CustomStringConvertible {
     /// The class of problem, so callers and tests can tell them apart.
-    public enum Kind: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         case unreadableFile
         case malformedYAML
         case unknownKey
@@ -18,17 +17,17 @@ public struct ConfigurationIssue: Error, Sendable, CustomStringConvertible {
         case environment
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// The dotted key path (`fully_train.trainer.epochs`), or nil for file-level problems.
-    public var keyPath: String?
+    package var keyPath: String?
     /// Where the value came from: `conf/demo.yml:12:7`, or `--set fully_train.trainer.epochs=0`.
-    public var origin: String
+    package var origin: String
     /// What is wrong and what was expected.
-    public var message: String
+    package var message: String
     /// A likely intended spelling, for misspelt keys and choices.
-    public var suggestion: String?
+    package var suggestion: String?
 
-    public init(kind: Kind, keyPath: String? = nil, origin: String, message: String, suggestion: String? = nil) {
+    package init(kind: Kind, keyPath: String? = nil, origin: String, message: String, suggestion: String? = nil) {
         self.kind = kind
         self.keyPath = keyPath
         self.origin = origin
@@ -36,7 +35,7 @@ public struct ConfigurationIssue: Error, Sendable, CustomStringConvertible {
         self.suggestion = suggestion
     }
 
-    public var description: String {
+    package var description: String {
         var text = origin + ": "
         if let keyPath { text += keyPath + ": " }
         text += message
@@ -46,18 +45,20 @@ public struct ConfigurationIssue: Error, Sendable, CustomStringConvertible {
 }
 
 /// A configuration file that cannot be used, with every problem found in it.
-public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+package struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     /// The configuration file (as given on the command line).
-    public var file: String
-    public var issues: [ConfigurationIssue]
+    package var file: String
+    package var issues: [ConfigurationIssue]
 
-    public init(file: String, issues: [ConfigurationIssue]) {
+    package init(file: String, issues: [ConfigurationIssue]) {
         self.file = file
         self.issues = issues
     }
 
-    public var description: String {
-        let heading = issues.count == 1 ? "invalid configuration \(file):" : "invalid configuration \(file) (\(issues.count) problems):"
+    package var description: String {
+        let heading =
+            issues.count == 1
+            ? "invalid configuration \(file):" : "invalid configuration \(file) (\(issues.count) problems):"
         return ([heading] + issues.map { "  " + $0.description }).joined(separator: "\n")
     }
 }
@@ -66,7 +67,8 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
 enum Spelling {
     /// The Levenshtein distance between `a` and `b` (insertions, deletions, substitutions), case-insensitive.
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.lowercased()), b = Array(b.lowercased())
+        let a = Array(a.lowercased())
+        let b = Array(b.lowercased())
         guard !a.isEmpty else { return b.count }
         guard !b.isEmpty else { return a.count }
         var previous = Array(0...b.count)
@@ -85,7 +87,8 @@ enum Spelling {
     /// The candidate closest to `name`, if it is within a third of the name's length (at least 2 edits).
     static func closest(to name: String, among candidates: [String]) -> String? {
         let limit = max(2, name.count / 3)
-        return candidates
+        return
+            candidates
             .map { (candidate: $0, distance: editDistance(name, $0)) }
             .filter { $0.distance <= limit }
             .min { $0.distance < $1.distance }?

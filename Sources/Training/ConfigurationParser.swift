@@ -1,141 +1,63 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// Command-line overrides of configuration keys, and the validator that checks a YAML tree against
+// the schema and builds the value tree, collecting every problem with its file, line and key.
 
 import Foundation
 import Yams
 
-/// A YAML node as read, before it is checked against the schema, with where it came from.
-indirect enum RawNode {
-    enum Scalar {
-        case null
-        case boolean(Bool)
-        case integer(Int)
-        case real(Double)
-        case text
-    }
-
-    case scalar(text: String, type: Scalar, origin: String)
-    case list([RawNode], origin: String)
-    case map([(key: String, node: RawNode)], origin: String)
-
-    var origin: String {
-        switch self {
-        case .scalar(_, _, let origin), .list(_, let origin), .map(_, let origin): origin
-        }
-    }
-
-    var isNull: Bool {
-        if case .scalar(_, .null, _) = self { return true }
-        return false
-    }
-
-    /// A short rendering of the value for "got …" messages.
-    var shortText: String {
-        switch self {
-        case .scalar(let text, .null, _): text.isEmpty ? "null" : text
-        case .scalar(let text, _, _): "`\(text)`"
-        case .list: "a list"
-        case .map: "a mapping"
-        }
-    }
-
-    /// Converts a composed Yams node; `origin` names the file or override it came from.
-    /// With `marksPositions`, origins get the node's `:line:column` (for files, not for one-line overrides).
-    init(_ node: Node, origin: String, marksPositions: Bool) throws(ConfigurationIssue) {
-        let here = marksPositions ? node.mark.map { "\(origin):\($0)" } ?? origin : origin
-        switch node {
-        case .scalar(let scalar):
-            let type: Scalar
-            if node.null != nil {
-                type = .null
-            } else if let value = node.bool {
-                type = .boolean(value)
-            } else if let value = node.int {
-                type = .integer(value)
-            } else if node.tag.rawValue == Tag.Name.float.rawValue, let value = node.float {
-                type = .real(value)
-            } else {
-                type = .text
-            }
-            self = .scalar(text: scalar.string, type: type, origin: here)
-        case .sequence(let sequence):
-            var items: [RawNode] = []
-            for item in sequence { items.append(try RawNode(item, origin: origin, marksPositions: marksPositions)) }
-            self = .list(items, origin: here)
-        case .mapping(let mapping):
-            var pairs: [(key: String, node: RawNode)] = []
-            for (key, value) in mapping {
-                guard case .scalar(let keyScalar) = key else {
-                    throw ConfigurationIssue(kind: .malformedYAML, origin: here, message: "mapping keys must be plain names")
-                }
-                if pairs.contains(where: { $0.key == keyScalar.string }) {
-                    throw ConfigurationIssue(
-                        kind: .malformedYAML, keyPath: keyScalar.string, origin: marksPositions ? key.mark.map { "\(origin):\($0)" } ?? here : here,
-                        message: "the key is given twice in one mapping")
-                }
-                pairs.append((keyScalar.string, try RawNode(value, origin: origin, marksPositions: marksPositions)))
-            }
-            self = .map(pairs, origin: here)
-        case .alias:
-            throw ConfigurationIssue(kind: .malformedYAML, origin: here, message: "YAML aliases are not supported in configuration files")
-        }
-    }
-
-    /// Parses `yaml`, naming `origin` in every error; an empty document is an empty mapping.
-    static func parse(yaml: String, origin: String, marksPositions: Bool = true) throws(ConfigurationIssue) -> RawNode {
-        let composed: Node?
-        do {
-            composed = try Yams.compose(yaml: yaml)
-        } catch {
-            throw ConfigurationIssue(kind: .malformedYAML, origin: origin, message: "not valid YAML: \(error)")
-        }
-        guard let composed else { return .map([], origin: origin) }
-        return try RawNode(composed, origin: origin, marksPositions: marksPositions)
-    }
-
-    /// This tree with the value at `keyPath` replaced by `node`, creating mappings on the way.
-    func replacing(_ keyPath: ArraySlice<String>, with node: RawNode) -> RawNode {
-        guard let head = keyPath.first else { return node }
-        var pairs: [(key: String, node: RawNode)] = []
-        if case .map(let existing, _) = self { pairs = existing }
-        if let index = pairs.firstIndex(where: { $0.key == head }) {
-            pairs[index].node = pairs[index].node.replacing(keyPath.dropFirst(), with: node)
-        } else {
-            pairs.append((head, RawNode.map([], origin: node.origin).replacing(keyPath.dropFirst(), with: node)))
-        }
-        return .map(pairs, origin: origin)
-    }
-}
-
 /// A `key.path=value` assignment that replaces a value from the file (`--set`, or a named flag).
-public struct ConfigurationOverride: Sendable, Equatable {
+package struct ConfigurationOverride: Sendable, Equatable {
     /// The dotted key path, e.g. `fully_train.trainer.epochs`.
-    public var keyPath: String
+    package var keyPath: String
     /// The value in YAML spelling (`3`, `True`, `/data`, `[3, 4, 6, 3]`), typed by the key's schema.
-    public var value: String
+    package var value: String
     /// How the user wrote it, for messages: `--set fully_train.trainer.epochs=3` or `--epochs 3`.
-    public var origin: String
+    package var origin: String
 
-    public init(keyPath: String, value: String, origin: String) {
+    package init(keyPath: String, value: String, origin: String) {
         self.keyPath = keyPath
         self.value = value
         self.origin = origin
     }
 
+    /// The override a named flag makes (`--epochs 3`), or nil when the user did not give the flag, so
+    /// that the file's value stands whatever it is.
+    package init?<Value>(
+        flag: String, key: ConfigurationKey<Value>, step: TrainingConfiguration.PipelineStep? = nil, value: Value?
+    ) {
+        guard let value else { return nil }
+        let text = value.configurationValue.yamlScalar
+        self.init(keyPath: key.path(in: step), value: text, origin: "\(flag) \(text)")
+    }
+
     /// Parses `--set`'s `key.path=value`.
     ///
     /// - Throws: ``ConfigurationIssue`` of kind `.malformedOverride` when there is no `=` or no key.
-    public init(assignment: String) throws(ConfigurationIssue) {
+    package init(assignment: String) throws(ConfigurationIssue) {
         let origin = "--set \(assignment)"
         guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
             throw ConfigurationIssue(
-                kind: .malformedOverride, origin: origin, message: "expected key.path=value, e.g. fully_train.trainer.epochs=3")
+                kind: .malformedOverride, origin: origin,
+                message: "expected key.path=value, e.g. fully_train.trainer.epochs=3")
         }
         self.init(
             keyPath: String(assignment[..<equals]).trimmingCharacters(in: .whitespaces),
             value: String(assignment[assignment.index(after: equals)...]),
             origin: origin)
+    }
+
+    /// Parses `--set` assignments (`key.path=value`).
+    ///
+    /// - Throws: ``ConfigurationError`` for `file` naming the malformed assignment.
+    package static func parsing(_ assignments: [String], file: String) throws(ConfigurationError)
+        -> [ConfigurationOverride]
+    {
+        do {
+            return try assignments.map { assignment throws(ConfigurationIssue) in
+                try ConfigurationOverride(assignment: assignment)
+            }
+        } catch {
+            throw ConfigurationError(file: file, issues: [error])
+        }
     }
 
     /// Checks the key path against the schema and parses the value.
@@ -178,18 +100,24 @@ struct ConfigurationValidator {
         switch raw {
         case .map(let pairs, _)?: given = pairs
         case let raw? where !raw.isNull:
-            issues.append(ConfigurationIssue(
-                kind: .wrongType, keyPath: path, origin: raw.origin, message: "expected a mapping of keys, got \(raw.shortText)"))
+            issues.append(
+                ConfigurationIssue(
+                    kind: .wrongType, keyPath: path, origin: raw.origin,
+                    message: "expected a mapping of keys, got \(raw.shortText)"))
         default: break
         }
         for (name, node) in given where !keys.contains(where: { $0.name == name }) {
             let fullPath = path.isEmpty ? name : "\(path).\(name)"
-            let sibling = Spelling.closest(to: name, among: keys.map(\.name)).map { path.isEmpty ? $0 : "\(path).\($0)" }
-            let elsewhere = ConfigurationSchema.paths(endingWith: name).first { path.isEmpty || $0.hasPrefix(path) }
+            let sibling = Spelling.closest(to: name, among: keys.map(\.name)).map {
+                path.isEmpty ? $0 : "\(path).\($0)"
+            }
+            let elsewhere =
+                ConfigurationSchema.paths(endingWith: name).first { path.isEmpty || $0.hasPrefix(path) }
                 ?? ConfigurationSchema.paths(endingWith: name).first
-            issues.append(ConfigurationIssue(
-                kind: .unknownKey, keyPath: fullPath, origin: node.origin, message: "unknown key",
-                suggestion: sibling ?? elsewhere))
+            issues.append(
+                ConfigurationIssue(
+                    kind: .unknownKey, keyPath: fullPath, origin: node.origin, message: "unknown key",
+                    suggestion: sibling ?? elsewhere))
         }
         var entries: [ConfigurationEntry] = []
         for key in keys {
@@ -200,6 +128,16 @@ struct ConfigurationValidator {
                 entries.append(ConfigurationEntry(key: key.name, value: value(of: key, node, path: keyPath)))
                 continue
             }
+            // An empty `epochs:` is a mistake, not a request for the default; only optional keys and
+            // sections may be given empty.
+            if let node, node.isNull, !key.kind.isSection, key.defaultValue.suppliesValue {
+                issues.append(
+                    ConfigurationIssue(
+                        kind: .wrongType, keyPath: keyPath, origin: node.origin,
+                        message: "expected \(key.kind.expectation), got nothing; remove the key to use the default"))
+                entries.append(ConfigurationEntry(key: key.name, value: .absent))
+                continue
+            }
             switch (key.defaultValue, key.kind) {
             case (.absent, .section):
                 continue
@@ -208,9 +146,10 @@ struct ConfigurationValidator {
             case (.value(let value), _):
                 entries.append(ConfigurationEntry(key: key.name, value: value))
             case (.required, _):
-                issues.append(ConfigurationIssue(
-                    kind: .missingKey, keyPath: keyPath, origin: raw?.origin ?? file,
-                    message: "required key is missing; expected \(key.kind.expectation)"))
+                issues.append(
+                    ConfigurationIssue(
+                        kind: .missingKey, keyPath: keyPath, origin: raw?.origin ?? file,
+                        message: "required key is missing; expected \(key.kind.expectation)"))
                 entries.append(ConfigurationEntry(key: key.name, value: .absent))
             case (.absent, _), (.derived, _):
                 entries.append(ConfigurationEntry(key: key.name, value: .absent))
@@ -302,9 +241,13 @@ struct ConfigurationValidator {
         case .path:
             return .text(Self.absolutePath(text, relativeTo: currentDirectory))
         case .httpURL:
-            guard let components = URLComponents(string: text), components.scheme == "http",
+            guard let components = URLComponents(string: text),
+                components.scheme == "http" || components.scheme == "https",
                 let host = components.host, !host.isEmpty, components.port != nil
             else { throw fail(.wrongType, nil) }
+            return .text(text)
+        case .memorySize:
+            guard MemoryLimit(text) != nil else { throw fail(.outOfRange, nil) }
             return .text(text)
         }
     }

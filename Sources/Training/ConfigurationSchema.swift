@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// The shape of a configuration file: what kinds of value a key can hold, how a value is bounded, and
+// the key tree that ``ConfigurationKeys``' flat table is arranged into for validation.
 
 /// Bounds on a numeric configuration value, each end open, closed or absent.
 struct NumericBounds: Sendable, CustomStringConvertible {
@@ -9,8 +8,14 @@ struct NumericBounds: Sendable, CustomStringConvertible {
     var upper: Double?
     var upperInclusive = true
 
-    static func atLeast(_ value: Double) -> NumericBounds { NumericBounds(lower: value) }
-    static func greaterThan(_ value: Double) -> NumericBounds { NumericBounds(lower: value, lowerInclusive: false) }
+    /// [lower, upper], or (lower, upper] without `lowerInclusive`.
+    static func between(_ lower: Double, _ upper: Double, lowerInclusive: Bool = true) -> NumericBounds {
+        NumericBounds(lower: lower, lowerInclusive: lowerInclusive, upper: upper)
+    }
+    /// The integers of `range`.
+    static func integers(_ range: ClosedRange<Int>) -> NumericBounds {
+        NumericBounds(lower: Double(range.lowerBound), upper: Double(range.upperBound))
+    }
     /// [0, 1)
     static let unitHalfOpen = NumericBounds(lower: 0, upper: 1, upperInclusive: false)
 
@@ -44,8 +49,10 @@ enum TextForm: Sendable {
     case choice([String], lastPathComponent: Bool = false)
     /// A file-system path; relative paths are made absolute against the current directory.
     case path
-    /// An `http://host:port[/path]` URL.
+    /// An `http://` or `https://host:port[/path]` URL.
     case httpURL
+    /// `auto` or a byte size with its unit (see ``MemoryLimit``).
+    case memorySize
 }
 
 /// What a key holds.
@@ -60,6 +67,11 @@ indirect enum SchemaKind: Sendable {
     /// A list of texts, each one of `choices` when given.
     case textList(choices: [String]?)
 
+    var isSection: Bool {
+        if case .section = self { return true }
+        return false
+    }
+
     /// What a value of this kind looks like, for "expected …" messages.
     var expectation: String {
         switch self {
@@ -70,7 +82,8 @@ indirect enum SchemaKind: Sendable {
         case .text(.plain): "a non-empty text"
         case .text(.choice(let choices, _)): "one of \(choices.joined(separator: ", "))"
         case .text(.path): "a file-system path"
-        case .text(.httpURL): "an http://host:port URL"
+        case .text(.httpURL): "an http:// or https://host:port URL"
+        case .text(.memorySize): MemoryLimit.expectation
         case .integerList(let bounds, let count):
             "a list of \(count.map { "\($0) " } ?? "")integers \(bounds), e.g. [3, 4, 6, 3]"
         case .textList(let choices?): "a list of: \(choices.joined(separator: ", "))"
@@ -88,6 +101,14 @@ enum DefaultValue: Sendable {
     case absent
     /// Computed from other keys after validation; the text says from what.
     case derived(String)
+
+    /// True when a missing key gets a value (a default or a derived one).
+    var suppliesValue: Bool {
+        switch self {
+        case .value, .derived: true
+        case .required, .absent: false
+        }
+    }
 }
 
 /// One key of the configuration schema.
@@ -95,118 +116,37 @@ struct SchemaKey: Sendable {
     let name: String
     let kind: SchemaKind
     let defaultValue: DefaultValue
-
-    init(_ name: String, _ kind: SchemaKind, _ defaultValue: DefaultValue) {
-        self.name = name
-        self.kind = kind
-        self.defaultValue = defaultValue
-    }
-
-    /// A section that is always present, filled with its defaults.
-    static func section(_ name: String, _ keys: [SchemaKey]) -> SchemaKey {
-        SchemaKey(name, .section(keys), .value(.absent))
-    }
 }
 
-/// The keys of a configuration file: the seed's structure plus our `runtime` section.
+/// The keys of a configuration file as a tree of sections, built from ``ConfigurationKeys``.
 enum ConfigurationSchema {
-    static let modelTypes = ["ghostnet_d.ghostnet101", "ghostnet_d.ghostnet50"]
-    static let pipelineSteps = ["fully_train", "eval"]
-
-    /// One pipeline step (`fully_train` or `eval`): the seed's pipe_step, model, trainer and dataset.
-    static let step: [SchemaKey] = [
-        .section("pipe_step", [
-            SchemaKey("type", .text(.choice(["TrainPipeStep"])), .value(.text("TrainPipeStep"))),
-            SchemaKey("models_folder", .text(.path), .absent),
-        ]),
-        .section("model", [
-            .section("model_desc", [
-                SchemaKey("type", .text(.choice(modelTypes, lastPathComponent: true)), .required),
-                SchemaKey("width", .integer(.atLeast(1)), .value(.integer(64))),
-                SchemaKey("num_classes", .integer(.atLeast(2)), .derived("dataset.common.n_class")),
-                SchemaKey("image_size", .integer(.atLeast(8)), .value(.integer(224))),
-                SchemaKey("blocks", .integerList(.atLeast(2), count: 4), .derived("the model type")),
-            ]),
-        ]),
-        .section("trainer", [
-            SchemaKey("type", .text(.choice(["Trainer"])), .value(.text("Trainer"))),
-            SchemaKey("epochs", .integer(.atLeast(1)), .value(.integer(120))),
-            SchemaKey("mixup", .boolean, .value(.boolean(false))),
-            SchemaKey("mixup_alpha", .real(.greaterThan(0)), .value(.real(0.2))),
-            SchemaKey("label_smoothing", .real(.unitHalfOpen), .value(.real(0))),
-            SchemaKey("warmup_epochs", .integer(.atLeast(0)), .value(.integer(0))),
-            .section("optimizer", [
-                SchemaKey("type", .text(.choice(["SGD"])), .value(.text("SGD"))),
-                .section("params", [
-                    SchemaKey("lr", .real(.greaterThan(0)), .value(.real(0.001))),
-                    SchemaKey("momentum", .real(.unitHalfOpen), .value(.real(0.9))),
-                    SchemaKey("weight_decay", .real(.atLeast(0)), .value(.real(0.0001))),
-                    SchemaKey("no_weight_decay", .textList(choices: nil), .value(.list([]))),
-                ]),
-            ]),
-            .section("lr_scheduler", [
-                SchemaKey("type", .text(.choice(["CosineAnnealingLR"])), .value(.text("CosineAnnealingLR"))),
-                SchemaKey("by_epoch", .boolean, .value(.boolean(true))),
-                .section("params", [
-                    SchemaKey("T_max", .integer(.atLeast(1)), .derived("trainer.epochs")),
-                    SchemaKey("eta_min", .real(.atLeast(0)), .value(.real(0))),
-                ]),
-            ]),
-            .section("loss", [
-                SchemaKey("type", .text(.choice(["CrossEntropyLoss"])), .value(.text("CrossEntropyLoss"))),
-                .section("params", [
-                    SchemaKey("sparse", .boolean, .value(.boolean(true))),
-                ]),
-            ]),
-        ]),
-        .section("dataset", [
-            SchemaKey("type", .text(.choice(["Imagenet"])), .value(.text("Imagenet"))),
-            .section("common", [
-                SchemaKey("data_path", .text(.path), .required),
-                SchemaKey("batch_size", .integer(.atLeast(1)), .value(.integer(128))),
-                SchemaKey("n_class", .integer(.atLeast(2)), .value(.integer(1000))),
-                SchemaKey("workers", .integer(.atLeast(0)), .value(.integer(0))),
-                SchemaKey("image_size", .integer(.atLeast(8)), .derived("model.model_desc.image_size")),
-            ]),
-            .section("train", [
-                SchemaKey("color_jitter", .boolean, .value(.boolean(false))),
-                SchemaKey("drop_last", .boolean, .value(.boolean(false))),
-                SchemaKey("crop_min_scale", .real(NumericBounds(lower: 0, lowerInclusive: false, upper: 1)), .value(.real(0.08))),
-            ]),
-            .section("val", [
-                SchemaKey("batch_size", .integer(.atLeast(1)), .derived("dataset.common.batch_size")),
-            ]),
-        ]),
-    ]
-
     /// The whole file.
-    static let root: [SchemaKey] = [
-        .section("general", [
-            SchemaKey("backend", .text(.choice(["cpu", "mindspore", "pytorch"])), .value(.text("cpu"))),
-            SchemaKey("parallel_fully_train", .boolean, .value(.boolean(true))),
-            SchemaKey("seed", .integer(.atLeast(0)), .value(.integer(0))),
-        ]),
-        SchemaKey("pipeline", .textList(choices: pipelineSteps), .value(.list([.text("fully_train")]))),
-        SchemaKey("fully_train", .section(step), .absent),
-        SchemaKey("eval", .section(step), .absent),
-        .section("runtime", [
-            SchemaKey("checkpoint_dir", .text(.path), .value(.text("checkpoints"))),
-            SchemaKey("keep_checkpoints", .integer(.atLeast(1)), .value(.integer(3))),
-            SchemaKey("save_steps", .integer(.atLeast(0)), .value(.integer(0))),
-            SchemaKey("log_dir", .text(.path), .value(.text("logs"))),
-            SchemaKey("coordinator_url", .text(.httpURL), .absent),
-            SchemaKey("job_name", .text(.plain), .value(.text("ghostnet-d"))),
-            SchemaKey("report_interval", .integer(.atLeast(1)), .value(.integer(20))),
-            SchemaKey("eval_interval", .integer(.atLeast(1)), .value(.integer(1))),
-            SchemaKey("strict_data", .boolean, .value(.boolean(false))),
-            SchemaKey("collective_timeout", .real(.greaterThan(0)), .value(.real(600))),
-            SchemaKey("bucket_mib", .real(.greaterThan(0)), .value(.real(25))),
-            SchemaKey("checksum_interval", .integer(.atLeast(0)), .value(.integer(100))),
-            SchemaKey("threads", .integer(.atLeast(0)), .value(.integer(0))),
-            SchemaKey("resume", .boolean, .value(.boolean(false))),
-            SchemaKey("freeze_batch_norm", .boolean, .value(.boolean(false))),
-        ]),
-    ]
+    static let root: [SchemaKey] = tree(ConfigurationKeys.rootTable)
+
+    /// The entries arranged as sections, in the order each section first appears. A section that
+    /// only groups keys is always present (filled with its keys' defaults).
+    static func tree(_ entries: [SchemaEntry]) -> [SchemaKey] {
+        var names: [String] = []
+        var members: [String: [SchemaEntry]] = [:]
+        var leaves: [String: SchemaEntry] = [:]
+        for entry in entries {
+            let parts = entry.path.split(separator: ".", maxSplits: 1)
+            let name = String(parts[0])
+            if !names.contains(name) { names.append(name) }
+            if parts.count == 1 {
+                leaves[name] = entry
+            } else {
+                members[name, default: []].append(
+                    SchemaEntry(path: String(parts[1]), kind: entry.kind, defaultValue: entry.defaultValue))
+            }
+        }
+        return names.map { name in
+            if let leaf = leaves[name] {
+                return SchemaKey(name: name, kind: leaf.kind, defaultValue: leaf.defaultValue)
+            }
+            return SchemaKey(name: name, kind: .section(tree(members[name] ?? [])), defaultValue: .value(.absent))
+        }
+    }
 
     /// Every full key path whose last component is `name`, for suggesting a misplaced key.
     static func paths(endingWith name: String) -> [String] {

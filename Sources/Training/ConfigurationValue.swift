@@ -1,11 +1,10 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// The validated configuration as a tree of typed values (every key present in schema order, defaults
+// filled), with key-path lookup and the YAML that `config check` prints.
 
 import Foundation
 
 /// A validated configuration value: every key of a section present, in schema order, defaults filled.
-public enum ConfigurationValue: Sendable, Equatable {
+package enum ConfigurationValue: Sendable, Equatable {
     case boolean(Bool)
     case integer(Int)
     case real(Double)
@@ -16,7 +15,7 @@ public enum ConfigurationValue: Sendable, Equatable {
     case absent
 
     /// The value at the dotted `keyPath` below this one, or nil when a component is missing.
-    public subscript(keyPath: String) -> ConfigurationValue? {
+    package subscript(keyPath: String) -> ConfigurationValue? {
         var current = self
         for component in keyPath.split(separator: ".") {
             guard case .section(let entries) = current,
@@ -54,10 +53,13 @@ public enum ConfigurationValue: Sendable, Equatable {
     }
 
     private static func quotedIfNeeded(_ text: String) -> String {
-        let plain = !text.isEmpty && text.allSatisfy { $0.isLetter || $0.isNumber || "._/-+".contains($0) }
-            && Double(text) == nil && !["true", "false", "null", "yes", "no", "on", "off", "~"].contains(text.lowercased())
+        let plain =
+            !text.isEmpty && text.allSatisfy { $0.isLetter || $0.isNumber || "._/-+".contains($0) }
+            && Double(text) == nil
+            && !["true", "false", "null", "yes", "no", "on", "off", "~"].contains(text.lowercased())
         if plain { return text }
-        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            + "\""
     }
 
     /// Block-style YAML of a section tree, two spaces per level, every key on its own line.
@@ -74,7 +76,7 @@ public enum ConfigurationValue: Sendable, Equatable {
 }
 
 /// One key of a configuration section and its value.
-public struct ConfigurationEntry: Sendable, Equatable {
-    public var key: String
-    public var value: ConfigurationValue
+package struct ConfigurationEntry: Sendable, Equatable {
+    package var key: String
+    package var value: ConfigurationValue
 }

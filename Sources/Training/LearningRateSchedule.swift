@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// The learning-rate schedule: PyTorch's closed-form cosine annealing with an optional linear warm-up, by
+// epoch or by step.
 
 #if canImport(Glibc)
 import Glibc
@@ -16,20 +15,22 @@ import Glibc
 ///
 /// so the warm-up ends at lr₀ and the cosine still reaches η_min at p = T. Without warm-up this is
 /// lr(e) = η_min + (lr₀ − η_min)(1 + cos(π·e/T))/2. Like PyTorch's closed form, it is periodic past T.
-public struct LearningRateSchedule: Sendable {
-    public let baseLearningRate: Double
-    public let minimumLearningRate: Double
-    public let periodEpochs: Int
-    public let warmupEpochs: Int
-    public let byEpoch: Bool
-    public let stepsPerEpoch: Int
+package struct LearningRateSchedule: Sendable {
+    package let baseLearningRate: Double
+    package let minimumLearningRate: Double
+    package let periodEpochs: Int
+    package let warmupEpochs: Int
+    package let byEpoch: Bool
+    package let stepsPerEpoch: Int
 
     /// - Precondition: `periodEpochs > warmupEpochs >= 0` and `stepsPerEpoch >= 1`.
-    public init(
+    package init(
         baseLearningRate: Double, minimumLearningRate: Double = 0, periodEpochs: Int, warmupEpochs: Int = 0,
         byEpoch: Bool = true, stepsPerEpoch: Int
     ) {
-        precondition(periodEpochs > warmupEpochs && warmupEpochs >= 0, "T_max \(periodEpochs) must exceed warm-up \(warmupEpochs)")
+        precondition(
+            periodEpochs > warmupEpochs && warmupEpochs >= 0,
+            "T_max \(periodEpochs) must exceed warm-up \(warmupEpochs)")
         precondition(stepsPerEpoch >= 1, "an epoch needs at least one step")
         self.baseLearningRate = baseLearningRate
         self.minimumLearningRate = minimumLearningRate
@@ -40,7 +41,7 @@ public struct LearningRateSchedule: Sendable {
     }
 
     /// The schedule of a `trainer` section for an epoch of `stepsPerEpoch` steps.
-    public init(_ trainer: TrainingConfiguration.Trainer, stepsPerEpoch: Int) {
+    package init(_ trainer: TrainingConfiguration.Trainer, stepsPerEpoch: Int) {
         self.init(
             baseLearningRate: trainer.optimizer.learningRate,
             minimumLearningRate: trainer.scheduler.minimumLearningRate,
@@ -49,7 +50,7 @@ public struct LearningRateSchedule: Sendable {
     }
 
     /// The learning rate for step `stepInEpoch` (0-based) of epoch `epoch` (0-based).
-    public func learningRate(epoch: Int, stepInEpoch: Int) -> Double {
+    package func learningRate(epoch: Int, stepInEpoch: Int) -> Double {
         let position = byEpoch ? Double(epoch) : Double(epoch) + Double(stepInEpoch) / Double(stepsPerEpoch)
         let warmup = Double(warmupEpochs)
         if position < warmup {

@@ -1,36 +1,37 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// Rank 0's progress reports: per-step losses and timings (data wait, compute, communication) turned into
+// throughput, remaining time and the progress bar every `report_interval` steps.
 
 /// What rank 0 reports every `report_interval` steps.
-public struct ProgressReport: Sendable {
+package struct ProgressReport: Sendable {
     /// 0-based epoch of the last step.
-    public var epoch: Int
-    public var epochs: Int
+    package var epoch: Int
+    package var epochs: Int
     /// Steps finished in the epoch (1-based count).
-    public var stepInEpoch: Int
-    public var stepsPerEpoch: Int
+    package var stepInEpoch: Int
+    package var stepsPerEpoch: Int
     /// Mean loss over the epoch's steps so far.
-    public var meanLoss: Double
-    public var learningRate: Double
+    package var meanLoss: Double
+    package var learningRate: Double
     /// Global images per second (all ranks) over the reporting window.
-    public var imagesPerSecond: Double
+    package var imagesPerSecond: Double
+    /// Steps in the reporting window.
+    package var windowSteps: Int
     /// Seconds in the window spent waiting for data, computing, and communicating.
-    public var dataWaitSeconds: Double
-    public var computeSeconds: Double
-    public var communicationSeconds: Double
+    package var dataWaitSeconds: Double
+    package var computeSeconds: Double
+    package var communicationSeconds: Double
     /// Estimated seconds to the end of training, from the window's step time.
-    public var remainingSeconds: Double
+    package var remainingSeconds: Double
 
     /// The fraction of the whole run done, in [0, 1].
-    public var fractionDone: Double {
+    package var fractionDone: Double {
         let total = Double(epochs * stepsPerEpoch)
         return total > 0 ? min(1, Double(epoch * stepsPerEpoch + stepInEpoch) / total) : 1
     }
 
-    /// One plain line: `epoch 3/120 step 40/1251 loss 2.3456 lr 0.000998 1234.5 img/s data 5% compute 80% comm 15% ETA 1:02:03`
-    /// (epochs counted from 1 for people).
-    public var line: String {
+    /// One plain line (epochs counted from 1 for people):
+    /// `epoch 3/120 step 40/1251 loss 2.3456 lr 0.000998 1234.5 img/s data 5% compute 80% comm 15% ETA 1:02:03`.
+    package var line: String {
         let total = dataWaitSeconds + computeSeconds + communicationSeconds
         func share(_ part: Double) -> String { total > 0 ? "\(Int((100 * part / total).rounded()))%" : "-" }
         return "epoch \(epoch + 1)/\(epochs) step \(stepInEpoch)/\(stepsPerEpoch)"
@@ -41,7 +42,7 @@ public struct ProgressReport: Sendable {
     }
 
     /// ``line`` behind a bar of `width` cells showing ``fractionDone``: `[#######.......]  50% epoch …`.
-    public func bar(width: Int = 24) -> String {
+    package func bar(width: Int = 24) -> String {
         let filled = Int((fractionDone * Double(width)).rounded(.down))
         let percent = Int((fractionDone * 100).rounded(.down))
         let percentText = String(repeating: " ", count: max(0, 3 - String(percent).count)) + "\(percent)%"
@@ -53,7 +54,10 @@ public struct ProgressReport: Sendable {
     static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "?" }
         let whole = Int(seconds.rounded())
-        let days = whole / 86_400, hours = whole / 3_600 % 24, minutes = whole / 60 % 60, rest = whole % 60
+        let days = whole / 86_400
+        let hours = whole / 3_600 % 24
+        let minutes = whole / 60 % 60
+        let rest = whole % 60
         let clock = "\(hours):\(minutes < 10 ? "0" : "")\(minutes):\(rest < 10 ? "0" : "")\(rest)"
         return days > 0 ? "\(days)d \(clock)" : clock
     }
@@ -64,7 +68,8 @@ public struct ProgressReport: Sendable {
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
         let scaled = Int((abs(value) * scale).rounded())
-        let whole = scaled / Int(scale), fraction = String(scaled % Int(scale))
+        let whole = scaled / Int(scale)
+        let fraction = String(scaled % Int(scale))
         let sign = value < 0 && scaled != 0 ? "-" : ""
         guard digits > 0 else { return sign + "\(whole)" }
         return sign + "\(whole)." + String(repeating: "0", count: digits - fraction.count) + fraction
@@ -81,11 +86,11 @@ public struct ProgressReport: Sendable {
 }
 
 /// Accumulates per-step timings and losses on rank 0 and turns them into ``ProgressReport``s.
-public struct ProgressTracker: Sendable {
-    public let epochs: Int
-    public let stepsPerEpoch: Int
+package struct ProgressTracker: Sendable {
+    package let epochs: Int
+    package let stepsPerEpoch: Int
     /// Images per step over all ranks (batch size × world size).
-    public let globalBatchSize: Int
+    package let globalBatchSize: Int
 
     private var epochLossSum = 0.0
     private var epochSteps = 0
@@ -94,20 +99,20 @@ public struct ProgressTracker: Sendable {
     private var windowCompute = 0.0
     private var windowCommunication = 0.0
 
-    public init(epochs: Int, stepsPerEpoch: Int, globalBatchSize: Int) {
+    package init(epochs: Int, stepsPerEpoch: Int, globalBatchSize: Int) {
         self.epochs = epochs
         self.stepsPerEpoch = stepsPerEpoch
         self.globalBatchSize = globalBatchSize
     }
 
     /// Starts the running loss mean of a new epoch.
-    public mutating func startEpoch() {
+    package mutating func startEpoch() {
         epochLossSum = 0
         epochSteps = 0
     }
 
     /// Records one step: its loss and the seconds spent waiting for data, computing and communicating.
-    public mutating func record(loss: Double, dataWait: Double, compute: Double, communication: Double) {
+    package mutating func record(loss: Double, dataWait: Double, compute: Double, communication: Double) {
         epochLossSum += loss
         epochSteps += 1
         windowSteps += 1
@@ -118,7 +123,7 @@ public struct ProgressTracker: Sendable {
 
     /// The report after step `stepInEpoch` (1-based count) of `epoch`, over the steps recorded since
     /// the last report; starts a new window.
-    public mutating func report(epoch: Int, stepInEpoch: Int, learningRate: Double) -> ProgressReport {
+    package mutating func report(epoch: Int, stepInEpoch: Int, learningRate: Double) -> ProgressReport {
         let elapsed = windowDataWait + windowCompute + windowCommunication
         let secondsPerStep = windowSteps > 0 ? elapsed / Double(windowSteps) : .nan
         let remainingSteps = max(0, epochs * stepsPerEpoch - (epoch * stepsPerEpoch + stepInEpoch))
@@ -127,6 +132,7 @@ public struct ProgressTracker: Sendable {
             meanLoss: epochSteps > 0 ? epochLossSum / Double(epochSteps) : .nan,
             learningRate: learningRate,
             imagesPerSecond: elapsed > 0 ? Double(windowSteps * globalBatchSize) / elapsed : 0,
+            windowSteps: windowSteps,
             dataWaitSeconds: windowDataWait, computeSeconds: windowCompute,
             communicationSeconds: windowCommunication,
             remainingSeconds: Double(remainingSteps) * secondsPerStep)

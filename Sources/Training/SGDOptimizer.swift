@@ -1,7 +1,7 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// The optimizer: SGD with momentum and selective weight decay over the model's tensors, in PyTorch's
+// semantics, and the per-tensor momentum buffers checkpoints save.
 
+import GhostNet
 import TensorEngine
 
 /// Stochastic gradient descent with momentum and L2 weight decay, in PyTorch's `torch.optim.SGD`
@@ -13,15 +13,15 @@ import TensorEngine
 ///
 /// The optimizer works on flat float buffers, so it serves any parameter layout; the momentum buffer
 /// of each tensor has the tensor's element count and is part of the checkpointed optimizer state.
-public struct SGDOptimizer: Sendable {
+package struct SGDOptimizer: Sendable {
     /// The learning rate of the next update; the schedule sets it before each step.
-    public var learningRate: Float
-    public let momentum: Float
-    public let weightDecay: Float
+    package var learningRate: Float
+    package let momentum: Float
+    package let weightDecay: Float
     /// Parameter-name fragments whose tensors take no weight decay (e.g. `bn`, `.bias`).
-    public let noWeightDecay: [String]
+    package let noWeightDecay: [String]
 
-    public init(learningRate: Float, momentum: Float, weightDecay: Float, noWeightDecay: [String] = []) {
+    package init(learningRate: Float, momentum: Float, weightDecay: Float, noWeightDecay: [String] = []) {
         self.learningRate = learningRate
         self.momentum = momentum
         self.weightDecay = weightDecay
@@ -29,7 +29,7 @@ public struct SGDOptimizer: Sendable {
     }
 
     /// The optimizer of the `trainer.optimizer` section.
-    public init(_ configuration: TrainingConfiguration.Optimizer) {
+    package init(_ configuration: TrainingConfiguration.Optimizer) {
         self.init(
             learningRate: Float(configuration.learningRate), momentum: Float(configuration.momentum),
             weightDecay: Float(configuration.weightDecay), noWeightDecay: configuration.noWeightDecay)
@@ -37,7 +37,7 @@ public struct SGDOptimizer: Sendable {
 
     /// Whether the parameter called `name` (e.g. `layer1.base.bn1.weight`) takes weight decay: true
     /// unless its name contains one of ``noWeightDecay``.
-    public func appliesWeightDecay(to name: String) -> Bool {
+    package func appliesWeightDecay(to name: String) -> Bool {
         !noWeightDecay.contains { name.contains($0) }
     }
 
@@ -50,7 +50,7 @@ public struct SGDOptimizer: Sendable {
     ///   - bufferIsInitialized: False on the first update of this tensor, when `v` is set to `d`.
     ///   - decays: Whether this tensor takes weight decay (see ``appliesWeightDecay(to:)``).
     /// - Precondition: All three buffers have the same count.
-    public func update(
+    package func update(
         weights: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
         momentumBuffer: UnsafeMutableBufferPointer<Float>, bufferIsInitialized: Bool, decays: Bool
     ) {
@@ -64,8 +64,10 @@ public struct SGDOptimizer: Sendable {
     /// - Parameters:
     ///   - state: The tensor's momentum; created on the first call.
     ///   - name: The parameter's name, matched against ``noWeightDecay``.
-    public func update(weights: inout Tensor, gradients: Tensor, state: inout SGDMomentum, name: String) {
-        precondition(weights.shape == gradients.shape, "SGD: \(name) has shape \(weights.shape) but its gradient \(gradients.shape)")
+    package func update(weights: inout Tensor, gradients: Tensor, state: inout SGDMomentum, name: String) {
+        precondition(
+            weights.shape == gradients.shape,
+            "SGD: \(name) has shape \(weights.shape) but its gradient \(gradients.shape)")
         let initialized = state.buffer != nil
         var buffer = state.buffer ?? Tensor(shape: weights.shape)
         let decays = appliesWeightDecay(to: name)
@@ -82,11 +84,36 @@ public struct SGDOptimizer: Sendable {
     }
 }
 
-/// The momentum buffer of one parameter tensor; nil until the first update.
-public struct SGDMomentum: Sendable {
-    public var buffer: Tensor?
+extension SGDOptimizer {
+    /// Updates every parameter of `model` from `gradients`, all gradients concatenated at the
+    /// parameter slots' offsets (the layout of the gradient exchange's flat buffer).
+    ///
+    /// - Parameters:
+    ///   - momentum: One momentum buffer per parameter slot, in slot order.
+    ///   - buffersAreInitialized: False on the first update, when each buffer is set to `d`.
+    package func update(
+        _ model: inout GhostNetModel, gradients: UnsafeBufferPointer<Float>, momentum: inout [Tensor],
+        buffersAreInitialized: Bool
+    ) {
+        model.updateParameters { slot, weights in
+            let gradient = UnsafeBufferPointer(rebasing: gradients[slot.offset..<slot.offset + slot.scalarCount])
+            let decays = appliesWeightDecay(to: slot.name)
+            weights.withUnsafeMutableBufferPointer { weights in
+                momentum[slot.index].withUnsafeMutableBufferPointer { velocity in
+                    update(
+                        weights: weights, gradients: gradient, momentumBuffer: velocity,
+                        bufferIsInitialized: buffersAreInitialized, decays: decays)
+                }
+            }
+        }
+    }
+}
 
-    public init(buffer: Tensor? = nil) {
+/// The momentum buffer of one parameter tensor; nil until the first update.
+package struct SGDMomentum: Sendable {
+    package var buffer: Tensor?
+
+    package init(buffer: Tensor? = nil) {
         self.buffer = buffer
     }
 }

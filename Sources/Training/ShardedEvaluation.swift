@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// Validation of a model on the val split, sharded over the ranks: each rank sums its shard's
+// counts and losses, and one agreement adds the sums.
 
 import Distributed
 import GhostNet
@@ -8,16 +7,22 @@ import ImageData
 import TensorEngine
 
 /// Accuracy and loss of a model on the whole validation split.
-public struct ValidationMetrics: Sendable {
+package struct ValidationMetrics: Sendable {
     /// The fraction of images whose label has the highest logit.
-    public var top1: Double
+    package var top1: Double
     /// The fraction of images whose label is among the five highest logits (all of them when
     /// there are at most five classes).
-    public var top5: Double
+    package var top5: Double
     /// The mean cross-entropy over all images.
-    public var loss: Double
+    package var loss: Double
     /// The number of validation images, over all ranks.
-    public var imageCount: Int
+    package var imageCount: Int
+
+    /// `top-1 … top-5 … loss … (N images)`, six significant digits, for log lines.
+    package var summary: String {
+        "top-1 \(PerformanceReporter.formatted(top1)) top-5 \(PerformanceReporter.formatted(top5)) "
+            + "loss \(PerformanceReporter.formatted(loss)) (\(imageCount) images)"
+    }
 }
 
 /// Evaluation of a model on the validation split, sharded over the ranks of a communicator.
@@ -25,9 +30,9 @@ public struct ValidationMetrics: Sendable {
 /// Rank r reads images r, r+W, r+2W, … of the split (no padding, so every image counts exactly
 /// once); each rank sums its correct counts and losses and one all-reduce adds the sums, so every
 /// rank returns the same metrics for the whole split.
-public struct ShardedEvaluation {
-    public let loader: ShardedLoader
-    public let communicator: any Communicator
+package struct ShardedEvaluation {
+    package let loader: ShardedLoader
+    package let communicator: any Communicator
 
     /// - Parameters:
     ///   - dataset: The dataset whose `val/` split is read.
@@ -37,7 +42,7 @@ public struct ShardedEvaluation {
     ///   - seed: The loader's seed (validation reading is not random; it keys bad-image replacements).
     ///   - strictData: Make an unreadable image an error instead of replacing it.
     ///   - reportBadImage: Called once per bad file (see ``ShardedLoader``).
-    public init(
+    package init(
         dataset: DatasetIndex, batchSize: Int, imageSize: Int, threads: Int, seed: UInt64, strictData: Bool,
         communicator: any Communicator,
         reportBadImage: @escaping @Sendable (DataError) -> Void = ShardedLoader.warnOnStandardError
@@ -53,10 +58,9 @@ public struct ShardedEvaluation {
     ///
     /// - Throws: ``TrainingError`` of kind `.data` for an unreadable image in strict mode, `.model`
     ///   when the network refuses a batch, `.communication` when the reduction fails.
-    public func evaluate(_ model: inout GhostNetModel) throws(TrainingError) -> ValidationMetrics {
+    package func evaluate(_ model: inout GhostNetModel) throws(TrainingError) -> ValidationMetrics {
         let classes = model.structure.configuration.classes
-        // [top-1 correct, top-5 correct, loss sum, images], summed over ranks in Double (exact for counts).
-        var sums = [Double](repeating: 0, count: 4)
+        var sums = ValidationSums()
         let iterator = loader.makeEpoch(epoch: 0)
         while true {
             let batch: Batch?
@@ -74,21 +78,21 @@ public struct ShardedEvaluation {
             }
             let labels = batch.labels.map(Int.init)
             let (top1, top5) = Self.correctCounts(logits: logits, labels: labels, classes: classes)
-            sums[0] += Double(top1)
-            sums[1] += Double(top5)
-            sums[2] += softmaxCrossEntropy(logits: logits, labels: labels).loss * Double(labels.count)
-            sums[3] += Double(labels.count)
+            sums.top1Correct += Double(top1)
+            sums.top5Correct += Double(top5)
+            sums.lossSum += softmaxCrossEntropy(logits: logits, labels: labels).loss * Double(labels.count)
+            sums.images += Double(labels.count)
         }
+        let total: ValidationSums
         do {
-            try sums.withUnsafeMutableBufferPointer { buffer throws(CommunicatorError) in
-                try communicator.allreduceSum(buffer)
-            }
+            total = try communicator.agree(sums)
         } catch {
             throw TrainingError(.communication, "reducing validation metrics: \(error)")
         }
-        let images = sums[3]
-        guard images > 0 else { throw TrainingError(.data, "the validation split has no images") }
-        return ValidationMetrics(top1: sums[0] / images, top5: sums[1] / images, loss: sums[2] / images, imageCount: Int(images))
+        guard total.images > 0 else { throw TrainingError(.data, "the validation split has no images") }
+        return ValidationMetrics(
+            top1: total.top1Correct / total.images, top5: total.top5Correct / total.images,
+            loss: total.lossSum / total.images, imageCount: Int(total.images))
     }
 
     /// How many rows of `logits` rank their label first, and among the first five.
@@ -98,7 +102,8 @@ public struct ShardedEvaluation {
     /// - Parameter logits: `[N, classes]`.
     static func correctCounts(logits: Tensor, labels: [Int], classes: Int) -> (top1: Int, top5: Int) {
         logits.withUnsafeBufferPointer { scores in
-            var top1 = 0, top5 = 0
+            var top1 = 0
+            var top5 = 0
             for (row, label) in labels.enumerated() {
                 let base = row * classes
                 let own = scores[base + label]

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// The checks of what a configuration names on disk (data folders, model folders, checkpoint and log
+// folders), kept apart from the file's own validity so `config check` can report both.
 
 import Foundation
 
@@ -13,7 +12,7 @@ extension TrainingConfiguration {
     /// not exist yet (they are created on start).
     ///
     /// - Returns: The problems found, each of kind `.environment`; empty when all is well.
-    public func environmentIssues(fileManager: FileManager = .default) -> [ConfigurationIssue] {
+    package func environmentIssues(fileManager: FileManager = .default) -> [ConfigurationIssue] {
         var issues: [ConfigurationIssue] = []
         func isDirectory(_ path: String) -> Bool? {
             var directory: ObjCBool = false
@@ -25,23 +24,34 @@ extension TrainingConfiguration {
         }
         for name in pipeline {
             guard let step = name == .fullyTrain ? fullyTrain : eval else { continue }
-            let dataKey = "\(name.rawValue).dataset.common.data_path", dataPath = step.dataset.dataPath
+            let dataKey = "\(name.rawValue).dataset.common.data_path"
+            let dataPath = step.dataset.dataPath
             switch isDirectory(dataPath) {
             case nil:
-                report(dataKey, "\(dataPath) does not exist; expected an ImageNet-layout folder with train/ and val/ (generate one with `ghostnet-d dataset synth --out \(dataPath)`)")
+                report(
+                    dataKey,
+                    "\(dataPath) does not exist; expected an ImageNet-layout folder with train/ and val/ (generate "
+                        + "one with `ghostnet-d dataset synth --out \(dataPath)`)"
+                )
             case false?:
                 report(dataKey, "\(dataPath) is a file; expected an ImageNet-layout folder with train/ and val/")
             case true?:
                 let splits = name == .fullyTrain ? ["train", "val"] : ["val"]
                 for split in splits where isDirectory("\(dataPath)/\(split)") != true {
-                    report(dataKey, "\(dataPath) has no \(split)/ folder; expected \(splits.map { $0 + "/" }.joined(separator: " and "))")
+                    report(
+                        dataKey,
+                        "\(dataPath) has no \(split)/ folder; expected "
+                            + "\(splits.map { $0 + "/" }.joined(separator: " and "))"
+                    )
                 }
             }
             if name == .eval, let folder = step.modelsFolder, isDirectory(folder) != true {
                 report("eval.pipe_step.models_folder", "\(folder) is not a folder of checkpoints")
             }
         }
-        for (key, path) in [("runtime.checkpoint_dir", runtime.checkpointDirectory), ("runtime.log_dir", runtime.logDirectory)]
+        for (key, path) in [
+            ("runtime.checkpoint_dir", runtime.checkpointDirectory), ("runtime.log_dir", runtime.logDirectory),
+        ]
         where isDirectory(path) == false {
             report(key, "\(path) is a file; expected a folder (or nothing, to have it created)")
         }
@@ -51,7 +61,7 @@ extension TrainingConfiguration {
     /// Throws the ``environmentIssues(fileManager:)``, if any.
     ///
     /// - Throws: ``ConfigurationError`` naming the file and each key whose path is unusable.
-    public func validateEnvironment(fileManager: FileManager = .default) throws(ConfigurationError) {
+    package func validateEnvironment(fileManager: FileManager = .default) throws(ConfigurationError) {
         let issues = environmentIssues(fileManager: fileManager)
         if !issues.isEmpty { throw ConfigurationError(file: file, issues: issues) }
     }

@@ -1,11 +1,10 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// `TrainingError`, why a training or evaluation run stopped: its kind, the message, and whether all ranks
+// agreed on it (so the job can end cleanly instead of aborting).
 
 /// Why a training or evaluation run stopped.
-public struct TrainingError: Error, Sendable, CustomStringConvertible {
+package struct TrainingError: Error, Sendable, CustomStringConvertible {
     /// The class of failure.
-    public enum Kind: Sendable, Equatable {
+    package enum Kind: Sendable, Equatable {
         /// The configuration does not fit the dataset or the checkpoint.
         case configuration
         /// A training or validation image could not be read (strict data, or no replacement).
@@ -20,17 +19,17 @@ public struct TrainingError: Error, Sendable, CustomStringConvertible {
         case checkpoint
     }
 
-    public var kind: Kind
-    public var message: String
+    package var kind: Kind
+    package var message: String
     /// Whether every rank raised this error at the same point of the run, having agreed on it
     /// through a collective, so the job can end cleanly (`MPI_Finalize`) instead of aborting.
-    public var isCollective: Bool
+    package var isCollective: Bool
 
-    public init(_ kind: Kind, _ message: String, isCollective: Bool = false) {
+    package init(_ kind: Kind, _ message: String, isCollective: Bool = false) {
         self.kind = kind
         self.message = message
         self.isCollective = isCollective
     }
 
-    public var description: String { message }
+    package var description: String { message }
 }

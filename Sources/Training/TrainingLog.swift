@@ -1,10 +1,11 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training
-//===----------------------------------------------------------------------===//
+// A rank's log: the per-rank log file (and optional terminal output with a live progress bar), the
+// swift-log handler that writes to it, and the error when its folder or file cannot be opened.
 
 import Foundation
 import Logging
+import PerformanceRecords
 import Synchronization
+import TensorEngine
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +17,7 @@ import Glibc
 /// Lines read `YYYY-MM-DD HH:MM:SS.mmm LEVEL message` in local time. When standard output is a
 /// terminal, ``showProgress(_:)`` keeps one live progress bar on its last line; ordinary lines are
 /// printed above it. Otherwise progress appears as ordinary timestamped lines.
-public final class TrainingLogSink: Sendable {
+package final class TrainingLogSink: Sendable {
     private struct State {
         var barShown = false
         var lastBar = ""
@@ -24,7 +25,7 @@ public final class TrainingLogSink: Sendable {
 
     private let fileDescriptor: Int32
     /// The log file's path.
-    public let fileURL: URL
+    package let fileURL: URL
     private let echoToStandardOutput: Bool
     private let standardOutputIsTerminal: Bool
     private let state = Mutex(State())
@@ -35,14 +36,14 @@ public final class TrainingLogSink: Sendable {
     ///   - echoToStandardOutput: Also print lines on standard output (rank 0 in a job).
     ///   - standardOutputIsTerminal: Whether standard output is a terminal; by default `isatty(1)`.
     /// - Throws: ``TrainingLogError`` naming the path that cannot be created or opened.
-    public init(
+    package init(
         logDirectory: URL, rank: Int, echoToStandardOutput: Bool,
         standardOutputIsTerminal: Bool = isatty(STDOUT_FILENO) == 1
     ) throws(TrainingLogError) {
         do {
             try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
         } catch {
-            throw TrainingLogError(path: logDirectory.path, reason: error.localizedDescription)
+            throw TrainingLogError(path: logDirectory.path, reason: FileErrorText.reason(error))
         }
         fileURL = logDirectory.appendingPathComponent("train-rank\(rank).log")
         fileDescriptor = open(fileURL.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -59,11 +60,12 @@ public final class TrainingLogSink: Sendable {
 
     /// Whether ``showProgress(_:)`` draws a live bar (lines echo to a terminal) rather than
     /// writing ordinary lines.
-    public var showsLiveBar: Bool { echoToStandardOutput && standardOutputIsTerminal }
+    package var showsLiveBar: Bool { echoToStandardOutput && standardOutputIsTerminal }
 
     /// Writes one line: `message` with the timestamp and `level` prefix.
-    public func write(level: Logger.Level, _ message: String, at date: Date = Date()) {
-        let line = Self.prefix(level: level, date: date) + message + "\n"
+    package func write(level: Logger.Level, _ message: String, at date: Date = Date()) {
+        // Escaped: messages echo outside text (file names, a coordinator's answer) that must not break the line.
+        let line = Self.prefix(level: level, date: date) + LogText.escaped(message) + "\n"
         state.withLock { state in
             Self.writeAll(fileDescriptor, line)
             guard echoToStandardOutput else { return }
@@ -77,7 +79,7 @@ public final class TrainingLogSink: Sendable {
 
     /// Shows a progress line: as the live bar on a terminal (the file still gets a plain line), as
     /// an ordinary INFO line otherwise.
-    public func showProgress(_ text: String, at date: Date = Date()) {
+    package func showProgress(_ text: String, at date: Date = Date()) {
         guard echoToStandardOutput && standardOutputIsTerminal else {
             write(level: .info, text, at: date)
             return
@@ -92,7 +94,7 @@ public final class TrainingLogSink: Sendable {
     }
 
     /// Ends the live bar with a newline so later output starts on a fresh line.
-    public func finishProgress() {
+    package func finishProgress() {
         state.withLock { state in
             guard state.barShown else { return }
             Self.writeAll(STDOUT_FILENO, "\n")
@@ -102,14 +104,15 @@ public final class TrainingLogSink: Sendable {
     }
 
     /// `2024-05-01 12:00:00.123 INFO ` for `date` in local time.
-    public static func prefix(level: Logger.Level, date: Date) -> String {
+    package static func prefix(level: Logger.Level, date: Date) -> String {
         let seconds = date.timeIntervalSince1970
         var wholeSeconds = time_t(seconds.rounded(.down))
         let milliseconds = min(999, Int((seconds - seconds.rounded(.down)) * 1000))
         var parts = tm()
         localtime_r(&wholeSeconds, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millisecondText = milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
+        let millisecondText =
+            milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millisecondText) "
             + level.rawValue.uppercased() + " "
@@ -129,23 +132,23 @@ public final class TrainingLogSink: Sendable {
 }
 
 /// A swift-log handler that writes to a ``TrainingLogSink``; metadata is appended as `key=value`.
-public struct TrainingLogHandler: LogHandler {
-    public let sink: TrainingLogSink
-    public var logLevel: Logger.Level = .info
-    public var metadata: Logger.Metadata = [:]
-    public var metadataProvider: Logger.MetadataProvider?
+package struct TrainingLogHandler: LogHandler {
+    package let sink: TrainingLogSink
+    package var logLevel: Logger.Level = .info
+    package var metadata: Logger.Metadata = [:]
+    package var metadataProvider: Logger.MetadataProvider?
 
-    public init(sink: TrainingLogSink, logLevel: Logger.Level = .info) {
+    package init(sink: TrainingLogSink, logLevel: Logger.Level = .info) {
         self.sink = sink
         self.logLevel = logLevel
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
@@ -155,9 +158,9 @@ public struct TrainingLogHandler: LogHandler {
 }
 
 /// A log folder or file that cannot be created or opened.
-public struct TrainingLogError: Error, Sendable, CustomStringConvertible {
-    public var path: String
-    public var reason: String
+package struct TrainingLogError: Error, Sendable, CustomStringConvertible {
+    package var path: String
+    package var reason: String
 
-    public var description: String { "cannot open the log \(path): \(reason)" }
+    package var description: String { "cannot open the log \(path): \(reason)" }
 }

@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — end-to-end tests of the built binary
-//===----------------------------------------------------------------------===//
+// End-to-end runs of `bench train|infer` from the built binary: JSON, allocations, option errors.
 
 import Foundation
 import Testing
@@ -33,6 +31,26 @@ import _TestSupport
     @Test func badArchitectureIsRejected() throws {
         let result = try BuiltProducts.runGhostnet(["bench", "train", "--arch", "ghostnet18"])
         #expect(result.status != 0)
-        #expect(result.standardError.contains("--arch must be ghostnet101 or ghostnet50"), "\(result.combined)")
+        #expect(
+            result.standardError.contains("The value 'ghostnet18' is invalid for '--arch <arch>'"), "\(result.combined)"
+        )
+    }
+
+    /// Two passes of 2 images with accumulated gradients; the report compares the memory model's
+    /// peak for a pass of 2 with the measured one.
+    @Test func microBatchesRunAndReportThePredictedPeak() throws {
+        let result = try BuiltProducts.runGhostnet([
+            "bench", "train", "--arch", "ghostnet50", "--batch", "4", "--micro-batch", "2", "--image-size", "32",
+            "--threads", "1", "--steps", "1", "--warmup", "0",
+        ])
+        #expect(result.status == 0, "\(result.combined)")
+        #expect(
+            result.standardOutput.contains("memory model (passes of 2 images): predicted peak "), "\(result.combined)")
+    }
+
+    @Test func aMicroBatchLargerThanTheBatchIsRefused() throws {
+        let result = try BuiltProducts.runGhostnet(["bench", "train", "--batch", "4", "--micro-batch", "8"])
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("--micro-batch must be in 2...4, got 8"), "\(result.combined)")
     }
 }

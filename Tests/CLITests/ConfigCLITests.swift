@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — end-to-end tests of the built binary
-//===----------------------------------------------------------------------===//
+// `config check` through the built binary: the resolved configuration with overrides, a missing data folder,
+// and bad values named with file, key and suggestion.
 
 import Foundation
 import Testing
@@ -44,7 +43,11 @@ import _TestSupport
         let error = result.standardError
         #expect(error.contains("invalid configuration \(file.path) (2 problems)"), "\(result.combined)")
         #expect(error.contains("fully_train.trainer.epoch: unknown key; did you mean `fully_train.trainer.epochs`?"))
-        #expect(error.contains("--set fully_train.dataset.common.batch_size=0: fully_train.dataset.common.batch_size: expected an integer >= 1, got `0`"))
+        #expect(
+            error.contains(
+                "--set fully_train.dataset.common.batch_size=0: fully_train.dataset.common.batch_size: expected an "
+                    + "integer in [1, 65536], got `0`"
+            ))
         #expect(!result.standardOutput.contains("configuration OK"))
     }
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — end-to-end tests of the built binary
-//===----------------------------------------------------------------------===//
+// `dataset synth` and `dataset check` through the built binary, deterministic in the seed, a broken layout
+// refused with what was expected, and `bench data`.
 
 import Foundation
 import Testing
@@ -12,8 +11,10 @@ import _TestSupport
         let root = try TemporaryDirectory.make().appendingPathComponent("demo").path
         let cache = try TemporaryDirectory.make().path
         let synth = try BuiltProducts.runGhostnet(
-            ["dataset", "synth", "--out", root, "--classes", "3", "--train-per-class", "5", "--val-per-class", "2",
-             "--seed", "11", "--val-layout", layout])
+            [
+                "dataset", "synth", "--out", root, "--classes", "3", "--train-per-class", "5", "--val-per-class", "2",
+                "--seed", "11", "--val-layout", layout,
+            ])
         #expect(synth.status == 0, "\(synth.combined)")
         #expect(synth.standardOutput.contains("wrote 15 train and 6 val JPEGs in 3 classes"), "\(synth.standardOutput)")
 
@@ -22,8 +23,11 @@ import _TestSupport
         let check = try BuiltProducts.runGhostnet(["dataset", "check", root, "--cache-dir", cache])
         #expect(check.status == 0, "\(check.combined)")
         #expect(check.standardOutput.contains("classes: 3 (n00000000 … n00000002)"), "\(check.standardOutput)")
-        #expect(check.standardOutput.contains("train: 15 images, 5-5 per class, 1 ignored files"), "\(check.standardOutput)")
-        #expect(check.standardOutput.contains("val: 6 images, 2-2 per class, 0 ignored files"), "\(check.standardOutput)")
+        #expect(
+            check.standardOutput.contains("train: 15 images, 5-5 per class, 1 ignored files"), "\(check.standardOutput)"
+        )
+        #expect(
+            check.standardOutput.contains("val: 6 images, 2-2 per class, 0 ignored files"), "\(check.standardOutput)")
         #expect(check.standardOutput.contains("decode-checked 21 images: 0 unreadable"), "\(check.standardOutput)")
         #expect(check.standardError.contains("decoded 21/21"), "\(check.standardError)")
 
@@ -38,8 +42,11 @@ import _TestSupport
         func write(seed: Int) throws -> Data {
             let root = try TemporaryDirectory.make().path
             let result = try BuiltProducts.runGhostnet(
-                ["dataset", "synth", "--out", root, "--classes", "2", "--train-per-class", "2", "--val-per-class", "0",
-                 "--seed", "\(seed)"])
+                [
+                    "dataset", "synth", "--out", root, "--classes", "2", "--train-per-class", "2", "--val-per-class",
+                    "0",
+                    "--seed", "\(seed)",
+                ])
             #expect(result.status == 0, "\(result.combined)")
             return try Data(contentsOf: URL(fileURLWithPath: root + "/train/n00000001/n00000001_2.JPEG"))
         }
@@ -58,8 +65,10 @@ import _TestSupport
     @Test func benchDataReportsThroughput() throws {
         let root = try TemporaryDirectory.make().path
         let synth = try BuiltProducts.runGhostnet(
-            ["dataset", "synth", "--out", root, "--classes", "2", "--train-per-class", "8", "--val-per-class", "1",
-             "--fixed-size", "200x150"])
+            [
+                "dataset", "synth", "--out", root, "--classes", "2", "--train-per-class", "8", "--val-per-class", "1",
+                "--fixed-size", "200x150",
+            ])
         #expect(synth.status == 0, "\(synth.combined)")
         let bench = try BuiltProducts.runGhostnet(
             ["bench", "data", "--data", root, "--batches", "2", "--batch-size", "4", "--image-size", "64"],

@@ -1,10 +1,9 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — end-to-end tests of the built binary
-//===----------------------------------------------------------------------===//
+// OpenBLAS kernel selection in the built binary: re-executing with the kernels CPUID calls for, and keeping a
+// core type the user set.
 
 import Foundation
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct KernelSelectionCLITests {
@@ -14,8 +13,10 @@ import _TestSupport
     func binaryPicksAVX512KernelsItself() throws {
         let result = try BuiltProducts.run(
             URL(fileURLWithPath: "/usr/bin/env"),
-            ["-u", "OPENBLAS_CORETYPE", "-u", "GHOSTNET_OPENBLAS_REEXEC",
-             BuiltProducts.ghostnetExecutable.path, "system"])
+            [
+                "-u", "OPENBLAS_CORETYPE", "-u", "GHOSTNET_OPENBLAS_REEXEC",
+                BuiltProducts.ghostnetExecutable.path, "system",
+            ])
         #expect(result.status == 0, "\(result.combined)")
         let expected = OpenBLASRuntime.preferredCoreType(for: .current)!
         #expect(result.standardOutput.contains("OpenBLAS kernel: \(expected)"), "\(result.standardOutput)")

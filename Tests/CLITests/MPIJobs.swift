@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — end-to-end tests of the built binary
-//===----------------------------------------------------------------------===//
+// The one serialized parent suite of every test that starts an `mpirun` job.
 
 import Testing
 

@@ -1,8 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Coordinator tests
-//===----------------------------------------------------------------------===//
+// Hostile HTTP input to the coordinator: a matrix of malformed requests, fuzzed bodies and stalled
+// connections over raw sockets, each answered with an error and never a crash or a hang.
 
 import Coordinator
+import CoordinatorClient
 import Foundation
 import PerformanceRecords
 import StrictJSON
@@ -12,7 +12,8 @@ import _TestSupport
 
 @Suite("Bad input gets a 4xx JSON error and never hurts the daemon", .serialized)
 struct BadInputTests {
-    static let valid = #"{"worker_id":"0","rank":0,"epoch":1,"step":2,"performance":{"accuracy_top1":0.5},"timestamp":1700000000}"#
+    static let valid =
+        #"{"worker_id":"0","rank":0,"epoch":1,"step":2,"performance":{"accuracy_top1":0.5},"timestamp":1700000000}"#
 
     /// (path, body, expected status)
     static let matrix: [(String, String, Int)] = [
@@ -59,8 +60,12 @@ struct BadInputTests {
         // A client that sends half a body and stalls must not hold up anyone else.
         let stalled = try openStalledRequest(endpoint: coordinator.endpoint)
         // Malformed requests at the HTTP level: the server closes or answers 400, and keeps going.
-        for raw in ["GARBAGE\r\n\r\n", "POST /v1/jobs/j/records HTTP/1.1\r\nContent-Length: -5\r\n\r\n", "\u{0}\u{1}\u{2}"] {
-            _ = try? await offCooperativePool { [endpoint = coordinator.endpoint] in try rawExchange(raw, endpoint: endpoint) }
+        for raw in [
+            "GARBAGE\r\n\r\n", "POST /v1/jobs/j/records HTTP/1.1\r\nContent-Length: -5\r\n\r\n", "\u{0}\u{1}\u{2}",
+        ] {
+            _ = try? await offCooperativePool { [endpoint = coordinator.endpoint] in
+                try rawExchange(raw, endpoint: endpoint)
+            }
         }
         #expect(try await coordinator.send("GET", "/healthz").status == 200)
         #expect(try await coordinator.send("POST", "/v1/jobs/j/records", body: Self.valid).status == 201)
@@ -87,7 +92,8 @@ struct BadInputTests {
         let bodies = 2500
         for index in 0..<bodies {
             let body = index % 10 == 0 ? randomBytes(&generator) : mutate(seeds[index % seeds.count], &generator)
-            let response = try await RunningCoordinator.send("POST", "/v1/jobs/fuzz/records", to: coordinator.endpoint, body: body)
+            let response = try await RunningCoordinator.send(
+                "POST", "/v1/jobs/fuzz/records", to: coordinator.endpoint, body: body)
             statusCounts[response.status, default: 0] += 1
             #expect(response.status < 500, "server error for \(String(decoding: body, as: UTF8.self))")
             if response.status == 201 { accepted.append(try PerformanceRecord(jsonText: body)) }
@@ -111,7 +117,8 @@ struct BadInputTests {
     private func randomBytes(_ generator: inout SeededRandom) -> [UInt8] {
         let alphabet = Array(#"{}[]":,0123456789.-+eE truefalsnul\"#.utf8)
         return (0..<Int(generator.next() % 120)).map { _ in
-            generator.next() % 3 == 0 ? UInt8(truncatingIfNeeded: generator.next()) : alphabet[Int(generator.next() % UInt64(alphabet.count))]
+            generator.next() % 3 == 0
+                ? UInt8(truncatingIfNeeded: generator.next()) : alphabet[Int(generator.next() % UInt64(alphabet.count))]
         }
     }
 
@@ -141,7 +148,9 @@ func connectedSocket(_ endpoint: HTTPEndpoint) throws -> Int32 {
     var timeout = timeval(tv_sec: 5, tv_usec: 0)
     setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else {
         close(descriptor)

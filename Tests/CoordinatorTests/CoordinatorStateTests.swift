@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Coordinator tests
-//===----------------------------------------------------------------------===//
+// The coordinator's pure state and its log: the incrementally kept Pareto front, log rotation by size and
+// after copy-truncate, and a log that cannot be written.
 
 import Coordinator
 import Foundation
@@ -17,13 +16,18 @@ struct CoordinatorStateTests {
         var state = CoordinatorState(objectives: nil)
         var all: [PerformanceRecord] = []
         for step in 0..<300 {
-            var metrics: [(String, Double)] = [("accuracy_top1", Double(generator.next() % 20) / 20), ("params", Double(generator.next() % 20))]
+            var metrics: [(String, Double)] = [
+                ("accuracy_top1", Double(generator.next() % 20) / 20), ("params", Double(generator.next() % 20)),
+            ]
             // A third key appears later, widening the default objectives.
             if step >= 150 { metrics.append(("flops", Double(generator.next() % 5))) }
             let record = makeRecord(worker: "\(step % 7)", epoch: step, step: step, metrics)
             all.append(record)
-            let best = state.append(record, job: "j")
+            let before = state.jobs["j"]?.best ?? []
+            let changed = state.append(record, job: "j")
+            let best = state.jobs["j"]!.best
             #expect(best == ParetoFront.best(of: all), "after \(step + 1) records")
+            #expect(changed == (best != before), "after \(step + 1) records")
         }
     }
 
@@ -61,7 +65,9 @@ struct CoordinatorStateTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("plain-file")
         try Data("x".utf8).write(to: file)
-        let error = #expect(throws: CoordinatorError.self) { try LogSink(path: file.appendingPathComponent("c.log").path) }
+        let error = #expect(throws: CoordinatorError.self) {
+            try LogSink(path: file.appendingPathComponent("c.log").path)
+        }
         #expect(error?.description.contains("plain-file/c.log") == true)
     }
 }

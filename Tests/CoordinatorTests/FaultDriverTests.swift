@@ -1,8 +1,9 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Coordinator tests
-//===----------------------------------------------------------------------===//
+// The drivers of the fault suite (`make test-faults`), the load test and the synthetic record stream, on
+// short runs against an in-process coordinator.
 
+import Benchmarks
 import Coordinator
+import CoordinatorClient
 import Foundation
 import PerformanceRecords
 import Testing
@@ -48,7 +49,9 @@ struct FaultDriverTests {
         test.jobPrefix = "probe"
         let report = try await offCooperativePool { [test] in test.run() }
         #expect(!report.passed)
-        #expect(report.failures.contains { $0.hasPrefix("job probe-0: 3 record(s) stored, 2 acknowledged") }, "\(report.lines)")
+        #expect(
+            report.failures.contains { $0.hasPrefix("job probe-0: 3 record(s) stored, 2 acknowledged") },
+            "\(report.lines)")
         await coordinator.stop()
     }
 
@@ -56,17 +59,25 @@ struct FaultDriverTests {
     func recordStreamDelivers() async throws {
         let directory = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let coordinator = try await RunningCoordinator.start(dataDirectory: directory.appendingPathComponent("coordinator"))
+        let coordinator = try await RunningCoordinator.start(
+            dataDirectory: directory.appendingPathComponent("coordinator"))
         let stream = SyntheticRecordStream(count: 6, interval: 0)
         #expect(stream.record(3) == SyntheticRecordStream(count: 99, interval: 1).record(3))
-        #expect(stream.record(2).epoch == 2 && stream.record(2).step == 200 && stream.record(2).timestamp == 1_700_000_120)
-        let client = CoordinatorClient(configuration: CoordinatorClientConfiguration(
-            endpoint: coordinator.endpoint, job: "stream", spoolPath: directory.appendingPathComponent("spool").path))
-        let outcome = try await offCooperativePool { try stream.run(client: client, drainTimeout: 0) { _ in } }
-        #expect(outcome.delivered == 6 && outcome.rejected == 0 && outcome.pending == 0 && outcome.roundsWithPending == 0, "\(outcome)")
+        #expect(
+            stream.record(2).epoch == 2 && stream.record(2).step == 200 && stream.record(2).timestamp == 1_700_000_120)
+        let client = CoordinatorClient(
+            configuration: CoordinatorClientConfiguration(
+                endpoint: coordinator.endpoint, job: "stream", spoolPath: directory.appendingPathComponent("spool").path
+            ))
+        let outcome = try await offCooperativePool { try stream.run(client: client, drainTimeout: 30) { _ in } }
+        #expect(
+            outcome.delivered == 6 && outcome.rejected == 0 && outcome.pending == 0 && outcome.roundsWithPending == 0,
+            "\(outcome)")
         #expect(try await coordinator.records(job: "stream") == (1...6).map(stream.record))
         // Objectives accuracy (max) and loss (min) keep more than one record best somewhere in the stream.
-        #expect(coordinator.bestValuesMessages.contains { $0.components(separatedBy: "'worker_id'").count > 2 }, "\(coordinator.bestValuesMessages)")
+        #expect(
+            coordinator.bestValuesMessages.contains { $0.components(separatedBy: "'worker_id'").count > 2 },
+            "\(coordinator.bestValuesMessages)")
         await coordinator.stop()
     }
 }

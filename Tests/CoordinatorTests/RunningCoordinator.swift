@@ -1,8 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Coordinator tests
-//===----------------------------------------------------------------------===//
+// Test support: a coordinator running inside the test process on an ephemeral loopback port, with
+// helpers to post records and read them back.
 
 import Coordinator
+import CoordinatorClient
 import Foundation
 import PerformanceRecords
 import StrictJSON
@@ -21,14 +21,17 @@ final class RunningCoordinator: Sendable {
         self.task = task
     }
 
-    /// Starts a coordinator (port 0 unless given) and waits until it accepts connections.
+    /// Starts a coordinator (port 0 unless given; HTTPS with `tls`) and waits until it accepts connections.
     static func start(
-        dataDirectory: URL, port: Int = 0, token: String? = nil, objectives: [Objective]? = nil
+        dataDirectory: URL, port: Int = 0, token: String? = nil, objectives: [Objective]? = nil,
+        tls: TestCertificates? = nil
     ) async throws -> RunningCoordinator {
         let configuration = CoordinatorConfiguration(
             host: "127.0.0.1", port: port, dataDirectory: dataDirectory.path,
             logFile: dataDirectory.appendingPathComponent("coordinator.log").path,
-            token: token, objectives: objectives, logsToStandardOutput: false)
+            token: token, tlsCertificatePath: tls?.serverCertificate, tlsKeyPath: tls?.serverKey,
+            objectives: objectives,
+            logsToStandardOutput: false)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let task = Task {
             defer { continuation.finish() }
@@ -37,7 +40,11 @@ final class RunningCoordinator: Sendable {
             }
         }
         for await port in ports {
-            return RunningCoordinator(configuration: configuration, endpoint: HTTPEndpoint(host: "127.0.0.1", port: port), task: task)
+            // With TLS every request of the tests goes over HTTPS, verified against the test CA.
+            var endpoint = HTTPEndpoint(host: "127.0.0.1", port: port)
+            endpoint.usesTLS = tls != nil
+            endpoint.certificateAuthorityFile = tls?.authority
+            return RunningCoordinator(configuration: configuration, endpoint: endpoint, task: task)
         }
         try await task.value
         throw CoordinatorError("the coordinator stopped before listening")
@@ -70,14 +77,16 @@ final class RunningCoordinator: Sendable {
     }
 
     static func send(
-        _ method: String, _ path: String, to endpoint: HTTPEndpoint, body: [UInt8], token: String? = nil, timeout: Double = 10
+        _ method: String, _ path: String, to endpoint: HTTPEndpoint, body: [UInt8], token: String? = nil,
+        headers extra: [(String, String)] = [], timeout: Double = 10
     ) async throws -> HTTPExchangeResponse {
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")] + extra
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
         let sendableHeaders = headers.map { [$0.name, $0.value] }
         return try await offCooperativePool {
             try HTTPExchange.send(
-                method, path, to: endpoint, headers: sendableHeaders.map { ($0[0], $0[1]) }, body: body, timeout: timeout)
+                method, path, to: endpoint, headers: sendableHeaders.map { ($0[0], $0[1]) }, body: body,
+                timeout: timeout)
         }
     }
 
@@ -104,8 +113,10 @@ func offCooperativePool<Value: Sendable>(_ work: @escaping @Sendable () throws -
 }
 
 /// A record with the given metrics (in that order) and key fields.
-func makeRecord(worker: String = "0", epoch: Int = 0, step: Int = 0, _ metrics: [(String, Double)]) -> PerformanceRecord {
+func makeRecord(worker: String = "0", epoch: Int = 0, step: Int = 0, _ metrics: [(String, Double)]) -> PerformanceRecord
+{
     PerformanceRecord(
         workerID: worker, rank: 0, epoch: epoch, step: step,
-        performance: PerformanceMetrics(metrics.map { (key: $0.0, value: $0.1) }), timestamp: 1_700_000_000 + Double(step))
+        performance: PerformanceMetrics(metrics.map { (key: $0.0, value: $0.1) }),
+        timestamp: 1_700_000_000 + Double(step))
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Distributed tests
-//===----------------------------------------------------------------------===//
+// The gradient exchange over thread ranks: bucketing, averaging known buffers, the watchdog, mismatched
+// collectives, and the broadcast and checksum that keep replicas identical.
 
 import Distributed
 import Foundation
@@ -50,7 +49,8 @@ final class ResultBox<Output: Sendable>: @unchecked Sendable {
 
     @Test(arguments: [(1, 4), (2, 40), (3, 1 << 20), (4, 4096)])
     func averagesKnownBuffersOverThreadRanks(size: Int, bucketBytes: Int) throws {
-        let sizes = ExchangeSelfCheck.parameterSizes(totalling: 70_001)
+        // Irregular sizes (tiny, odd, prime, large), 70,001 elements in all.
+        let sizes = [1, 7, 1000, 4099, 64_894]
         let results = runRanks(size) { communicator -> [Float] in
             let exchange = GradientExchange(
                 parameterShapes: sizes.map { [$0] }, communicator: communicator,
@@ -104,7 +104,10 @@ final class ResultBox<Output: Sendable>: @unchecked Sendable {
             if case .failure(let error) = result { return "\(error)" }
             return "succeeded"
         }
-        #expect(failures[0].contains("collective watchdog: rank 0, step 1: gradient bucket 0 of 1 (parameters 0-0, 20 bytes) not complete after 0.2 s"), "\(failures)")
+        #expect(
+            failures[0].contains(
+                "collective watchdog: rank 0, step 1: gradient bucket 0 of 1 (parameters 0-0, 20 "
+                    + "bytes) not complete after 0.2 s"), "\(failures)")
         #expect(failures[1].contains("the group was aborted: rank 0: collective watchdog"), "\(failures)")
     }
 
@@ -133,7 +136,9 @@ final class ResultBox<Output: Sendable>: @unchecked Sendable {
             var sums: [Double] = [Double(communicator.rank) * 0.5]
             try sums.withUnsafeMutableBufferPointer { try communicator.allreduceSum($0) }
             try communicator.barrier()
-            return parameters.flatMap(\.scalars) + statistics.flatMap(\.scalars) + [Float(counts[0]), Float(counts[1]), Float(sums[0])]
+            return parameters.flatMap(\.scalars) + statistics.flatMap(\.scalars) + [
+                Float(counts[0]), Float(counts[1]), Float(sums[0]),
+            ]
         }
         for result in results {
             expectClose(try result.get(), [0, 0, 0, 0, 10, 10, 10, 1, 1, 2, 3, 3, 1.5])
@@ -151,7 +156,9 @@ final class ResultBox<Output: Sendable>: @unchecked Sendable {
                 Issue.record("diverged parameters were accepted")
             } catch {
                 let message = "\(error)"
-                #expect(message.contains("parameters differ across ranks at step 100: ranks 0,1 have checksum"), "\(message)")
+                #expect(
+                    message.contains("parameters differ across ranks at step 100: ranks 0,1 have checksum"),
+                    "\(message)")
                 #expect(message.contains("; rank 2 has checksum"), "\(message)")
             }
         }

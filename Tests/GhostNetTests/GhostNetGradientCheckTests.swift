@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet tests
-//===----------------------------------------------------------------------===//
+// The whole-model gradient check: backward of the tiny variant against central finite differences.
+// Slow in debug builds; run it in release.
 
 import GhostNet
 import Layers
@@ -26,7 +25,8 @@ import _TestSupport
     static let relative = 6e-2
     static let absolute = 1e-3
 
-    static let sampledTensors: [String] = ["conv1.weight", "bn1.weight", "bn1.bias", "fc.weight", "fc.bias"]
+    static let sampledTensors: [String] =
+        ["conv1.weight", "bn1.weight", "bn1.bias", "fc.weight", "fc.bias"]
         + (1...4).flatMap { stage in
             [
                 "base.conv1.weight", "base.bn2.weight", "base.conv3.weight", "base.bn3.bias",
@@ -72,7 +72,9 @@ import _TestSupport
                 }
                 return try loss(probe, images)
             }
-            results.append(Comparison(name: "\(name)[\(coordinate)]", analytic: Double(analytic[coordinate]), numerical: numerical))
+            results.append(
+                Comparison(name: "\(name)[\(coordinate)]", analytic: Double(analytic[coordinate]), numerical: numerical)
+            )
         }
         let imageValues = imageGradient.scalars
         let strongest = imageValues.indices.sorted { abs(imageValues[$0]) > abs(imageValues[$1]) }.prefix(4)
@@ -82,7 +84,9 @@ import _TestSupport
                 probe.withUnsafeMutableBufferPointer { $0[coordinate] += step }
                 return try loss(model, probe)
             }
-            results.append(Comparison(name: "images[\(coordinate)]", analytic: Double(imageValues[coordinate]), numerical: numerical))
+            results.append(
+                Comparison(
+                    name: "images[\(coordinate)]", analytic: Double(imageValues[coordinate]), numerical: numerical))
         }
         return results
     }
@@ -99,6 +103,8 @@ import _TestSupport
         let caught = results.filter {
             !isClose(1.25 * $0.analytic, $0.numerical, relative: Self.relative, absolute: Self.absolute)
         }
-        #expect(caught.count >= results.count * 9 / 10, "a 25 % error escaped at \(results.count - caught.count) of \(results.count) coordinates")
+        #expect(
+            caught.count >= results.count * 9 / 10,
+            "a 25 % error escaped at \(results.count - caught.count) of \(results.count) coordinates")
     }
 }

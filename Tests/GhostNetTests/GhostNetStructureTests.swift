@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — GhostNet tests
-//===----------------------------------------------------------------------===//
+// The network as data: the reference's parameter and MAC counts, output shapes, PyTorch names and shapes,
+// the ghost split of odd planes, `--blocks` parsing and the summary report.
 
 import GhostNet
 import Testing
@@ -25,9 +24,10 @@ import Testing
     @Test func ghostnet101StageOutputShapesAt224() throws {
         let structure = GhostNetStructure(configuration: try GhostNetConfiguration())
         #expect(structure.summary.map(\.name) == ["stem", "layer1", "layer2", "layer3", "layer4", "fc"])
-        #expect(structure.summary.map(\.outputShape) == [
-            [64, 56, 56], [256, 56, 56], [512, 28, 28], [1024, 14, 14], [2048, 7, 7], [1000],
-        ])
+        #expect(
+            structure.summary.map(\.outputShape) == [
+                [64, 56, 56], [256, 56, 56], [512, 28, 28], [1024, 14, 14], [2048, 7, 7], [1000],
+            ])
         #expect(structure.classifier.inputFeatures == 2048)
     }
 
@@ -67,20 +67,27 @@ import Testing
             #expect(shapes[name] == shape, "\(name)")
         }
         // The merge pool (merge.0), the end's and ghost blocks' shortcuts have no state.
-        for absent in ["layer3.merge.0.weight", "layer3.layers.22.conv1.weight", "layer4.end.downsample.0.weight",
-                       "layer3.layers.1.downsample.0.weight", "layer2.layers.0.bias", "fc.num_batches_tracked"] {
+        for absent in [
+            "layer3.merge.0.weight", "layer3.layers.22.conv1.weight", "layer4.end.downsample.0.weight",
+            "layer3.layers.1.downsample.0.weight", "layer2.layers.0.bias", "fc.num_batches_tracked",
+        ] {
             #expect(shapes[absent] == nil, "\(absent)")
         }
-        #expect(structure.tensors.filter { !$0.isTrainable }.allSatisfy {
-            $0.name.hasSuffix(".running_mean") || $0.name.hasSuffix(".running_var")
-        })
+        #expect(
+            structure.tensors.filter { !$0.isTrainable }.allSatisfy {
+                $0.name.hasSuffix(".running_mean") || $0.name.hasSuffix(".running_var")
+            })
     }
 
     @Test func tinyVariantShapes() throws {
-        let configuration = try GhostNetConfiguration(blocksPerStage: [3, 4, 3, 3], width: 8, classes: 10, imageSize: 32)
+        let configuration = try GhostNetConfiguration(
+            blocksPerStage: [3, 4, 3, 3], width: 8, classes: 10, imageSize: 32)
         let structure = GhostNetStructure(configuration: configuration)
         #expect(configuration.architectureName == "custom")
-        #expect(structure.summary.map(\.outputShape) == [[8, 8, 8], [32, 8, 8], [64, 4, 4], [128, 2, 2], [256, 1, 1], [10]])
+        #expect(
+            structure.summary.map(\.outputShape) == [
+                [8, 8, 8], [32, 8, 8], [64, 4, 4], [128, 2, 2], [256, 1, 1], [10],
+            ])
         let stage2 = structure.stages[1]
         #expect(stage2.planes == 16 && stage2.stride == 2)
         let ghost = try #require(stage2.ghost)
@@ -94,7 +101,8 @@ import Testing
     /// With an odd plane count the raw path gets the extra plane, and the end block still sees
     /// `4·raw + 4·cheap = 4p` channels.
     @Test func oddPlanesSplitWithTheRawPathRoundedUp() throws {
-        let structure = GhostNetStructure(configuration: try GhostNetConfiguration(blocksPerStage: [3, 1, 1, 1], width: 5))
+        let structure = GhostNetStructure(
+            configuration: try GhostNetConfiguration(blocksPerStage: [3, 1, 1, 1], width: 5))
         let stage = structure.stages[0]
         let ghost = try #require(stage.ghost)
         #expect(ghost.cheapPlanes == 2 && ghost.rawPlanes == 3)
@@ -105,10 +113,14 @@ import Testing
 
     /// Stages with b ≤ 2 are `end(base(x))`: no layers, merge or cheap modules.
     @Test func shallowStagesHaveNoGhostPath() throws {
-        let structure = GhostNetStructure(configuration: try GhostNetConfiguration(blocksPerStage: [1, 2, 3, 2], width: 4))
+        let structure = GhostNetStructure(
+            configuration: try GhostNetConfiguration(blocksPerStage: [1, 2, 3, 2], width: 4))
         #expect(structure.stages.map { $0.ghost == nil } == [true, true, false, true])
         let names = structure.tensors.map(\.name)
-        #expect(!names.contains { $0.hasPrefix("layer1.layers") || $0.hasPrefix("layer2.merge") || $0.hasPrefix("layer4.cheap") })
+        #expect(
+            !names.contains {
+                $0.hasPrefix("layer1.layers") || $0.hasPrefix("layer2.merge") || $0.hasPrefix("layer4.cheap")
+            })
         #expect(names.contains("layer3.layers.1.conv1.weight"))
         #expect(structure.stages[1].base.downsample != nil && structure.stages[1].end.downsample == nil)
     }
@@ -120,7 +132,9 @@ import Testing
         ([3, 4, 23, 3], 64, 0, 224, "classes"),
         ([3, 4, 23, 3], 64, 1000, 0, "image size"),
     ])
-    func invalidConfigurationsAreRefusedWithTheReason(blocks: [Int], width: Int, classes: Int, imageSize: Int, reason: String) {
+    func invalidConfigurationsAreRefusedWithTheReason(
+        blocks: [Int], width: Int, classes: Int, imageSize: Int, reason: String
+    ) {
         #expect {
             _ = try GhostNetConfiguration(blocksPerStage: blocks, width: width, classes: classes, imageSize: imageSize)
         } throws: { error in

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData tests
-//===----------------------------------------------------------------------===//
+// The transforms against torchvision: random-resized crop ranges, the evaluation crop, resampling weights
+// and antialiasing, the minimum decode size, and colour jitter.
 
 import Foundation
 import ImageData
@@ -18,10 +17,14 @@ import _TestSupport
         for _ in 0..<2000 {
             let crop = SampleTransform.randomResizedCrop(
                 width: width, height: height, scale: 0.08...1, aspectRatio: 0.75...(4.0 / 3), using: &random)
-            #expect(crop.x >= 0 && crop.y >= 0 && crop.x + crop.width <= Double(width) && crop.y + crop.height <= Double(height))
+            #expect(
+                crop.x >= 0 && crop.y >= 0 && crop.x + crop.width <= Double(width)
+                    && crop.y + crop.height <= Double(height))
             let (w, h) = (crop.width, crop.height)
-            let sampled = w >= 0.75 * (h - 0.5) - 0.5 && w <= 4.0 / 3 * (h + 0.5) + 0.5
-                && (w + 0.5) * (h + 0.5) >= 0.08 * Double(width * height) && (w - 0.5) * (h - 0.5) <= Double(width * height)
+            let sampled =
+                w >= 0.75 * (h - 0.5) - 0.5 && w <= 4.0 / 3 * (h + 0.5) + 0.5
+                && (w + 0.5) * (h + 0.5) >= 0.08 * Double(width * height)
+                && (w - 0.5) * (h - 0.5) <= Double(width * height)
             let fallback = Int(w) == fallbackWidth && Int(h) == height && crop.x == Double((width - fallbackWidth) / 2)
             #expect(sampled || fallback, "crop \(crop) of \(width) x \(height)")
         }
@@ -65,12 +68,15 @@ import _TestSupport
         let side = 512
         let pixels = (0..<(side * side)).map { ($0 % side + $0 / side) % 2 == 0 ? UInt8(255) : 0 }
         let path = try Fixtures.folder() + "/checkers.JPEG"
-        try Fixtures.write(try JPEGEncoder.encode(pixels, width: side, height: side, format: .grayscale, quality: 100), to: path)
+        try Fixtures.write(
+            try JPEGEncoder.encode(pixels, width: side, height: side, format: .grayscale, quality: 100), to: path)
         var pipeline = SamplePipeline()
         var random = SeededRandom(seed: 0)
         var output = [Float](repeating: 0, count: 32 * 32 * 3)
         try output.withUnsafeMutableBufferPointer { buffer in
-            try pipeline.load(path: path, transform: .evaluation(imageSize: 32, normalization: .identity), random: &random, into: buffer)
+            try pipeline.load(
+                path: path, transform: .evaluation(imageSize: 32, normalization: .identity), random: &random,
+                into: buffer)
         }
         expectClose(output, [Float](repeating: 0.5, count: output.count), relative: 0, absolute: 0.03)
     }
@@ -78,14 +84,16 @@ import _TestSupport
     @Test func colorJitterKeepsValuesInRangeAndChangesThem() throws {
         let path = try Fixtures.folder() + "/quadrants.JPEG"
         let image = Fixtures.quadrants(side: 96)
-        try Fixtures.write(try JPEGEncoder.encode(image.pixels, width: 96, height: 96, format: .rgb, quality: 95), to: path)
+        try Fixtures.write(
+            try JPEGEncoder.encode(image.pixels, width: 96, height: 96, format: .rgb, quality: 95), to: path)
         var pipeline = SamplePipeline()
         func load(_ jitter: ColorJitter?) throws -> [Float] {
             var random = SeededRandom(seed: 5)
             var output = [Float](repeating: 0, count: 48 * 48 * 3)
             try output.withUnsafeMutableBufferPointer { buffer in
                 try pipeline.load(
-                    path: path, transform: .train(imageSize: 48, flipProbability: 0, colorJitter: jitter, normalization: .identity),
+                    path: path,
+                    transform: .train(imageSize: 48, flipProbability: 0, colorJitter: jitter, normalization: .identity),
                     random: &random, into: buffer)
             }
             return output

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData tests
-//===----------------------------------------------------------------------===//
+// Dataset indexes: labels and counts for both validation layouts, the flat labels file, broken layouts named
+// with what was expected, and the cache reused until a folder changes.
 
 import Foundation
 import ImageData
@@ -39,8 +38,11 @@ import _TestSupport
         let parent = try Fixtures.synthetic(layout: .flat)
         let nested = parent + "/Data/CLS-LOC"
         try FileManager.default.createDirectory(atPath: nested, withIntermediateDirectories: true)
-        for name in ["train", "val"] { try FileManager.default.moveItem(atPath: parent + "/" + name, toPath: nested + "/" + name) }
-        try FileManager.default.moveItem(atPath: parent + "/LOC_val_solution.csv", toPath: parent + "/Data/LOC_val_solution.csv")
+        for name in ["train", "val"] {
+            try FileManager.default.moveItem(atPath: parent + "/" + name, toPath: nested + "/" + name)
+        }
+        try FileManager.default.moveItem(
+            atPath: parent + "/LOC_val_solution.csv", toPath: parent + "/Data/LOC_val_solution.csv")
         let index = try DatasetIndex.scan(dataPath: nested)
         #expect(index.validation.count == 6)
         #expect(index.validationLayout == .flat(labelsFile: parent + "/Data/LOC_val_solution.csv"))
@@ -58,7 +60,8 @@ import _TestSupport
         #expect(error?.description.contains("LOC_val_solution.csv") == true)
 
         let unknownClass = try Fixtures.synthetic()
-        try FileManager.default.createDirectory(atPath: unknownClass + "/val/n99999999", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: unknownClass + "/val/n99999999", withIntermediateDirectories: true)
         error = #expect(throws: DataError.self) { try DatasetIndex.scan(dataPath: unknownClass) }
         #expect(error?.path == unknownClass + "/val/n99999999")
         #expect(error?.description.contains("is not a class of train/") == true)

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData tests
-//===----------------------------------------------------------------------===//
+// Test fixtures for ImageData: small images with known pixels, JPEG encodings of them, and datasets
+// written to disk.
 
 import Foundation
 import ImageData
@@ -24,16 +23,20 @@ enum Fixtures {
 
     /// The decoded colour at the centre of each quadrant.
     static func quadrantCenters(of image: RGBImage) -> [[Double]] {
-        let w = image.width, h = image.height
+        let w = image.width
+        let h = image.height
         return [(w / 4, h / 4), (3 * w / 4, h / 4), (w / 4, 3 * h / 4), (3 * w / 4, 3 * h / 4)].map { x, y in
             (0..<3).map { Double(image.pixels[(y * w + x) * 3 + $0]) }
         }
     }
 
     /// A flat-colour RGB JPEG of `width × height`.
-    static func flatJPEG(width: Int, height: Int, color: [UInt8] = [120, 130, 140], progressive: Bool = false) throws -> [UInt8] {
+    static func flatJPEG(width: Int, height: Int, color: [UInt8] = [120, 130, 140], progressive: Bool = false) throws
+        -> [UInt8]
+    {
         let pixels = (0..<(width * height)).flatMap { _ in color }
-        return try JPEGEncoder.encode(pixels, width: width, height: height, format: .rgb, quality: 92, progressive: progressive)
+        return try JPEGEncoder.encode(
+            pixels, width: width, height: height, format: .rgb, quality: 92, progressive: progressive)
     }
 
     /// A new empty folder.
@@ -53,8 +56,9 @@ enum Fixtures {
         let root = try folder()
         _ = try SyntheticDataset.write(
             to: root,
-            configuration: .init(classes: classes, trainPerClass: train, validationPerClass: val, seed: seed,
-                                 validationLayout: layout, sideRange: 40...90))
+            configuration: .init(
+                classes: classes, trainPerClass: train, validationPerClass: val, seed: seed,
+                validationLayout: layout, sideRange: 40...90))
         return root
     }
 }

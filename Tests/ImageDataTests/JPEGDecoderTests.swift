@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData tests
-//===----------------------------------------------------------------------===//
+// The JPEG decoder: RGB baseline and progressive, grayscale, Adobe CMYK and YCCK, DCT scaling, and truncated,
+// non-JPEG and oversized files refused without spoiling the decoder for the next file.
 
 import Foundation
 import ImageData
@@ -9,7 +8,9 @@ import _TestSupport
 
 @Suite struct JPEGDecoderTests {
     /// Decoded quadrant centres must match the encoded colours within JPEG tolerance.
-    private func expectQuadrants(_ image: RGBImage, tolerance: Double, sourceLocation: SourceLocation = #_sourceLocation) {
+    private func expectQuadrants(
+        _ image: RGBImage, tolerance: Double, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let expected = Fixtures.quadrantColors.map { $0.map(Double.init) }
         for (actual, wanted) in zip(Fixtures.quadrantCenters(of: image), expected) {
             for c in 0..<3 {
@@ -21,7 +22,8 @@ import _TestSupport
     @Test(arguments: [false, true])
     func rgbBaselineAndProgressive(progressive: Bool) throws {
         let source = Fixtures.quadrants()
-        let file = try JPEGEncoder.encode(source.pixels, width: 64, height: 64, format: .rgb, quality: 95, progressive: progressive)
+        let file = try JPEGEncoder.encode(
+            source.pixels, width: 64, height: 64, format: .rgb, quality: 95, progressive: progressive)
         let decoder = JPEGDecoder()
         let header = try decoder.readHeader(file, path: "quadrants.jpg")
         #expect(header.isProgressive == progressive)
@@ -50,7 +52,8 @@ import _TestSupport
     func adobeCMYKAndYCCK(storeAsYCCK: Bool) throws {
         let source = Fixtures.quadrants()
         let cmyk = JPEGEncoder.adobeCMYK(fromRGB: source.pixels)
-        let file = try JPEGEncoder.encode(cmyk, width: 64, height: 64, format: .cmyk(storeAsYCCK: storeAsYCCK), quality: 95)
+        let file = try JPEGEncoder.encode(
+            cmyk, width: 64, height: 64, format: .cmyk(storeAsYCCK: storeAsYCCK), quality: 95)
         let decoder = JPEGDecoder()
         let header = try decoder.readHeader(file, path: "cmyk.jpg")
         #expect(header.colorModel == (storeAsYCCK ? .ycck : .cmyk))
@@ -60,10 +63,10 @@ import _TestSupport
 
     /// DCT-domain scaling picks the largest n/8 reduction that keeps the requested size.
     @Test(arguments: [
-        (100, 75, 100, 75),   // exactly 1/4
+        (100, 75, 100, 75),  // exactly 1/4
         (101, 75, 150, 113),  // 3/8 (libjpeg rounds up)
-        (1, 1, 50, 38),       // 1/8
-        (400, 300, 400, 300), // full size
+        (1, 1, 50, 38),  // 1/8
+        (400, 300, 400, 300),  // full size
     ])
     func dctScaledSize(minimumWidth: Int, minimumHeight: Int, width: Int, height: Int) throws {
         let file = try Fixtures.flatJPEG(width: 400, height: 300)
@@ -86,11 +89,12 @@ import _TestSupport
         #expect(throws: DataError.self) { try JPEGDecoder().decode(headerOnly, path: "head.JPEG") }
     }
 
-    @Test(arguments: [
-        ([], "empty file"),
-        ([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13], "PNG data"),
-        (Array("hello, this is text\n".utf8), "not JPEG data"),
-    ] as [([UInt8], String)])
+    @Test(
+        arguments: [
+            ([], "empty file"),
+            ([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13], "PNG data"),
+            (Array("hello, this is text\n".utf8), "not JPEG data"),
+        ] as [([UInt8], String)])
     func nonJPEGDataIsNamed(bytes: [UInt8], reason: String) {
         let error = #expect(throws: DataError.self) { try JPEGDecoder().decode(bytes, path: "x.JPEG") }
         #expect(error?.kind == .notJPEG)

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData tests
-//===----------------------------------------------------------------------===//
+// The shard plan: training shards cover every index with equal batch counts, drop-last, disjoint unpadded
+// evaluation shards, and permutations keyed by seed and epoch only.
 
 import ImageData
 import Testing
@@ -12,8 +11,9 @@ import Testing
 
     private func plans(_ shape: (samples: Int, world: Int, batch: Int), dropLast: Bool = false) -> [ShardPlan] {
         (0..<shape.world).map {
-            ShardPlan(sampleCount: shape.samples, rank: $0, worldSize: shape.world, batchSize: shape.batch,
-                      mode: .training(seed: 42, dropLast: dropLast))
+            ShardPlan(
+                sampleCount: shape.samples, rank: $0, worldSize: shape.world, batchSize: shape.batch,
+                mode: .training(seed: 42, dropLast: dropLast))
         }
     }
 
@@ -47,7 +47,8 @@ import Testing
     @Test(arguments: shapes)
     func evaluationShardsAreDisjointAndUnpadded(shape: (samples: Int, world: Int, batch: Int)) {
         let shards = (0..<shape.world).map {
-            ShardPlan(sampleCount: shape.samples, rank: $0, worldSize: shape.world, batchSize: shape.batch, mode: .evaluation)
+            ShardPlan(
+                sampleCount: shape.samples, rank: $0, worldSize: shape.world, batchSize: shape.batch, mode: .evaluation)
         }
         let union = shards.flatMap { $0.samples(epoch: 0) }
         #expect(union.sorted() == Array(0..<shape.samples))

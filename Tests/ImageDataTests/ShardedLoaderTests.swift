@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — ImageData tests
-//===----------------------------------------------------------------------===//
+// The sharded loader: NHWC batches and labels, the same batches for any thread count, resuming at a step,
+// per-rank shards, the evaluation transform, and bad files skipped, counted and replaced.
 
 import Foundation
 import ImageData
@@ -14,8 +13,9 @@ import _TestSupport
         seed: UInt64 = 3, imageSize: Int = 24, options: LoaderOptions = LoaderOptions(),
         report: @escaping @Sendable (DataError) -> Void = { _ in }
     ) -> ShardedLoader {
-        ShardedLoader(dataset: index, split: split, rank: rank, worldSize: worldSize, batchSize: batchSize, seed: seed,
-                      imageSize: imageSize, options: options, reportBadImage: report)
+        ShardedLoader(
+            dataset: index, split: split, rank: rank, worldSize: worldSize, batchSize: batchSize, seed: seed,
+            imageSize: imageSize, options: options, reportBadImage: report)
     }
 
     private func allBatches(_ loader: ShardedLoader, epoch: Int, from step: Int = 0) throws -> [Batch] {
@@ -50,9 +50,11 @@ import _TestSupport
 
     @Test func sameSeedSameBatchesAnyThreadCount() throws {
         let index = try DatasetIndex.scan(dataPath: try Fixtures.synthetic(classes: 3, train: 6))
-        let oneThread = try allBatches(loader(index, options: LoaderOptions(threadCount: 1, colorJitter: ColorJitter())), epoch: 2)
+        let oneThread = try allBatches(
+            loader(index, options: LoaderOptions(threadCount: 1, colorJitter: ColorJitter())), epoch: 2)
         let twoThreads = try allBatches(
-            loader(index, options: LoaderOptions(threadCount: 2, prefetchDepth: 3, colorJitter: ColorJitter())), epoch: 2)
+            loader(index, options: LoaderOptions(threadCount: 2, prefetchDepth: 3, colorJitter: ColorJitter())),
+            epoch: 2)
         expectSame(oneThread, twoThreads)
 
         let nextEpoch = try allBatches(loader(index), epoch: 3)
@@ -93,7 +95,8 @@ import _TestSupport
         try output.withUnsafeMutableBufferPointer { buffer in
             try pipeline.load(path: path, transform: .evaluation(imageSize: 32), random: &random, into: buffer)
         }
-        let mean: [Float] = [0.485, 0.456, 0.406], deviation: [Float] = [0.229, 0.224, 0.225]
+        let mean: [Float] = [0.485, 0.456, 0.406]
+        let deviation: [Float] = [0.229, 0.224, 0.225]
         let expected = (0..<(32 * 32)).flatMap { _ in
             [200, 100, 50].enumerated().map { c, value in (Float(value) / 255 - mean[c]) / deviation[c] }
         }
@@ -105,9 +108,13 @@ import _TestSupport
     @Test func evaluationCropKeepsGeometryAndFlipMirrors() throws {
         let folder = try Fixtures.folder()
         let path = folder + "/halves.JPEG"
-        let width = 320, height = 160
-        let pixels = (0..<(width * height)).flatMap { $0 % width < width / 2 ? [230, 20, 20] : [20, 20, 230] as [UInt8] }
-        try Fixtures.write(try JPEGEncoder.encode(pixels, width: width, height: height, format: .rgb, quality: 95), to: path)
+        let width = 320
+        let height = 160
+        let pixels = (0..<(width * height)).flatMap {
+            $0 % width < width / 2 ? [230, 20, 20] : [20, 20, 230] as [UInt8]
+        }
+        try Fixtures.write(
+            try JPEGEncoder.encode(pixels, width: width, height: height, format: .rgb, quality: 95), to: path)
         var pipeline = SamplePipeline()
         func redness(_ transform: SampleTransform) throws -> (left: Float, right: Float) {
             var random = SeededRandom(seed: 9)
@@ -130,11 +137,15 @@ import _TestSupport
         let good = try Data(contentsOf: URL(fileURLWithPath: root + "/train/n00000000/n00000000_1.JPEG"))
         try Fixtures.write(Array(good.prefix(good.count / 2)), to: root + "/train/n00000000/truncated.JPEG")
         try Fixtures.write([], to: root + "/train/n00000000/empty.jpeg")
-        try Fixtures.write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13], to: root + "/train/n00000001/image.JPEG")
+        try Fixtures.write(
+            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13], to: root + "/train/n00000001/image.JPEG")
         try Fixtures.write(Array("not an image\n".utf8), to: root + "/train/n00000001/notes.JPEG")
         let index = try DatasetIndex.scan(dataPath: root)
         let badNames = ["truncated.JPEG", "empty.jpeg", "image.JPEG", "notes.JPEG"]
-        let badIndices = Set(index.train.relativePaths.indices.filter { badNames.contains((index.train.relativePaths[$0] as NSString).lastPathComponent) })
+        let badIndices = Set(
+            index.train.relativePaths.indices.filter {
+                badNames.contains((index.train.relativePaths[$0] as NSString).lastPathComponent)
+            })
         #expect(badIndices.count == 4)
 
         let reports = ReportLog()
@@ -152,7 +163,8 @@ import _TestSupport
         }
         #expect(train.badImageErrors.count == 4)
         #expect(reports.lines.count == 4, "each bad file is reported once: \(reports.lines)")
-        #expect(Set(train.badImageErrors.compactMap(\.path).map { ($0 as NSString).lastPathComponent }) == Set(badNames))
+        #expect(
+            Set(train.badImageErrors.compactMap(\.path).map { ($0 as NSString).lastPathComponent }) == Set(badNames))
 
         let strict = loader(index, batchSize: 4, options: LoaderOptions(strictData: true))
         let error = #expect(throws: DataError.self) { _ = try allBatches(strict, epoch: 0) }

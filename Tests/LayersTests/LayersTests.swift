@@ -1,10 +1,9 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Layers tests
-//===----------------------------------------------------------------------===//
+// The layers over the kernels: Conv2D's initialisation, PyTorch layout and gradients, BatchNorm2D's
+// running statistics, Linear's initialisation and parameter order, and the stateless layers' gradients.
 
 import Layers
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct Conv2DTests {
@@ -41,10 +40,13 @@ import _TestSupport
         #expect(output.shape == [2, 3, 4, 4])
         let weights = FiniteDifferences.randomTensor(output.shape, seed: 5)
         let gradients = conv.backward(weights, cache: cache)
-        FiniteDifferences.check({ conv.forward($0, mode: .training).output }, at: input, weights: weights, analytic: gradients.input)
         FiniteDifferences.check(
-            { Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2, padding: 1, weight: $0)
-                .forward(input, mode: .training).output },
+            { conv.forward($0, mode: .training).output }, at: input, weights: weights, analytic: gradients.input)
+        FiniteDifferences.check(
+            {
+                Conv2D(inputChannels: 3, outputChannels: 4, kernelSize: 3, stride: 2, padding: 1, weight: $0)
+                    .forward(input, mode: .training).output
+            },
             at: conv.parameters.weight, weights: weights, analytic: gradients.parameters.weight)
         expectClose(
             conv.parameterGradients(weights, cache: cache).weight.scalars, gradients.parameters.weight.scalars,
@@ -91,8 +93,11 @@ import _TestSupport
     @Test(arguments: [Mode.training, .inference], [false, true])
     func backwardMatchesFiniteDifferences(mode: Mode, fusingReLU: Bool) {
         var norm = BatchNorm2D(
-            channels: 3, parameters: .init(weight: Tensor(shape: [3], scalars: [1.5, -0.5, 1]), bias: Tensor(shape: [3], scalars: [0.2, 0, -0.1])),
-            runningMean: Tensor(shape: [3], scalars: [0.1, -0.2, 0]), runningVariance: Tensor(shape: [3], scalars: [0.8, 1.2, 2]))
+            channels: 3,
+            parameters: .init(
+                weight: Tensor(shape: [3], scalars: [1.5, -0.5, 1]), bias: Tensor(shape: [3], scalars: [0.2, 0, -0.1])),
+            runningMean: Tensor(shape: [3], scalars: [0.1, -0.2, 0]),
+            runningVariance: Tensor(shape: [3], scalars: [0.8, 1.2, 2]))
         let frozen = norm
         let input = FiniteDifferences.randomTensor([2, 3, 3, 3], seed: 6)
         let (output, cache) = norm.forward(input, mode: mode, fusingReLU: fusingReLU)
@@ -143,16 +148,22 @@ import _TestSupport
         let (output, cache) = layer.forward(input, mode: .training)
         let weights = FiniteDifferences.randomTensor(output.shape, seed: 11)
         let gradients = layer.backward(weights, cache: cache)
-        FiniteDifferences.check({ layer.forward($0, mode: .training).output }, at: input, weights: weights, analytic: gradients.input)
         FiniteDifferences.check(
-            { Linear(inputFeatures: 6, outputFeatures: 4, weight: $0, bias: layer.parameters.bias).forward(input, mode: .training).output },
+            { layer.forward($0, mode: .training).output }, at: input, weights: weights, analytic: gradients.input)
+        FiniteDifferences.check(
+            {
+                Linear(inputFeatures: 6, outputFeatures: 4, weight: $0, bias: layer.parameters.bias).forward(
+                    input, mode: .training
+                ).output
+            },
             at: layer.parameters.weight, weights: weights, analytic: gradients.parameters.weight)
     }
 
     @Test func parametersEnumerateAndUpdateInOrder() {
         var random = SeededRandom(seed: 12)
         var layer = Linear(inputFeatures: 2, outputFeatures: 3, random: &random)
-        let gradients = Linear.Parameters(weight: Tensor(shape: [3, 2], repeating: 1), bias: Tensor(shape: [3], repeating: 2))
+        let gradients = Linear.Parameters(
+            weight: Tensor(shape: [3, 2], repeating: 1), bias: Tensor(shape: [3], repeating: 2))
         let before = layer.parameters.namedParameters
         // A plain SGD step: the gradient list is walked in the same order as the parameters.
         let gradientList = gradients.namedParameters

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — PerformanceRecords tests
-//===----------------------------------------------------------------------===//
+// The Pareto front of performance records under default and configured objectives, missing keys, and
+// objective text that cannot be parsed.
 
 import PerformanceRecords
 import Testing
@@ -28,8 +27,9 @@ struct ParetoFrontTests {
     @Test("default objectives minimise flops, params, latency and loss and maximise the rest")
     func defaultObjectives() {
         let records = [record("0", [("accuracy_top1", 0.5), ("flops", 1), ("params", 2), ("latency", 3), ("loss", 4)])]
-        #expect(Objective.defaults(for: records).map(\.description)
-            == ["accuracy_top1:max", "flops:min", "params:min", "latency:min", "loss:min"])
+        #expect(
+            Objective.defaults(for: records).map(\.description)
+                == ["accuracy_top1:max", "flops:min", "params:min", "latency:min", "loss:min"])
     }
 
     @Test("configured objectives override the defaults")
@@ -55,7 +55,8 @@ struct ParetoFrontTests {
         #expect(ParetoFront.best(of: records).map(\.workerID) == ["full"])
     }
 
-    @Test("objective text must be KEY:max or KEY:min", arguments: ["accuracy", "accuracy:", ":max", "a:up", "a:max:min"])
+    @Test(
+        "objective text must be KEY:max or KEY:min", arguments: ["accuracy", "accuracy:", ":max", "a:up", "a:max:min"])
     func badObjectiveText(text: String) {
         #expect(throws: RecordValidationError.self) { try Objective(parsing: text) }
     }

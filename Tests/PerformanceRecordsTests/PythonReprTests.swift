@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — PerformanceRecords tests
-//===----------------------------------------------------------------------===//
+// Python-compatible text: `repr` of floats and strings exactly as CPython prints them, the Best values
+// message, and a local log line.
 
 import PerformanceRecords
 import Testing
@@ -55,10 +54,14 @@ struct PythonReprTests {
     func bestValuesMessage() throws {
         let record = PerformanceRecord(
             workerID: "0", rank: 0, epoch: 1, step: 10,
-            performance: PerformanceMetrics([("accuracy_top1", 0.7735977564102564), ("flops", 4.539), ("params", 38216.872)]),
+            performance: PerformanceMetrics([
+                ("accuracy_top1", 0.7735977564102564), ("flops", 4.539), ("params", 38216.872),
+            ]),
             timestamp: 1_700_000_000)
-        #expect(BestValuesLine.message(for: [record])
-            == "Best values: [{'worker_id': '0', 'performance': {'accuracy_top1': 0.7735977564102564, 'flops': 4.539, 'params': 38216.872}}]")
+        #expect(
+            BestValuesLine.message(for: [record])
+                == "Best values: [{'worker_id': '0', 'performance': {'accuracy_top1': 0.7735977564102564, 'flops': 4.539, "
+                + "'params': 38216.872}}]")
         #expect(BestValuesLine.message(for: []) == "Best values: []")
     }
 
@@ -68,7 +71,9 @@ struct PythonReprTests {
             workerID: "1", rank: 1, epoch: 0, step: 0,
             performance: PerformanceMetrics([("accuracy_top1", 0.5), ("params", 12.0)]), timestamp: 0)
         let line = BestValuesLine.logLine(for: [record], at: 1_700_000_000.25)
-        let regex = try Regex(#"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.250 INFO Best values: \[\{'worker_id': '1', 'performance': \{'accuracy_top1': 0\.5, 'params': 12\.0\}\}\]$"#)
+        let regex = try Regex(
+            #"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.250 INFO Best values: \[\{'worker_id': '1', 'performance': \{'accuracy_top1': 0\.5, 'params': 12\.0\}\}\]$"#
+        )
         #expect(line.wholeMatch(of: regex) != nil, "\(line)")
     }
 }

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — StrictJSON tests
-//===----------------------------------------------------------------------===//
+// StrictJSON's refusals: malformed text with the reason and byte offset, invalid UTF-8, line and column in
+// messages, and duplicate keys.
 
 import StrictJSON
 import Testing
@@ -67,15 +66,21 @@ struct JSONSyntaxErrorTests {
 
     @Test("each malformed text gets its reason and position", arguments: malformed)
     func malformedText(_ malformed: MalformedCase) {
-        let expected = JSONSyntaxError(reason: malformed.reason, offset: malformed.offset, line: 1, column: malformed.offset + 1)
+        let expected = JSONSyntaxError(
+            reason: malformed.reason, offset: malformed.offset, line: 1, column: malformed.offset + 1)
         #expect(throws: expected) { try JSONValue(parsing: malformed.text) }
     }
 
     @Test("strings must be valid UTF-8; the error points at the string")
     func invalidUTF8() {
-        for bytes: [UInt8] in [[0x22, 0xC3, 0x28, 0x22], [0x5B, 0x22, 0x80, 0x22, 0x5D], [0x22, 0xED, 0xA0, 0x80, 0x22]] {
+        for bytes: [UInt8] in [
+            [0x22, 0xC3, 0x28, 0x22], [0x5B, 0x22, 0x80, 0x22, 0x5D], [0x22, 0xED, 0xA0, 0x80, 0x22],
+        ] {
             let start = bytes.firstIndex(of: 0x22)!
-            #expect(throws: JSONSyntaxError(reason: "string is not valid UTF-8", offset: start, line: 1, column: start + 1), "\(bytes)") {
+            #expect(
+                throws: JSONSyntaxError(reason: "string is not valid UTF-8", offset: start, line: 1, column: start + 1),
+                "\(bytes)"
+            ) {
                 try JSONValue(parsing: bytes)
             }
         }
@@ -84,18 +89,50 @@ struct JSONSyntaxErrorTests {
     @Test("line and column count lines by \\n and columns in bytes")
     func lineAndColumn() {
         // A rank table cut off after a key: the end of input is on line 2, column 12.
-        #expect(throws: JSONSyntaxError(reason: "unexpected end of input, expected a value", offset: 30, line: 2, column: 12)) {
+        #expect(
+            throws: JSONSyntaxError(
+                reason: "unexpected end of input, expected a value", offset: 30, line: 2, column: 12)
+        ) {
             try JSONValue(parsing: "{\"version\": \"1.0\",\n \"status\": ")
         }
         #expect(throws: JSONSyntaxError(reason: "invalid literal, expected 'true'", offset: 9, line: 2, column: 8)) {
             try JSONValue(parsing: "{\n  \"a\": tru\n}")
         }
         // `\r` is an ordinary byte of the line; non-ASCII characters count their UTF-8 bytes.
-        #expect(throws: JSONSyntaxError(reason: "unexpected character 'x', expected a value", offset: 8, line: 2, column: 6)) {
+        #expect(
+            throws: JSONSyntaxError(reason: "unexpected character 'x', expected a value", offset: 8, line: 2, column: 6)
+        ) {
             try JSONValue(parsing: "{\r\n\"a\": x}")
         }
         #expect(throws: JSONSyntaxError(reason: "expected ',' or ']' in array", offset: 7, line: 2, column: 6)) {
             try JSONValue(parsing: "[\n\"é\" 1]")
+        }
+    }
+
+    @Test("a key repeated in one object is refused at its second copy, naming the first")
+    func duplicateKeys() {
+        #expect(
+            throws: JSONSyntaxError(
+                reason: #"duplicate key "version": it appears twice in one object (first at line 1:2)"#,
+                offset: 17, line: 1, column: 18)
+        ) {
+            try JSONValue(parsing: #"{"version":"1.0","version":"1.2"}"#)
+        }
+        // Nested objects are checked too; equal text after escapes is the same key.
+        #expect(
+            throws: JSONSyntaxError(
+                reason: #"duplicate key "a": it appears twice in one object (first at line 2:3)"#,
+                offset: 23, line: 3, column: 3)
+        ) {
+            try JSONValue(parsing: "[{\"k\": 1},\n {\"a\": 1,\n  \"\\u0061\": 2}]")
+        }
+        // A key with a newline is quoted with the newline escaped, so a message stays one line.
+        do {
+            _ = try JSONValue(parsing: #"{"x\nINFO forged": 1, "x\nINFO forged": 2}"#)
+            Issue.record("accepted a repeated key")
+        } catch {
+            #expect(error.reason.hasPrefix(#"duplicate key "x\nINFO forged""#))
+            #expect(!error.description.contains("\n"))
         }
     }
 
@@ -105,7 +142,8 @@ struct JSONSyntaxErrorTests {
             _ = try JSONValue(parsing: "[1,\n  x]")
             Issue.record("accepted malformed JSON")
         } catch {
-            #expect(error.description == "malformed JSON at byte 6 (line 2:3): unexpected character 'x', expected a value")
+            #expect(
+                error.description == "malformed JSON at byte 6 (line 2:3): unexpected character 'x', expected a value")
         }
     }
 }

@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// Batch normalisation kernels: gradients against finite differences, batch statistics and PyTorch's
+// running averages, the fused ReLU and residual paths, large means, and the shape checks' messages.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct BatchNormalizationTests {
@@ -11,15 +10,18 @@ import _TestSupport
     let shape = [2, 3, 3, 11]
     let weight = FiniteDifferences.randomTensor([11], seed: 20)
     let bias = FiniteDifferences.randomTensor([11], seed: 21, scale: 0.3)
-    let running = (mean: FiniteDifferences.randomTensor([11], seed: 22, scale: 0.3),
-                   variance: Tensor(shape: [11], scalars: (0..<11).map { 0.25 + Float($0) * 0.2 }))
+    let running = (
+        mean: FiniteDifferences.randomTensor([11], seed: 22, scale: 0.3),
+        variance: Tensor(shape: [11], scalars: (0..<11).map { 0.25 + Float($0) * 0.2 })
+    )
 
     @Test func trainingBackwardMatchesFiniteDifferences() {
         let input = FiniteDifferences.randomTensor(shape, seed: 1, scale: 1.5)
         let normalization = batchNorm(input, weight: weight, bias: bias, running: nil, epsilon: 1e-5).normalization
         #expect(normalization.usesBatchStatistics)
         let weights = FiniteDifferences.randomTensor(shape, seed: 2)
-        let gradients = batchNormBackward(gradOutput: weights, input: input, weight: weight, normalization: normalization)
+        let gradients = batchNormBackward(
+            gradOutput: weights, input: input, weight: weight, normalization: normalization)
         let forward = { (x: Tensor, w: Tensor, b: Tensor) in
             batchNorm(x, weight: w, bias: b, running: nil, epsilon: 1e-5).output
         }
@@ -64,10 +66,14 @@ import _TestSupport
         let normalization = batchNorm(input, weight: weight, bias: bias, running: running, epsilon: 1e-5).normalization
         #expect(!normalization.usesBatchStatistics)
         let weights = FiniteDifferences.randomTensor(shape, seed: 4)
-        let gradients = batchNormBackward(gradOutput: weights, input: input, weight: weight, normalization: normalization)
-        FiniteDifferences.check({ forward($0, weight, bias) }, at: input, weights: weights, analytic: gradients.input, "input")
-        FiniteDifferences.check({ forward(input, $0, bias) }, at: weight, weights: weights, analytic: gradients.weight, "weight")
-        FiniteDifferences.check({ forward(input, weight, $0) }, at: bias, weights: weights, analytic: gradients.bias, "bias")
+        let gradients = batchNormBackward(
+            gradOutput: weights, input: input, weight: weight, normalization: normalization)
+        FiniteDifferences.check(
+            { forward($0, weight, bias) }, at: input, weights: weights, analytic: gradients.input, "input")
+        FiniteDifferences.check(
+            { forward(input, $0, bias) }, at: weight, weights: weights, analytic: gradients.weight, "weight")
+        FiniteDifferences.check(
+            { forward(input, weight, $0) }, at: bias, weights: weights, analytic: gradients.bias, "bias")
     }
 
     @Test func trainingNormalisesWithBatchStatistics() {
@@ -79,8 +85,11 @@ import _TestSupport
             running: nil, epsilon: 1e-5)
         expectClose(normalization.mean.scalars, [2.5, 11])
         expectClose(normalization.variance.scalars, [1.25, 3])
-        let scale0 = 1 / (1.25 + 1e-5).squareRoot(), scale1 = 1 / (3 + 1e-5).squareRoot()
-        let expected = [-1.5 * scale0, -scale1, -0.5 * scale0, -scale1, 0.5 * scale0, -scale1, 1.5 * scale0, 3 * scale1]
+        let scale0 = 1 / (1.25 + 1e-5).squareRoot()
+        let scale1 = 1 / (3 + 1e-5).squareRoot()
+        let expected = [
+            -1.5 * scale0, -scale1, -0.5 * scale0, -scale1, 0.5 * scale0, -scale1, 1.5 * scale0, 3 * scale1,
+        ]
         expectClose(output.scalars, expected.map { Float($0) }, relative: 1e-5, absolute: 1e-6)
     }
 
@@ -104,7 +113,8 @@ import _TestSupport
         let input = Tensor(shape: [2, 1, 2, 2], scalars: [1, 10, 2, 10, 3, 10, 4, 14])
         let normalization = batchNorm(
             input, weight: Tensor(shape: [2], repeating: 1), bias: Tensor(shape: [2], repeating: 0),
-            running: nil, epsilon: 1e-5).normalization
+            running: nil, epsilon: 1e-5
+        ).normalization
         var runningMean = Tensor(shape: [2], scalars: [0, 1])
         var runningVariance = Tensor(shape: [2], scalars: [1, 1])
         updateRunningStatistics(
@@ -121,7 +131,8 @@ import _TestSupport
         let input = Tensor(shape: [200, 1, 1, 9], scalars: noise.scalars.map { $0 + 10_000 })
         let normalization = batchNorm(
             input, weight: Tensor(shape: [9], repeating: 1), bias: Tensor(shape: [9], repeating: 0),
-            running: nil, epsilon: 1e-5).normalization
+            running: nil, epsilon: 1e-5
+        ).normalization
         for channel in 0..<9 {
             let values = stride(from: channel, to: noise.count, by: 9).map { Double(input.scalars[$0]) }
             let mean = values.reduce(0, +) / 200

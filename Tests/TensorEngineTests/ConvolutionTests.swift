@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// Convolution kernels on every geometry GhostNet-D uses: forward against a direct 7-loop sum, chunked and
+// threaded runs, finite-difference gradients, the fused batch-norm variants, and the shape checks.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 /// The convolution geometries GhostNet-D uses, each with an odd-sized input.
@@ -34,8 +33,10 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
     let (batch, height, width, inputChannels) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
     let outputChannels = pytorchWeight.shape[0]
     let kernel = geometry.kernelSize
-    let outputHeight = geometry.outputExtent(height), outputWidth = geometry.outputExtent(width)
-    let x = input.scalars, w = pytorchWeight.scalars
+    let outputHeight = geometry.outputExtent(height)
+    let outputWidth = geometry.outputExtent(width)
+    let x = input.scalars
+    let w = pytorchWeight.scalars
     var output = [Float](repeating: 0, count: batch * outputHeight * outputWidth * outputChannels)
     for n in 0..<batch {
         for oh in 0..<outputHeight {
@@ -48,7 +49,8 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
                                 let ih = oh * geometry.stride - geometry.padding + kh
                                 let iw = ow * geometry.stride - geometry.padding + kw
                                 guard ih >= 0, ih < height, iw >= 0, iw < width else { continue }
-                                sum += Double(x[((n * height + ih) * width + iw) * inputChannels + i])
+                                sum +=
+                                    Double(x[((n * height + ih) * width + iw) * inputChannels + i])
                                     * Double(w[((o * inputChannels + i) * kernel + kh) * kernel + kw])
                             }
                         }
@@ -86,7 +88,8 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         // Three im2col rows per chunk: many chunks, the last one partial.
         let limit = 3 * geometry.kernelSize * geometry.kernelSize * testCase.input[3]
         let whole = conv2d(input, weight: weight, geometry: geometry)
-        let chunked = conv2d(input, weight: weight, geometry: geometry, limits: ConvolutionLimits(workspaceFloats: limit))
+        let chunked = conv2d(
+            input, weight: weight, geometry: geometry, limits: ConvolutionLimits(workspaceFloats: limit))
         expectClose(chunked.scalars, whole.scalars, relative: 1e-6, absolute: 1e-6)
         let gradOutput = FiniteDifferences.randomTensor(whole.shape, seed: 3)
         let wholeGradients = conv2dBackward(gradOutput: gradOutput, input: input, weight: weight, geometry: geometry)
@@ -193,7 +196,8 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         await #expect(processExitsWith: .failure) {
             _ = conv2dBackward(
                 gradOutput: Tensor(shape: [1, 4, 4, 5]), input: Tensor(shape: [1, 8, 8, 3]),
-                weight: Tensor(shape: [5, 3, 3, 3]), geometry: Convolution2DGeometry(kernelSize: 3, stride: 1, padding: 1))
+                weight: Tensor(shape: [5, 3, 3, 3]),
+                geometry: Convolution2DGeometry(kernelSize: 3, stride: 1, padding: 1))
         }
     }
 }
@@ -206,7 +210,8 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         let channels = tensor.shape[3]
         let values = tensor.scalars
         let rows = values.count / channels
-        var mean = [Double](repeating: 0, count: channels), variance = [Double](repeating: 0, count: channels)
+        var mean = [Double](repeating: 0, count: channels)
+        var variance = [Double](repeating: 0, count: channels)
         for index in values.indices { mean[index % channels] += Double(values[index]) / Double(rows) }
         for index in values.indices {
             let deviation = Double(values[index]) - mean[index % channels]
@@ -237,10 +242,15 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         let (geometry, shape) = (testCase.geometry, testCase.splittable.input)
         let channels = testCase.splittable.outputChannels
         let input = FiniteDifferences.randomTensor(shape, seed: 10)
-        let weight = FiniteDifferences.randomTensor(geometry.weightShape(inputChannels: shape[3], outputChannels: channels), seed: 11)
-        let (gamma, beta) = (FiniteDifferences.randomTensor([channels], seed: 12), FiniteDifferences.randomTensor([channels], seed: 13))
+        let weight = FiniteDifferences.randomTensor(
+            geometry.weightShape(inputChannels: shape[3], outputChannels: channels), seed: 11)
+        let (gamma, beta) = (
+            FiniteDifferences.randomTensor([channels], seed: 12), FiniteDifferences.randomTensor([channels], seed: 13)
+        )
         let mean = FiniteDifferences.randomTensor([channels], seed: 14)
-        let variance = Tensor(shape: [channels], scalars: FiniteDifferences.randomTensor([channels], seed: 15).scalars.map { $0 * $0 + 0.5 })
+        let variance = Tensor(
+            shape: [channels],
+            scalars: FiniteDifferences.randomTensor([channels], seed: 15).scalars.map { $0 * $0 + 0.5 })
         let plain = conv2d(input, weight: weight, geometry: geometry)
         let residual = FiniteDifferences.randomTensor(plain.shape, seed: 16)
         let (normalized, _) = batchNorm(plain, weight: gamma, bias: beta, running: (mean, variance), epsilon: 1e-5)
@@ -249,7 +259,8 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         expectClose(fused.scalars, normalized.scalars, relative: 1e-5, absolute: 1e-4)
         let expected = relu(add(normalized, residual))
         let fusedResidual = conv2d(
-            input, weight: weight, geometry: geometry, scale: scale, shift: shift, residual: residual, clampAtZero: true)
+            input, weight: weight, geometry: geometry, scale: scale, shift: shift, residual: residual, clampAtZero: true
+        )
         expectClose(fusedResidual.scalars, expected.scalars, relative: 1e-5, absolute: 1e-4)
         #expect(fusedResidual.scalars.allSatisfy { $0 >= 0 })
     }

@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// The elementwise, channel and pooling kernels: values, gradients against finite differences, max-pool's
+// tie rule, and the messages of mismatched shapes.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct ElementwiseTests {
@@ -31,22 +30,31 @@ import _TestSupport
         let joined = concatenateChannels([a, b])
         #expect(joined.shape == [2, 3, 5, 5])
         // Pixel 4's channels are a's two then b's three.
-        expectClose(Array(joined.scalars[20..<25]), Array(a.scalars[8..<10]) + Array(b.scalars[12..<15]), relative: 0, absolute: 0)
+        expectClose(
+            Array(joined.scalars[20..<25]), Array(a.scalars[8..<10]) + Array(b.scalars[12..<15]), relative: 0,
+            absolute: 0)
         let parts = splitChannels(joined, sizes: [2, 3])
         expectClose(parts[0].scalars, a.scalars, relative: 0, absolute: 0)
         expectClose(parts[1].scalars, b.scalars, relative: 0, absolute: 0)
 
         let weights = FiniteDifferences.randomTensor(joined.shape, seed: 8)
         let gradients = splitChannels(weights, sizes: [2, 3])
-        FiniteDifferences.check({ concatenateChannels([$0, b]) }, at: a, weights: weights, analytic: gradients[0], "concat, first")
-        FiniteDifferences.check({ concatenateChannels([a, $0]) }, at: b, weights: weights, analytic: gradients[1], "concat, second")
-
-        let partWeights = [FiniteDifferences.randomTensor(a.shape, seed: 9), FiniteDifferences.randomTensor(b.shape, seed: 10)]
         FiniteDifferences.check(
-            { concatenateChannels(splitChannels($0, sizes: [2, 3]).enumerated().map { index, part in
-                // Weight each part separately: Σ part_i · R_i.
-                Tensor(shape: part.shape, scalars: zip(part.scalars, partWeights[index].scalars).map(*))
-            }) },
+            { concatenateChannels([$0, b]) }, at: a, weights: weights, analytic: gradients[0], "concat, first")
+        FiniteDifferences.check(
+            { concatenateChannels([a, $0]) }, at: b, weights: weights, analytic: gradients[1], "concat, second")
+
+        let partWeights = [
+            FiniteDifferences.randomTensor(a.shape, seed: 9), FiniteDifferences.randomTensor(b.shape, seed: 10),
+        ]
+        FiniteDifferences.check(
+            {
+                concatenateChannels(
+                    splitChannels($0, sizes: [2, 3]).enumerated().map { index, part in
+                        // Weight each part separately: Σ part_i · R_i.
+                        Tensor(shape: part.shape, scalars: zip(part.scalars, partWeights[index].scalars).map(*))
+                    })
+            },
             at: joined, weights: Tensor(shape: joined.shape, repeating: 1),
             analytic: concatenateChannels(partWeights), "split")
     }
@@ -55,10 +63,13 @@ import _TestSupport
         let input = FiniteDifferences.randomTensor([2, 3, 5, 4], seed: 11)
         let addend = FiniteDifferences.randomTensor([2, 1, 1, 4], seed: 12)
         let output = broadcastAdd(input, addend)
-        expectClose(Double(output.scalars[(1 * 15 + 7) * 4 + 2]), Double(input.scalars[(1 * 15 + 7) * 4 + 2] + addend.scalars[6]))
+        expectClose(
+            Double(output.scalars[(1 * 15 + 7) * 4 + 2]),
+            Double(input.scalars[(1 * 15 + 7) * 4 + 2] + addend.scalars[6]))
         let weights = FiniteDifferences.randomTensor(input.shape, seed: 13)
         FiniteDifferences.check({ broadcastAdd($0, addend) }, at: input, weights: weights, analytic: weights, "input")
-        FiniteDifferences.check({ broadcastAdd(input, $0) }, at: addend, weights: weights, analytic: sumOverPixels(weights), "addend")
+        FiniteDifferences.check(
+            { broadcastAdd(input, $0) }, at: addend, weights: weights, analytic: sumOverPixels(weights), "addend")
     }
 
     @Test func globalAveragePoolBackwardMatchesFiniteDifferences() {
@@ -84,7 +95,9 @@ import _TestSupport
             expected[index / (pixels * channels) * channels + index % channels] += Double(value)
         }
         expectClose(sumOverPixels(input).scalars, expected.map(Float.init), relative: 1e-5, absolute: 1e-4)
-        expectClose(globalAveragePool(input).scalars, expected.map { Float($0 / Double(pixels)) }, relative: 1e-5, absolute: 1e-6)
+        expectClose(
+            globalAveragePool(input).scalars, expected.map { Float($0 / Double(pixels)) }, relative: 1e-5,
+            absolute: 1e-6)
     }
 
     @Test func maxPoolBackwardMatchesFiniteDifferences() {
@@ -103,17 +116,20 @@ import _TestSupport
         // channels exercise the SIMD group and the remainder.
         let channels = 9
         let pixels: [Float] = [1, 1, 1, 1, 1, 1, 1, 1, 0]
-        let input = Tensor(shape: [1, 3, 3, channels], scalars: pixels.flatMap { Array(repeating: $0, count: channels) })
+        let input = Tensor(
+            shape: [1, 3, 3, channels], scalars: pixels.flatMap { Array(repeating: $0, count: channels) })
         let (output, indices) = maxPool(input)
         #expect(output.shape == [1, 2, 2, channels])
         expectClose(output.scalars, Array(repeating: 1, count: 4 * channels), relative: 0, absolute: 0)
         // Windows start at rows/columns −1 and 1: their first in-bounds pixels are 0, 1, 3, 4.
         let outputGradients: [Float] = [1, 2, 4, 8]
         let gradient = maxPoolBackward(
-            gradOutput: Tensor(shape: [1, 2, 2, channels], scalars: outputGradients.flatMap { Array(repeating: $0, count: channels) }),
+            gradOutput: Tensor(
+                shape: [1, 2, 2, channels], scalars: outputGradients.flatMap { Array(repeating: $0, count: channels) }),
             indices: indices)
         let expected: [Float] = [1, 2, 0, 4, 8, 0, 0, 0, 0]
-        expectClose(gradient.scalars, expected.flatMap { Array(repeating: $0, count: channels) }, relative: 0, absolute: 0)
+        expectClose(
+            gradient.scalars, expected.flatMap { Array(repeating: $0, count: channels) }, relative: 0, absolute: 0)
     }
 
     @Test func mismatchedAddNamesBothShapes() async {

@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// Matrix products: `matmul` in every transpose combination, the packed AVX2/AVX-512 kernels against
+// float64 sums, the OpenBLAS kernel choice, and thread-banded products against single-threaded ones.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct GEMMTests {
@@ -62,7 +61,9 @@ import _TestSupport
                         }
                     }
                 }
-                expectClose(c, expected, relative: 1e-5, absolute: 1e-5, "m \(m) n \(n) k \(k) transposeB \(transposeB) accumulate \(accumulate)")
+                expectClose(
+                    c, expected, relative: 1e-5, absolute: 1e-5,
+                    "m \(m) n \(n) k \(k) transposeB \(transposeB) accumulate \(accumulate)")
             }
         }
     }

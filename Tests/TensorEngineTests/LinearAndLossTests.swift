@@ -1,10 +1,9 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// The fully connected kernel and softmax cross-entropy: hand-computed values, overflow safety, soft
+// targets, finite-difference gradients, and the messages of bad shapes and labels.
 
 import Foundation
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct LinearTests {
@@ -17,9 +16,13 @@ import _TestSupport
         #expect(output.shape == inputShape.dropLast() + [4])
         let weights = FiniteDifferences.randomTensor(output.shape, seed: 4)
         let gradients = linearBackward(gradOutput: weights, input: input, weight: weight)
-        FiniteDifferences.check({ linear($0, weight: weight, bias: bias) }, at: input, weights: weights, analytic: gradients.input, "input")
-        FiniteDifferences.check({ linear(input, weight: $0, bias: bias) }, at: weight, weights: weights, analytic: gradients.weight, "weight")
-        FiniteDifferences.check({ linear(input, weight: weight, bias: $0) }, at: bias, weights: weights, analytic: gradients.bias, "bias")
+        FiniteDifferences.check(
+            { linear($0, weight: weight, bias: bias) }, at: input, weights: weights, analytic: gradients.input, "input")
+        FiniteDifferences.check(
+            { linear(input, weight: $0, bias: bias) }, at: weight, weights: weights, analytic: gradients.weight,
+            "weight")
+        FiniteDifferences.check(
+            { linear(input, weight: weight, bias: $0) }, at: bias, weights: weights, analytic: gradients.bias, "bias")
     }
 
     @Test func forwardIsTheAffineMap() {
@@ -76,8 +79,9 @@ import _TestSupport
         let labels = [0, 4, 2, 2]
         let hard = FiniteDifferences.numericalGradient(
             of: { softmaxCrossEntropy(logits: $0, labels: labels).loss }, at: logits, epsilon: 1e-2)
-        expectClose(softmaxCrossEntropy(logits: logits, labels: labels).gradLogits.scalars, hard,
-                    relative: 1e-2, absolute: 1e-4, "integer labels (ε 1e-2)")
+        expectClose(
+            softmaxCrossEntropy(logits: logits, labels: labels).gradLogits.scalars, hard,
+            relative: 1e-2, absolute: 1e-4, "integer labels (ε 1e-2)")
 
         // Mixup-style targets: two one-hot rows mixed 0.3 / 0.7, with label smoothing 0.1.
         var targetValues = [Float](repeating: 0.1 / 5, count: 20)
@@ -88,8 +92,9 @@ import _TestSupport
         let targets = Tensor(shape: [4, 5], scalars: targetValues)
         let soft = FiniteDifferences.numericalGradient(
             of: { softmaxCrossEntropy(logits: $0, targets: targets).loss }, at: logits, epsilon: 1e-2)
-        expectClose(softmaxCrossEntropy(logits: logits, targets: targets).gradLogits.scalars, soft,
-                    relative: 1e-2, absolute: 1e-4, "soft targets (ε 1e-2)")
+        expectClose(
+            softmaxCrossEntropy(logits: logits, targets: targets).gradLogits.scalars, soft,
+            relative: 1e-2, absolute: 1e-4, "soft targets (ε 1e-2)")
     }
 
     @Test func labelOutOfRangeIsNamed() async {

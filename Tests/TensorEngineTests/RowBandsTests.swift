@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// Row-band splitting: banded batch norm on large tensors against direct `Double` sums, and the even split
+// of a range into shares.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 /// Batch norm on tensors large enough to be split into row bands (more than 2 × 65,536 floats),
@@ -27,7 +26,8 @@ import _TestSupport
             let mean = values.reduce(0, +) / Double(rows)
             let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(rows)
             let inverse = 1 / (variance + 1e-5).squareRoot()
-            var sumGrad = 0.0, sumGradNormalized = 0.0
+            var sumGrad = 0.0
+            var sumGradNormalized = 0.0
             for r in 0..<rows {
                 let normalized = (values[r] - mean) * inverse
                 expectedY[r * channels + c] = Float(normalized * Double(weight.scalars[c]) + Double(bias.scalars[c]))

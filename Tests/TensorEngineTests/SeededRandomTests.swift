@@ -1,9 +1,7 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// The seeded generator: reproducible per key, independent per stream, and standard moments and ranges.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct SeededRandomTests {

@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// Tensor storage and the runtime around it: copy-on-write, 64-byte alignment, reshaping, the OpenBLAS
+// kernel choice for AVX-512 CPUs, and the allocation counters.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 @Suite struct TensorStorageTests {
@@ -39,10 +38,14 @@ import _TestSupport
 @Suite struct KernelSelectionTests {
     @Test func avx512MachinesGetAVX512Kernels() {
         var features = CPUFeatures()
-        features.avx2 = true; features.fma = true; features.osSavesAVXState = true
+        features.avx2 = true
+        features.fma = true
+        features.osSavesAVXState = true
         #expect(OpenBLASRuntime.preferredCoreType(for: features) == "Haswell")
-        features.avx512Foundation = true; features.avx512ByteWord = true
-        features.avx512VectorLength = true; features.avx512DoubleQuad = true
+        features.avx512Foundation = true
+        features.avx512ByteWord = true
+        features.avx512VectorLength = true
+        features.avx512DoubleQuad = true
         features.avx512ConflictDetection = true
         #expect(OpenBLASRuntime.preferredCoreType(for: features) == "Haswell", "OS does not save ZMM state")
         features.osSavesAVX512State = true

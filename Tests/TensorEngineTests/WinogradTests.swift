@@ -1,9 +1,8 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — TensorEngine tests
-//===----------------------------------------------------------------------===//
+// Winograd 3×3 convolutions with 2×2 and 4×4 tiles: all three products against direct float64 sums on
+// edge-case shapes, gradients against finite differences, and accumulation into an input gradient.
 
-import Testing
 import TensorEngine
+import Testing
 import _TestSupport
 
 /// 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3) or F(4×4, 3×3); these compare all three
@@ -22,7 +21,9 @@ import _TestSupport
 
     /// The output, input gradient and weight gradient of a 3×3 stride-1 convolution with one
     /// pixel of zero padding, summed directly in float64 (OHWI weight).
-    static func directProducts(input: Tensor, weight: Tensor, gradOutput: Tensor) -> (output: [Float], input: [Float], weight: [Float]) {
+    static func directProducts(input: Tensor, weight: Tensor, gradOutput: Tensor) -> (
+        output: [Float], input: [Float], weight: [Float]
+    ) {
         let (batch, height, width, inputChannels) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let outputChannels = weight.shape[0]
         let (x, w, dy) = (input.scalars, weight.scalars, gradOutput.scalars)
@@ -60,7 +61,8 @@ import _TestSupport
         let limits = ConvolutionLimits(winogradTile: tile)
         let input = FiniteDifferences.randomTensor(inputShape, seed: 11)
         let weight = FiniteDifferences.randomTensor(
-            Self.geometry.weightShape(inputChannels: inputShape[3], outputChannels: outputChannels), seed: 12, scale: 0.5)
+            Self.geometry.weightShape(inputChannels: inputShape[3], outputChannels: outputChannels), seed: 12,
+            scale: 0.5)
         let output = conv2d(input, weight: weight, geometry: Self.geometry, limits: limits)
         let gradOutput = FiniteDifferences.randomTensor(output.shape, seed: 13)
         let gradients = conv2dBackward(
@@ -85,7 +87,8 @@ import _TestSupport
     func gradientsMatchFiniteDifferences(tile: Int) {
         let limits = ConvolutionLimits(winogradTile: tile)
         let input = FiniteDifferences.randomTensor([2, 7, 6, 3], seed: 18)
-        let weight = FiniteDifferences.randomTensor(Self.geometry.weightShape(inputChannels: 3, outputChannels: 4), seed: 19)
+        let weight = FiniteDifferences.randomTensor(
+            Self.geometry.weightShape(inputChannels: 3, outputChannels: 4), seed: 19)
         func convolve(_ input: Tensor, _ weight: Tensor) -> Tensor {
             conv2d(input, weight: weight, geometry: Self.geometry, limits: limits)
         }
@@ -93,14 +96,17 @@ import _TestSupport
         let gradients = conv2dBackward(
             gradOutput: weights, input: input, weight: weight, geometry: Self.geometry,
             computeInputGradient: true, limits: limits)
-        FiniteDifferences.check({ convolve($0, weight) }, at: input, weights: weights, analytic: gradients.input!, "input, tile \(tile)")
-        FiniteDifferences.check({ convolve(input, $0) }, at: weight, weights: weights, analytic: gradients.weight, "weight, tile \(tile)")
+        FiniteDifferences.check(
+            { convolve($0, weight) }, at: input, weights: weights, analytic: gradients.input!, "input, tile \(tile)")
+        FiniteDifferences.check(
+            { convolve(input, $0) }, at: weight, weights: weights, analytic: gradients.weight, "weight, tile \(tile)")
     }
 
     /// A residual block's shortcut: the input gradient is added to what the tensor holds.
     @Test func inputGradientAccumulatesIntoAnExistingTensor() {
         let input = FiniteDifferences.randomTensor([2, 9, 6, 13], seed: 14)
-        let weight = FiniteDifferences.randomTensor(Self.geometry.weightShape(inputChannels: 13, outputChannels: 11), seed: 15)
+        let weight = FiniteDifferences.randomTensor(
+            Self.geometry.weightShape(inputChannels: 13, outputChannels: 11), seed: 15)
         let gradOutput = FiniteDifferences.randomTensor([2, 9, 6, 11], seed: 16)
         let shortcut = FiniteDifferences.randomTensor(input.shape, seed: 17)
         var sum = shortcut

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training tests
-//===----------------------------------------------------------------------===//
+// The optimization pieces against hand-computed values: SGD with momentum and weight decay, the cosine and
+// warm-up learning-rate schedules, and mixup's draws, mixing and soft-target loss.
 
 import Foundation
 import TensorEngine
@@ -21,21 +20,25 @@ import _TestSupport
         let expectedWeights: [[Float]] = [[0.949, -2.008], [0.882151, -1.983192], [0.8311047, -1.9988816]]
         let expectedVelocity: [[Float]] = [[0.51, 0.08], [0.66849, -0.24808], [0.51046251, 0.15689608]]
         for step in 0..<3 {
-            optimizer.update(weights: &weights, gradients: Tensor(shape: [2], scalars: gradients[step]), state: &state, name: "fc.weight")
+            optimizer.update(
+                weights: &weights, gradients: Tensor(shape: [2], scalars: gradients[step]), state: &state,
+                name: "fc.weight")
             expectClose(weights.scalars, expectedWeights[step], relative: 1e-6, "step \(step + 1)")
             expectClose(state.buffer?.scalars ?? [], expectedVelocity[step], relative: 1e-6, "velocity \(step + 1)")
         }
     }
 
     @Test func parametersMatchingNoWeightDecayAreNotDecayed() {
-        let optimizer = SGDOptimizer(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01, noWeightDecay: ["bn", ".bias"])
+        let optimizer = SGDOptimizer(
+            learningRate: 0.1, momentum: 0.9, weightDecay: 0.01, noWeightDecay: ["bn", ".bias"])
         #expect(!optimizer.appliesWeightDecay(to: "layer1.base.bn1.weight"))
         #expect(!optimizer.appliesWeightDecay(to: "fc.bias"))
         #expect(optimizer.appliesWeightDecay(to: "fc.weight"))
         var weights = Tensor(shape: [2], scalars: [1, -2])
         var state = SGDMomentum()
         for gradient in gradients {
-            optimizer.update(weights: &weights, gradients: Tensor(shape: [2], scalars: gradient), state: &state, name: "bn1.weight")
+            optimizer.update(
+                weights: &weights, gradients: Tensor(shape: [2], scalars: gradient), state: &state, name: "bn1.weight")
         }
         // Without decay: v = [0.5, 0.1], [0.65, −0.21], [0.485, 0.211]; w = 1 − 0.1·Σv, −2 − 0.1·Σv.
         expectClose(weights.scalars, [0.8365, -2.0101], relative: 1e-6)
@@ -46,7 +49,8 @@ import _TestSupport
         var weights = Tensor(shape: [3], scalars: [1, 2, 3])
         var state = SGDMomentum()
         for _ in 0..<2 {
-            optimizer.update(weights: &weights, gradients: Tensor(shape: [3], scalars: [1, -1, 2]), state: &state, name: "w")
+            optimizer.update(
+                weights: &weights, gradients: Tensor(shape: [3], scalars: [1, -1, 2]), state: &state, name: "w")
         }
         expectClose(weights.scalars, [0, 3, 1])
     }
@@ -60,7 +64,8 @@ import _TestSupport
         let expected = [0.1, 0.05 * (1 + half), 0.05, 0.05 * (1 - half), 0]
         for (epoch, value) in expected.enumerated() {
             expectClose(schedule.learningRate(epoch: epoch, stepInEpoch: 0), value, absolute: 1e-12)
-            expectClose(schedule.learningRate(epoch: epoch, stepInEpoch: 9), value, absolute: 1e-12, "constant within an epoch")
+            expectClose(
+                schedule.learningRate(epoch: epoch, stepInEpoch: 9), value, absolute: 1e-12, "constant within an epoch")
         }
     }
 
@@ -79,7 +84,8 @@ import _TestSupport
     }
 
     @Test func perStepScheduleMovesWithinAnEpoch() {
-        let schedule = LearningRateSchedule(baseLearningRate: 0.1, periodEpochs: 2, warmupEpochs: 1, byEpoch: false, stepsPerEpoch: 4)
+        let schedule = LearningRateSchedule(
+            baseLearningRate: 0.1, periodEpochs: 2, warmupEpochs: 1, byEpoch: false, stepsPerEpoch: 4)
         expectClose(schedule.learningRate(epoch: 0, stepInEpoch: 0), 0.025, absolute: 1e-12)
         expectClose(schedule.learningRate(epoch: 0, stepInEpoch: 3), 0.1, absolute: 1e-12)
         expectClose(schedule.learningRate(epoch: 1, stepInEpoch: 0), 0.1, absolute: 1e-12)
@@ -98,7 +104,8 @@ import _TestSupport
         #expect(samples.allSatisfy { $0 >= 0 && $0 <= 1 })
         let mean = samples.reduce(0, +) / Double(count)
         let variance = samples.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(count - 1)
-        let expectedMean = a / (a + b), expectedVariance = a * b / ((a + b) * (a + b) * (a + b + 1))
+        let expectedMean = a / (a + b)
+        let expectedVariance = a * b / ((a + b) * (a + b) * (a + b + 1))
         expectClose(mean, expectedMean, absolute: 0.01)
         expectClose(variance, expectedVariance, relative: 0.05)
     }
@@ -126,7 +133,8 @@ import _TestSupport
     /// CE(logits, t) with t = λ·s(y) + (1 − λ)·s(y_π) equals λ·CE_s(y) + (1 − λ)·CE_s(y_π).
     @Test(arguments: [Float(0), 0.1])
     func softTargetLossEqualsTheMixedLoss(labelSmoothing: Float) {
-        let classes = 5, labels = [0, 3, 4, 3]
+        let classes = 5
+        let labels = [0, 3, 4, 3]
         let mixup = Mixup(alpha: 0.4, seed: 9, labelSmoothing: labelSmoothing)
         let draw = mixup.draw(epoch: 0, step: 2, batchSize: labels.count)
         var generator = SeededRandom(seed: 1, streams: 2)
@@ -141,7 +149,8 @@ import _TestSupport
             expectClose(Double(rowSum), 1, relative: 1e-6)
         }
         let mixedLoss = crossEntropy(logits: logits, targets: soft, classes: classes)
-        let handFormula = Double(draw.lambda) * crossEntropy(logits: logits, targets: plain, classes: classes)
+        let handFormula =
+            Double(draw.lambda) * crossEntropy(logits: logits, targets: plain, classes: classes)
             + Double(1 - draw.lambda) * crossEntropy(logits: logits, targets: permuted, classes: classes)
         expectClose(mixedLoss, handFormula, relative: 1e-6)
         if labelSmoothing == 0 {

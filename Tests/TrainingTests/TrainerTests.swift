@@ -1,7 +1,7 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training tests
-//===----------------------------------------------------------------------===//
+// The Trainer on a tiny job with thread ranks: scheduled learning rates, bit-identical resume (also from
+// mid-epoch and past a truncated checkpoint), clean stops on non-finite loss or unwritable checkpoints.
 
+import Checkpoints
 import Distributed
 import Foundation
 import GhostNet
@@ -72,7 +72,9 @@ struct TinyJob {
     }
 
     /// A trainer for rank `communicator.rank`, logging to `<folder>/logs/train-rank<r>.log`.
-    func trainer(_ overrides: [String] = [], communicator: any Communicator = LocalCommunicator.group(size: 1)[0]) throws -> Trainer {
+    func trainer(_ overrides: [String] = [], communicator: any Communicator = LocalCommunicator.group(size: 1)[0])
+        throws -> Trainer
+    {
         let configuration = try configuration(overrides)
         let sink = try TrainingLogSink(
             logDirectory: URL(fileURLWithPath: configuration.runtime.logDirectory), rank: communicator.rank,
@@ -93,7 +95,8 @@ func modelBits(_ model: GhostNetModel) -> [[UInt32]] {
 }
 
 /// Records an issue naming the first tensor and element whose bit patterns differ.
-func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLocation: SourceLocation = #_sourceLocation) {
+func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLocation: SourceLocation = #_sourceLocation)
+{
     guard actual.count == expected.count else {
         Issue.record("\(actual.count) tensors vs expected \(expected.count)", sourceLocation: sourceLocation)
         return
@@ -103,7 +106,9 @@ func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLoca
         let element = (0..<shared).first { tensor[$0] != reference[$0] } ?? shared
         let found = element < tensor.count ? "\(Float(bitPattern: tensor[element]))" : "nothing"
         let wanted = element < reference.count ? "\(Float(bitPattern: reference[element]))" : "nothing"
-        Issue.record("tensor \(index) differs first at element \(element): \(found) vs \(wanted)", sourceLocation: sourceLocation)
+        Issue.record(
+            "tensor \(index) differs first at element \(element): \(found) vs \(wanted)", sourceLocation: sourceLocation
+        )
         return
     }
 }
@@ -123,7 +128,9 @@ func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLoca
             #expect(saved.globalStep == entry.epoch * steps)
             #expect(saved.stepInEpoch == 0 && saved.epoch == entry.epoch)
             // The rate of the epoch's last step: warm-up ramp in epoch 1, cosine in epoch 2.
-            expectClose(saved.learningRate, schedule.learningRate(epoch: entry.epoch - 1, stepInEpoch: steps - 1), relative: 0, absolute: 0)
+            expectClose(
+                saved.learningRate, schedule.learningRate(epoch: entry.epoch - 1, stepInEpoch: steps - 1), relative: 0,
+                absolute: 0)
         }
         expectClose(schedule.learningRate(epoch: 0, stepInEpoch: steps - 1), 0.05, relative: 1e-12)
         #expect(job.log().contains("effective global batch 4"))
@@ -145,16 +152,19 @@ func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLoca
         let slots = resumed.model.parameterSlots
         let last = try CheckpointDirectory(url: job.checkpointFolder, keep: 2).list()[0]
         let reference = try TrainingCheckpoint(
-            contentsOf: CheckpointDirectory(url: TinyJob.checkpoints(of: uninterrupted), keep: 2).list()[0], slots: slots)
+            contentsOf: CheckpointDirectory(url: TinyJob.checkpoints(of: uninterrupted), keep: 2).list()[0],
+            slots: slots)
         let momentum = try TrainingCheckpoint(contentsOf: last, slots: slots).momentum
         expectBitIdentical(bitPatterns(momentum.map(\.scalars)), bitPatterns(reference.momentum.map(\.scalars)))
     }
 
     /// A `save_steps` checkpoint in the middle of an epoch resumes at the next batch of the same
-    /// epoch, with the same sampler order, mixup draws and learning rates.
-    @Test func resumingFromAMidEpochCheckpointIsExact() throws {
+    /// epoch, with the same sampler order, mixup draws and learning rates; also when each batch
+    /// of 4 runs as micro-batches of 2 with accumulated gradients.
+    @Test(arguments: [[], ["runtime.micro_batch_size=2"]])
+    func resumingFromAMidEpochCheckpointIsExact(microBatches: [String]) throws {
         let job = try TinyJob()
-        let settings = ["runtime.save_steps=4", "runtime.keep_checkpoints=20"]
+        let settings = ["runtime.save_steps=4", "runtime.keep_checkpoints=20"] + microBatches
         let uninterrupted = try job.trainer(settings)
         try uninterrupted.run()
         // Forget everything after global step 8 (epoch 2, step 2 of 6), as if the job died there.
@@ -164,7 +174,9 @@ func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLoca
         }
         let resumed = try job.trainer(settings + ["runtime.resume=True"])
         try resumed.run()
-        #expect(job.log().contains("resume: reading \(job.checkpointFolder.path)/ckpt-e0001-s000008.safetensors"), "\(job.log())")
+        #expect(
+            job.log().contains("resume: reading \(job.checkpointFolder.path)/ckpt-e0001-s000008.safetensors"),
+            "\(job.log())")
         #expect(job.log().contains("resume: continuing at epoch 2, step 3 (global step 9)"))
         expectBitIdentical(modelBits(resumed.model), modelBits(uninterrupted.model))
     }
@@ -188,7 +200,12 @@ func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLoca
 
     @Test func nonFiniteLossStopsNamingStepAndRank() throws {
         let job = try TinyJob()
-        let trainer = try job.trainer(["fully_train.trainer.optimizer.params.lr=1e30", "fully_train.trainer.epochs=1"])
+        // The largest learning rate and weight decay scale every weight by about -99 in one step; with
+        // frozen batch norm nothing renormalises the activations, so the next forward pass overflows.
+        let trainer = try job.trainer([
+            "fully_train.trainer.optimizer.params.lr=100", "fully_train.trainer.optimizer.params.weight_decay=1",
+            "runtime.freeze_batch_norm=True", "fully_train.trainer.epochs=1",
+        ])
         let error = #expect(throws: TrainingError.self) { try trainer.run() }
         #expect(error?.kind == .nonFinite && error?.isCollective == true)
         #expect(error?.message.contains("non-finite values at epoch 1, step ") == true, "\(String(describing: error))")
@@ -202,19 +219,26 @@ func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLoca
         let job = try TinyJob()
         let blocker = job.folder.appendingPathComponent("not-a-folder")
         try Data("x".utf8).write(to: blocker)
-        let trainer = try job.trainer(["fully_train.trainer.epochs=1", "runtime.checkpoint_dir=\(blocker.path)/checkpoints"])
+        let trainer = try job.trainer([
+            "fully_train.trainer.epochs=1", "runtime.checkpoint_dir=\(blocker.path)/checkpoints",
+        ])
         let error = #expect(throws: TrainingError.self) { try trainer.run() }
         #expect(error?.kind == .checkpoint && error?.isCollective == true)
-        #expect(error?.message.contains("cannot write checkpoint ckpt-e0001-s000006.safetensors at epoch 1, global step 6: ") == true, "\(String(describing: error))")
+        #expect(
+            error?.message.contains(
+                "cannot write checkpoint ckpt-e0001-s000006.safetensors at epoch 1, global step 6: ") == true,
+            "\(String(describing: error))")
         #expect(error?.message.contains("no earlier checkpoint exists") == true)
     }
 
-    @Test func twoThreadRanksKeepIdenticalReplicas() throws {
+    @Test(arguments: [[], ["runtime.micro_batch_size=3"]])
+    func twoThreadRanksKeepIdenticalReplicas(microBatches: [String]) throws {
         let job = try TinyJob()
         let communicators = LocalCommunicator.group(size: 2, collectiveTimeout: .seconds(120))
         let results = runOnThreads(2) { rank in
             let trainer = try job.trainer(
-                ["fully_train.trainer.epochs=2", "runtime.checksum_interval=1"], communicator: communicators[rank])
+                ["fully_train.trainer.epochs=2", "runtime.checksum_interval=1"] + microBatches,
+                communicator: communicators[rank])
             let metrics = try trainer.run()
             return (modelBits(trainer.model), trainer.state.globalStep, metrics?.imageCount ?? 0)
         }
@@ -224,6 +248,9 @@ func expectBitIdentical(_ actual: [[UInt32]], _ expected: [[UInt32]], sourceLoca
         #expect(outcomes[0].1 == 6)
         #expect(outcomes.allSatisfy { $0.2 == 8 })
         #expect(job.log(rank: 0).contains("effective global batch 8"))
+        if !microBatches.isEmpty {
+            #expect(job.log(rank: 0).contains("batch 4 per rank (2 micro-batches of 2, gradients accumulated)"))
+        }
     }
 }
 

@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — Training tests
-//===----------------------------------------------------------------------===//
+// The rank log and progress reports: lines in the rank's file with timestamp and level, and the progress
+// line's loss, rate, throughput split and remaining time.
 
 import Foundation
 import Logging
@@ -12,7 +11,8 @@ import _TestSupport
     @Test func linesGoToTheRankFileWithTimestampAndLevel() throws {
         let folder = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(at: folder) }
-        let sink = try TrainingLogSink(logDirectory: folder.appendingPathComponent("logs"), rank: 1, echoToStandardOutput: false)
+        let sink = try TrainingLogSink(
+            logDirectory: folder.appendingPathComponent("logs"), rank: 1, echoToStandardOutput: false)
         var logger = Logger(label: "train") { _ in TrainingLogHandler(sink: sink) }
         logger[metadataKey: "rank"] = "1"
         logger.info("epoch 1 done")
@@ -51,7 +51,9 @@ import _TestSupport
         // 2 steps × 64 images in 1 s; 8 steps left at 0.5 s each.
         expectClose(report.imagesPerSecond, 128)
         expectClose(report.remainingSeconds, 4)
-        #expect(report.line == "epoch 2/2 step 2/10 loss 1.5000 lr 0.0009877 128.0 img/s data 20% compute 60% comm 20% ETA 0:00:04")
+        #expect(
+            report.line
+                == "epoch 2/2 step 2/10 loss 1.5000 lr 0.0009877 128.0 img/s data 20% compute 60% comm 20% ETA 0:00:04")
         expectClose(report.fractionDone, 0.6)
         #expect(report.bar(width: 10) == "[######....]  60% " + report.line)
 

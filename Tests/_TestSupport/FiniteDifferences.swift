@@ -1,18 +1,16 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — test support
-//===----------------------------------------------------------------------===//
+// Central finite-difference gradient checks, shared by the engine, layer and model tests.
 
-import Testing
 import TensorEngine
+import Testing
 
 /// Gradient checks by central finite differences.
 ///
 /// A float32 forward pass is turned into a scalar loss `Σ output · R` for a fixed random `R`,
 /// summed in `Double`; its numerical derivative `(L(x + ε) − L(x − ε)) / 2ε` for every input
 /// element is compared with the analytic gradient `backward(R)`.
-public enum FiniteDifferences {
+package enum FiniteDifferences {
     /// A tensor of `shape` with independent normal samples times `scale`, from `SeededRandom(seed:)`.
-    public static func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
+    package static func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
         var random = SeededRandom(seed: seed, streams: UInt64(shape.reduce(1, *)))
         return Tensor(shape: shape) { buffer in
             for index in buffer.indices { buffer[index] = Float(random.nextGaussian()) * scale }
@@ -21,7 +19,7 @@ public enum FiniteDifferences {
 
     /// A tensor of `shape` whose elements are distinct values at least `spacing` apart, in random
     /// order: no ties for max-pool and no values within `spacing / 2` of zero for ReLU.
-    public static func wellSeparatedTensor(_ shape: [Int], seed: UInt64, spacing: Float = 0.05) -> Tensor {
+    package static func wellSeparatedTensor(_ shape: [Int], seed: UInt64, spacing: Float = 0.05) -> Tensor {
         var random = SeededRandom(seed: seed)
         let count = shape.reduce(1, *)
         var values = (0..<count).map { (Float($0) - Float(count) / 2 + 0.5) * spacing }
@@ -30,7 +28,7 @@ public enum FiniteDifferences {
     }
 
     /// `Σ a·b` in `Double`.
-    public static func dot(_ a: Tensor, _ b: Tensor) -> Double {
+    package static func dot(_ a: Tensor, _ b: Tensor) -> Double {
         ensure(a.shape == b.shape, "dot: \(a.shape) vs \(b.shape)")
         return a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
@@ -42,7 +40,7 @@ public enum FiniteDifferences {
     }
 
     /// The numerical gradient of `loss` at `point`: central differences with step `epsilon`.
-    public static func numericalGradient(
+    package static func numericalGradient(
         of loss: (Tensor) -> Double, at point: Tensor, epsilon: Float
     ) -> [Float] {
         var probe = point
@@ -68,7 +66,7 @@ public enum FiniteDifferences {
     ///   - weights: `R`, shaped like `forward`'s output.
     ///   - analytic: The gradient the backward pass computed for `gradOutput = R`.
     ///   - epsilon: The step; the tolerances absorb float32 rounding of order `ulp(L) / ε`.
-    public static func check(
+    package static func check(
         _ forward: (Tensor) -> Tensor, at point: Tensor, weights: Tensor, analytic: Tensor,
         epsilon: Float = 1e-2, relative: Double = 1e-2, absolute: Double = 2e-3,
         _ comment: String = "",

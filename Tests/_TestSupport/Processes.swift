@@ -1,32 +1,30 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — test support
-//===----------------------------------------------------------------------===//
+// Running the built `ghostnet-d` binary and other programs from tests, with a timeout and captured output.
 
 import Foundation
 
 /// The result of running a program to completion.
-public struct ProcessResult: Sendable {
-    public var status: Int32
-    public var standardOutput: String
-    public var standardError: String
+package struct ProcessResult: Sendable {
+    package var status: Int32
+    package var standardOutput: String
+    package var standardError: String
     /// Output and error, for messages.
-    public var combined: String { standardOutput + standardError }
+    package var combined: String { standardOutput + standardError }
 }
 
 /// Locating and running the built `ghostnet-d` binary (and `mpirun`) from integration tests.
-public enum BuiltProducts {
+package enum BuiltProducts {
     /// The folder holding the test bundle, which is also where SwiftPM puts the executables.
-    public static var productsDirectory: URL {
+    package static var productsDirectory: URL {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     }
 
     /// The `ghostnet-d` executable built alongside the tests.
-    public static var ghostnetExecutable: URL {
+    package static var ghostnetExecutable: URL {
         productsDirectory.appendingPathComponent("ghostnet-d")
     }
 
     /// The package root (the folder with Package.swift), for shipped files such as rank_tables/.
-    public static var packageRoot: URL {
+    package static var packageRoot: URL {
         var url = URL(fileURLWithPath: #filePath)
         while url.path != "/" {
             url.deleteLastPathComponent()
@@ -39,7 +37,7 @@ public enum BuiltProducts {
 
     /// Runs `executable` with `arguments`, waits at most `timeout` seconds (then kills it and
     /// reports status -9), and returns its exit status and output.
-    public static func run(
+    package static func run(
         _ executable: URL, _ arguments: [String],
         environment: [String: String] = [:], currentDirectory: URL? = nil,
         timeout: TimeInterval = 300
@@ -66,19 +64,20 @@ public enum BuiltProducts {
         let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
         let error = (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(at: outputFile.deletingLastPathComponent())
-        let status = process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
+        let status =
+            process.terminationReason == .uncaughtSignal ? -process.terminationStatus : process.terminationStatus
         return ProcessResult(status: status, standardOutput: output, standardError: error)
     }
 
     /// Runs the built `ghostnet-d` with `arguments`.
-    public static func runGhostnet(
+    package static func runGhostnet(
         _ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 300
     ) throws -> ProcessResult {
         try run(ghostnetExecutable, arguments, environment: environment, timeout: timeout)
     }
 
     /// The `mpirun` found on PATH, or nil.
-    public static var mpirun: URL? {
+    package static var mpirun: URL? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for directory in path.split(separator: ":") {
             let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent("mpirun")
@@ -89,18 +88,20 @@ public enum BuiltProducts {
 
     /// `mpirun` arguments for `ranks` local processes of the built `ghostnet-d` (oversubscribed,
     /// loopback only, root allowed when running as root).
-    public static func mpirunArguments(ranks: Int, _ arguments: [String]) -> [String] {
-        var launch = ["-np", "\(ranks)", "--oversubscribe", "--bind-to", "none",
-                      "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
-                      "--mca", "oob_tcp_if_include", "lo"]
+    package static func mpirunArguments(ranks: Int, _ arguments: [String]) -> [String] {
+        var launch = [
+            "-np", "\(ranks)", "--oversubscribe", "--bind-to", "none",
+            "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
+            "--mca", "oob_tcp_if_include", "lo",
+        ]
         if getuid() == 0 { launch.append("--allow-run-as-root") }
         return launch + [ghostnetExecutable.path] + arguments
     }
 }
 
 /// A fresh directory under the system's temporary folder.
-public enum TemporaryDirectory {
-    public static func make(prefix: String = "ghostnet-test") throws -> URL {
+package enum TemporaryDirectory {
+    package static func make(prefix: String = "ghostnet-test") throws -> URL {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

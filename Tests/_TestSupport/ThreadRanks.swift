@@ -1,6 +1,4 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — test support
-//===----------------------------------------------------------------------===//
+// Runs in-process "ranks" on dedicated threads, for collectives tested over LocalCommunicator.
 
 import Foundation
 import Synchronization
@@ -10,7 +8,7 @@ import Synchronization
 ///
 /// - Parameter body: Called with the index `0..<count`, e.g. to pick a rank's communicator.
 /// - Returns: Each body's result, in index order.
-public func runOnThreads<Output: Sendable>(
+package func runOnThreads<Output: Sendable>(
     _ count: Int, _ body: @escaping @Sendable (Int) throws -> Output
 ) -> [Result<Output, any Error>] {
     let results = Mutex([Result<Output, any Error>?](repeating: nil, count: count))
@@ -30,6 +28,6 @@ public func runOnThreads<Output: Sendable>(
 }
 
 /// The bit patterns of float tensors' elements, for exact (bit-identical) comparisons.
-public func bitPatterns(_ values: [[Float]]) -> [[UInt32]] {
+package func bitPatterns(_ values: [[Float]]) -> [[UInt32]] {
     values.map { $0.map(\.bitPattern) }
 }

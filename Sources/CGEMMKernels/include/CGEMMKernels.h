@@ -1,14 +1,13 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — CGEMMKernels: register-blocked sgemm kernels for thin products
-//===----------------------------------------------------------------------===//
+// CGEMMKernels: register-blocked sgemm kernels for thin products, the C interface TensorEngine's GEMM calls.
 //
 // Why this C target exists: OpenBLAS packs both operands of every product. For the network's thin
 // products, `[N·H·W, C_in] · [C_in, C_out]` with tens of thousands of rows and 32–512 columns, copying
 // the large activation into OpenBLAS's panels costs as much as a third of the multiply (measured
-// with the Cooperlake kernels on two threads: 44–72 % of the 2048³ rate on layer1's shapes). These kernels pack only the small operand and
-// stream the activation's rows straight from memory. Swift cannot emit AVX2 or AVX-512 code for one
-// function of a baseline x86-64 binary, so the kernels are C functions compiled with per-function
-// target attributes; the caller checks that the CPU has the instructions (TensorEngine's GEMM).
+// with the Cooperlake kernels on two threads: 44–72 % of the 2048³ rate on layer1's shapes). These
+// kernels pack only the small operand and stream the activation's rows straight from memory. Swift
+// cannot emit AVX2 or AVX-512 code for one function of a baseline x86-64 binary, so the kernels are C
+// functions compiled with per-function target attributes; the caller checks that the CPU has the
+// instructions (TensorEngine's GEMM).
 // All symbols carry the `CGEMMKernels_` prefix.
 #ifndef CGEMMKERNELS_H
 #define CGEMMKERNELS_H

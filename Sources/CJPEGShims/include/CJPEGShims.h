@@ -1,6 +1,5 @@
-//===----------------------------------------------------------------------===//
-// ghostnet-d — CJPEGShims: libjpeg-turbo calls that report errors instead of exiting
-//===----------------------------------------------------------------------===//
+// CJPEGShims: libjpeg-turbo calls that report errors instead of exiting, the C interface ImageData's
+// JPEG decoder and the synthetic-dataset writer call.
 //
 // Why this C target exists: libjpeg reports a fatal error by calling `err->error_exit`, whose
 // default prints and calls exit(). The only way to recover is a custom error manager that
@@ -26,7 +25,8 @@ typedef enum {
     /// libjpeg decoded the file but warned that the data is damaged (premature end of file,
     /// corrupt entropy-coded data); the pixels it produced are padded or garbled.
     CJPEGShims_damaged = 2,
-    /// A side is larger than the limit the caller gave; nothing was allocated.
+    /// The image exceeds a bound the caller gave: its side or pixel count (refused from the
+    /// header, before any image buffer exists), libjpeg's memory or the number of scans.
     CJPEGShims_tooLarge = 3,
     /// The call came in the wrong order (e.g. read rows without a started decode).
     CJPEGShims_misuse = 4,
@@ -53,6 +53,14 @@ typedef struct {
     int adobeInverted;        // 1 when an Adobe APP14 marker was seen (CMYK stored inverted)
 } CJPEGShims_ImageInfo;
 
+/// Bounds on what one decode may cost, whatever the file declares.
+typedef struct {
+    int maximumSide;          // pixels per side
+    long long maximumPixels;  // width · height
+    long maximumMemory;       // bytes libjpeg may allocate (its max_memory_to_use)
+    int maximumScans;         // scans of a progressive or multi-scan file
+} CJPEGShims_Limits;
+
 /// A reusable decompressor (one per thread; not thread-safe).
 typedef struct CJPEGShims_Decoder CJPEGShims_Decoder;
 
@@ -65,10 +73,11 @@ const char *CJPEGShims_decoderMessage(const CJPEGShims_Decoder *decoder);
 
 /// Reads the header of the JPEG in `data` into `info` (output size = image size for now).
 ///
-/// Refuses, before allocating any image buffer, images with a side above `maximumSide`. `data`
+/// Refuses, before allocating any image buffer, images with a side or pixel count above
+/// `limits`, and holds the rest of the decode to its memory and scan bounds (`tooLarge`). `data`
 /// must stay valid until `CJPEGShims_decoderReadRGB` returns or the decode is aborted.
 int CJPEGShims_decoderReadHeader(
-    CJPEGShims_Decoder *decoder, const uint8_t *data, size_t size, int maximumSide,
+    CJPEGShims_Decoder *decoder, const uint8_t *data, size_t size, const CJPEGShims_Limits *limits,
     CJPEGShims_ImageInfo *info);
 
 /// Starts decompressing the image whose header was read, scaled in the DCT domain by the

@@ -2,12 +2,14 @@
 # Scenario 5 — data faults in a class folder on a real run.
 #
 # Into train/<first class>/ of a synthetic dataset go: a truncated JPEG (first half of a real one),
-# a zero-byte file, a PNG named .JPEG, a 1×1 JPEG and an Adobe CMYK JPEG (`dataset synth` makes the
-# last two). A
-# 2-epoch single-process run trains on it (runtime.strict_data false, the default).
-# Proves: the run completes; the log names each of the three bad files exactly once (not again in
-# epoch 2) with the reason; the 1×1 and CMYK images are decoded and used, not reported; and the
-# epoch summary reports the count of bad images (3).
+# a zero-byte file, a PNG named .JPEG, a FIFO named .JPEG, a decompression bomb (a real progressive
+# JPEG of a few KB whose header declares 29999×29999), a 1×1 JPEG and an Adobe CMYK JPEG
+# (`dataset synth` makes the last two). A 2-epoch single-process run trains on it
+# (runtime.strict_data false, the default).
+# Proves: the run completes (the FIFO does not block a reader, the bomb costs no gigabytes); the
+# log names each of the five bad files exactly once (not again in epoch 2) with the reason; the
+# 1×1 and CMYK images are decoded and used, not reported; and the epoch summary reports the count
+# of bad images (5).
 # timeout: 300
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 fault_init
@@ -18,6 +20,13 @@ CLASS=$(find "$WORK/data/train" -mindepth 1 -maxdepth 1 -type d | sort | sed -n 
 SAMPLE=$(find "$CLASS" -name '*.JPEG' | sort | sed -n 1p)
 head -c $(($(stat -c %s "$SAMPLE") / 2)) "$SAMPLE" >"$CLASS/bad_truncated.JPEG"
 : >"$CLASS/bad_empty.JPEG"
+# The bomb: the first progressive (SOF2) RGB file of the set with its declared size patched to 29999×29999.
+PROGRESSIVE=$(LC_ALL=C grep -l -r -P --include='*.JPEG' '\xFF\xC2' "$WORK/data/train" | xargs grep -L Adobe | sed -n 1p || true)
+[[ -n "$PROGRESSIVE" ]] || fail "the synthetic dataset holds no progressive JPEG to patch"
+cp "$PROGRESSIVE" "$CLASS/bad_bomb.JPEG"
+SOF=$(LC_ALL=C grep -obUaP '\xFF\xC2' "$CLASS/bad_bomb.JPEG" | sed -n 1p | cut -d: -f1)
+printf '\x75\x2F\x75\x2F' | dd of="$CLASS/bad_bomb.JPEG" bs=1 seek=$((SOF + 5)) conv=notrunc status=none
+mkfifo "$CLASS/bad_fifo.JPEG"
 # A real 1×1 RGBA PNG.
 base64 -d >"$CLASS/bad_png.JPEG" <<<"iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 # A 1×1 JPEG, and an Adobe CMYK JPEG (the synthetic set writes some; they carry an APP14 "Adobe" marker).
@@ -36,7 +45,7 @@ LOG=$WORK/run/logs/train-rank0.log
 cat "$WORK/run.out" "$LOG" >"$WORK/all.log"
 
 named=()
-for bad in bad_truncated bad_empty bad_png; do
+for bad in bad_truncated bad_empty bad_png bad_fifo bad_bomb; do
     count=$(grep -c "$CLASS/$bad.JPEG" "$WORK/run.out" || true)
     expect test "$count" -eq 1 -- "$bad.JPEG is named $count time(s) in the run's output, expected once"
     named+=("$bad: $(grep -m 1 -o "$CLASS/$bad.JPEG: .*" "$WORK/run.out" | sed "s|$CLASS/||")")
@@ -48,7 +57,7 @@ for line in "${named[@]}"; do note "$line"; done
 
 # The epoch summary carries the count.
 SUMMARY=$(grep -i -m 1 -E "epoch 1.*bad|bad.*epoch 1" "$LOG" || true)
-[[ -n "$SUMMARY" ]] || fail "no epoch summary line in $LOG reports the bad images (expected a count of 3)"
-grep -qE "\b3\b" <<<"$SUMMARY" || fail "the epoch summary does not give the count 3: $SUMMARY"
+[[ -n "$SUMMARY" ]] || fail "no epoch summary line in $LOG reports the bad images (expected a count of 5)"
+grep -qE "\b5\b" <<<"$SUMMARY" || fail "the epoch summary does not give the count 5: $SUMMARY"
 
 result "run completed; each bad file named once (${named[*]}); 1×1 and CMYK used silently; summary: $SUMMARY"

@@ -8,10 +8,13 @@
 #      workers);
 #   c. a hostfile order that puts a rank on the wrong server: a 2-server table (10.255.0.1 with
 #      rank 0, 127.0.0.1 with rank 1) launched with both ranks on this host, so rank 0 runs on the
-#      machine the table names as server 1 — what a swapped hostfile does on real servers.
+#      machine the table names as server 1 — what a swapped hostfile does on real servers;
+#   d. a server_id that would write an extra host and slot count into mpirun's hostfile
+#      ("127.0.0.1\nevil slots=64"), through deploy/run_distributed.sh.
 # The job is `diagnose allreduce`, the same worker start-up (rank table, identity, MPI) as train.
 # Proves: each launch exits non-zero within seconds with the rank table error (file, JSON path or
-# ranks named), not an MPI hang, and leaves no ghostnet-d process behind.
+# ranks named), not an MPI hang, and leaves no ghostnet-d process behind; the injected host never
+# reaches a hostfile.
 # timeout: 150
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 fault_init
@@ -56,5 +59,14 @@ launch duplicate-mpirun "server_list[0].device[1].rank_id" \
 launch wrong-server "rank 0 belongs to server '10.255.0.1'" \
     mpirun -np 2 "${MPIRUN_LOCAL[@]}" "$GHOSTNET_BIN" "${JOB[@]}" --rank-table "$WORK/two-servers.json"
 grep -qF "check the hostfile order" "$WORK/wrong-server.out" || fail "wrong-server: the error does not point at the hostfile order"
+
+# d. A host injected through server_id (rule 21).
+sed 's/"server_id": "127.0.0.1"/"server_id": "127.0.0.1\\nevil slots=64"/' "$TABLES/rank_table_1x2.json" >"$WORK/injected.json"
+grep -qF 'evil slots=64' "$WORK/injected.json" || fail "injected: the table was not modified"
+launch injected-host 'server_list[0].server_id: server_id "127.0.0.1\nevil slots=64" is not a host name or an IP address' \
+    env GHOSTNET_COMMAND="${JOB[*]}" bash "$ROOT/deploy/run_distributed.sh" "$WORK/injected.json"
+grep -q "ghostnet-d: .* rank(s) on" "$WORK/injected-host.out" && fail "injected-host: run_distributed.sh went on to mpirun"
+"$GHOSTNET_BIN" ranktable hostfile "$WORK/injected.json" >"$WORK/injected.hostfile" 2>/dev/null \
+    && fail "injected-host: ranktable hostfile wrote $(cat "$WORK/injected.hostfile")"
 
 result "refused: ${timings[*]}"

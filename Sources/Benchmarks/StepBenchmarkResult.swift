@@ -1,0 +1,166 @@
+// What a step benchmark measured (StepBenchmarkResult) and its two forms: the report lines
+// `bench train|infer` print and the one-line JSON object of `--json`.
+
+import Foundation
+import TensorEngine
+
+/// The part of a training step spent waiting for the gradient reduction after backward.
+package struct GradientReductionTiming: Sendable {
+    /// The processes that reduced together.
+    package var ranks: Int
+    /// The rank these times are from (a job reports its most exposed rank).
+    package var rank: Int
+    /// That rank's median step.
+    package var stepSeconds: Double
+    /// The time from the end of backward to the end of the reduction in that step: the
+    /// communication backward did not hide.
+    package var exposedSeconds: Double
+
+    package init(ranks: Int, rank: Int, stepSeconds: Double, exposedSeconds: Double) {
+        self.ranks = ranks
+        self.rank = rank
+        self.stepSeconds = stepSeconds
+        self.exposedSeconds = exposedSeconds
+    }
+
+    /// What the exposed time adds to the step without it: `exposed / (step − exposed)`.
+    package var overheadFraction: Double { exposedSeconds / max(stepSeconds - exposedSeconds, .leastNormalMagnitude) }
+}
+
+/// What ``StepBenchmark/run(on:bucketCapacityBytes:)`` measured.
+package struct StepBenchmarkResult: Sendable {
+    package var kind: StepBenchmark.Kind
+    package var architecture: String
+    package var batchSize: Int
+    package var imageSize: Int
+    package var threads: Int
+    package var steps: Int
+    /// The OpenBLAS kernel family, e.g. `Haswell`.
+    package var kernelName: String
+    /// The packed sgemm kernels thin products ran on (see `GEMM`), e.g. `AVX2 6×16`, or `none`.
+    package var packedKernel: String
+    /// One image's forward multiply-accumulates (``GhostNetStructure/multiplyAccumulates``).
+    package var multiplyAccumulatesPerImage: Int
+    /// The best sgemm rate of the run, in GFLOP/s.
+    package var gemmPeakGFLOPS: Double
+    /// The median over timed steps of the step's rate over an sgemm sample taken just before it
+    /// (under the same machine load, which on a shared machine can halve both).
+    package var adjacentPeakFraction: Double
+    /// The median step time (for an even count, the faster of the middle two).
+    package var medianStepSeconds: Double
+    /// The process's peak resident memory (VmHWM), in bytes.
+    package var peakResidentBytes: Int
+    /// Tensor buffers created by the median timed step.
+    package var allocationsPerStep: Int
+    /// Large tensor buffers (≥ ``TensorAllocations/largeThreshold``) newly obtained from the
+    /// system in all steps after the first.
+    package var largeAllocationsAfterFirstStep: Int
+    /// Seconds the median timed step spent in each ``KernelCategory`` (by label, in category order).
+    package var breakdown: [(label: String, seconds: Double)]
+    /// For training: how long the gradient reduction kept the median step waiting after backward.
+    package var reduction: GradientReductionTiming?
+
+    package init(
+        kind: StepBenchmark.Kind, architecture: String, batchSize: Int, imageSize: Int, threads: Int, steps: Int,
+        kernelName: String, multiplyAccumulatesPerImage: Int, gemmPeakGFLOPS: Double, adjacentPeakFraction: Double,
+        medianStepSeconds: Double,
+        peakResidentBytes: Int, allocationsPerStep: Int, largeAllocationsAfterFirstStep: Int,
+        breakdown: [(label: String, seconds: Double)], reduction: GradientReductionTiming? = nil
+    ) {
+        self.kind = kind
+        self.architecture = architecture
+        self.batchSize = batchSize
+        self.imageSize = imageSize
+        self.threads = threads
+        self.steps = steps
+        self.kernelName = kernelName
+        packedKernel = GEMM.packedKernel.packedLabel
+        self.multiplyAccumulatesPerImage = multiplyAccumulatesPerImage
+        self.gemmPeakGFLOPS = gemmPeakGFLOPS
+        self.adjacentPeakFraction = adjacentPeakFraction
+        self.medianStepSeconds = medianStepSeconds
+        self.peakResidentBytes = peakResidentBytes
+        self.allocationsPerStep = allocationsPerStep
+        self.largeAllocationsAfterFirstStep = largeAllocationsAfterFirstStep
+        self.breakdown = breakdown
+        self.reduction = reduction
+    }
+
+    package var imagesPerSecond: Double { Double(batchSize) / medianStepSeconds }
+
+    /// Effective GFLOP/s: ``StepBenchmark/flopsPerImage(multiplyAccumulates:kind:)`` × images/s.
+    package var gflopsPerSecond: Double {
+        StepBenchmark.flopsPerImage(multiplyAccumulates: multiplyAccumulatesPerImage, kind: kind) * imagesPerSecond
+            / 1e9
+    }
+
+    /// ``gflopsPerSecond`` as a fraction of ``gemmPeakGFLOPS`` (the conservative ratio).
+    package var peakFraction: Double { gflopsPerSecond / gemmPeakGFLOPS }
+
+    /// Step time not charged to any category: Swift code between kernels, tensor allocation.
+    package var unaccountedSeconds: Double { medianStepSeconds - breakdown.reduce(0) { $0 + $1.seconds } }
+
+    /// The human-readable report.
+    package var reportLines: [String] {
+        var lines = [
+            "bench \(kind.rawValue): \(architecture), batch \(batchSize), \(imageSize)×\(imageSize), \(threads) thread(s), OpenBLAS \(kernelName), packed kernels \(packedKernel)",
+            "sgemm peak: \(format(gemmPeakGFLOPS, 1)) GFLOP/s",
+            "step: \(format(medianStepSeconds * 1000, 1)) ms median of \(steps); \(format(imagesPerSecond, 2)) images/s; \(format(gflopsPerSecond, 1)) GFLOP/s effective = \(format(peakFraction * 100, 1)) % of the sgemm peak (\(format(adjacentPeakFraction * 100, 1)) % of the sample before each step)",
+            "peak resident memory: \(format(Double(peakResidentBytes) / 1e9, 3)) GB; tensor allocations per step: \(allocationsPerStep); large allocations after the first step: \(largeAllocationsAfterFirstStep)",
+            "time per step by kind:",
+        ]
+        for (label, seconds) in breakdown + [("other", unaccountedSeconds)] {
+            let share = medianStepSeconds > 0 ? seconds / medianStepSeconds * 100 : 0
+            lines.append(
+                "  \(label.padding(toLength: 11, withPad: " ", startingAt: 0)) \(format(seconds * 1000, 1).leftPadded(9)) ms  \(format(share, 1).leftPadded(5)) %"
+            )
+        }
+        if let reduction, reduction.ranks > 1 {
+            lines.append(
+                "exchange over \(reduction.ranks) ranks: \(format(reduction.exposedSeconds * 1000, 1)) ms after backward "
+                    + "in a \(format(reduction.stepSeconds * 1000, 1)) ms step (rank \(reduction.rank), the most exposed)"
+            )
+            lines.append("exchange adds \(format(reduction.overheadFraction * 100, 2)) % to the step")
+        }
+        return lines
+    }
+
+    /// One JSON object with every number of the report (seconds for times, bytes for memory).
+    package var json: String {
+        var fields: [(String, String)] = [
+            ("benchmark", quoted(kind.rawValue)), ("architecture", quoted(architecture)),
+            ("batch_size", "\(batchSize)"), ("image_size", "\(imageSize)"), ("threads", "\(threads)"),
+            ("steps", "\(steps)"), ("openblas_kernel", quoted(kernelName)), ("packed_kernel", quoted(packedKernel)),
+            ("multiply_accumulates_per_image", "\(multiplyAccumulatesPerImage)"),
+            ("step_seconds", number(medianStepSeconds)), ("images_per_second", number(imagesPerSecond)),
+            ("gflops_per_second", number(gflopsPerSecond)), ("gemm_peak_gflops", number(gemmPeakGFLOPS)),
+            ("peak_fraction", number(peakFraction)), ("adjacent_peak_fraction", number(adjacentPeakFraction)),
+            ("peak_rss_bytes", "\(peakResidentBytes)"),
+            ("allocations_per_step", "\(allocationsPerStep)"),
+            ("large_allocations_after_first_step", "\(largeAllocationsAfterFirstStep)"),
+        ]
+        let seconds = (breakdown + [("other", unaccountedSeconds)]).map { "\(quoted($0.0)): \(number($0.1))" }
+        fields.append(("breakdown_seconds", "{" + seconds.joined(separator: ", ") + "}"))
+        if let reduction {
+            fields += [
+                ("ranks", "\(reduction.ranks)"), ("exchange_exposed_seconds", number(reduction.exposedSeconds)),
+                ("exchange_overhead_fraction", number(reduction.overheadFraction)),
+            ]
+        }
+        return "{" + fields.map { "\(quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
+    }
+}
+
+private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
+
+private func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+
+private func quoted(_ text: String) -> String {
+    "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+}
+
+extension String {
+    fileprivate func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
