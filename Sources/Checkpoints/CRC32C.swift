@@ -9,6 +9,12 @@ package struct CRC32C: Sendable {
     /// The checksum of the bytes seen so far.
     package var value: UInt32 { ~state }
 
+    /// `value` as the 8 lowercase hexadecimal digits that files and messages show.
+    package static func hexadecimal(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+
     private var state: UInt32 = 0xFFFF_FFFF
 
     package init() {}

@@ -190,11 +190,6 @@ package struct SafeTensorsFile: Sendable {
         return crc.value
     }
 
-    static func hexadecimal(_ value: UInt32) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 8 - digits.count) + digits
-    }
-
     // MARK: - Writing
 
     /// Writes the file atomically to `path`, recording the data section's CRC-32C in the metadata.
@@ -203,7 +198,7 @@ package struct SafeTensorsFile: Sendable {
     ///   synced or renamed into place; `path` is then unchanged and no temporary file remains.
     package func write(to path: String) throws {
         var storedMetadata = metadata
-        storedMetadata[Self.checksumKey] = Self.hexadecimal(dataChecksum)
+        storedMetadata[Self.checksumKey] = CRC32C.hexadecimal(dataChecksum)
         var json = SafeTensorsHeader(entries: entries, metadata: storedMetadata).encoded()
         // Pad with spaces (valid JSON whitespace) so the data section starts 8-byte aligned, as the
         // reference writer does.
@@ -305,7 +300,7 @@ package struct SafeTensorsFile: Sendable {
 
     private func verifyChecksum() throws {
         guard let recorded = metadata[Self.checksumKey] else { return }
-        let actual = Self.hexadecimal(dataChecksum)
+        let actual = CRC32C.hexadecimal(dataChecksum)
         guard recorded.lowercased() == actual else {
             throw SafeTensorsError(
                 .checksumMismatch, path: path,

@@ -1,6 +1,7 @@
 // The collective half of the world agreement: one gather of 64-byte digests at start-up; only when
 // they differ, a second exchange of the details that word the message (see WorldVerdict).
 
+import Checkpoints
 import Distributed
 import Foundation
 import Logging
@@ -50,7 +51,7 @@ package struct WorldAgreement: Sendable {
     ) throws(CommunicatorError) -> [String] {
         let checksums = fingerprint.digest.checksums
         let summary = WorldFingerprint.Field.allCases.map { field in
-            "\(field) \(fingerprint.summary(field)) [\(WorldVerdict.hex(checksums[field.rawValue]))]"
+            "\(field) \(fingerprint.summary(field)) [\(CRC32C.hexadecimal(checksums[field.rawValue]))]"
         }.joined(separator: "; ")
         let report = WorldReport(placement: placement, details: [:], summary: summary)
         let reports = try communicator.allGatherVariable(Array(report.json.serialized.utf8)).map(

@@ -166,7 +166,7 @@ extension WorldFingerprint {
         case .configuration: "\(configuration.count) keys"
         case .build:
             "version \(build.version), executable "
-                + (build.executableChecksum.map { "CRC-32C " + WorldVerdict.hex($0) } ?? "unreadable")
+                + (build.executableChecksum.map { "CRC-32C " + CRC32C.hexadecimal($0) } ?? "unreadable")
         case .kernels: "OpenBLAS \(kernels.openBLAS), packed \(kernels.packed)"
         case .threads: "\(threads) per rank"
         case .precision: precision

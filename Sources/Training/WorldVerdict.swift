@@ -1,6 +1,7 @@
 // The pure half of the world agreement: given every rank's digest (and, for the fields that differ,
 // every rank's details), decide and word the verdict — no communication here.
 
+import Checkpoints
 import Distributed
 import Foundation
 import StrictJSON
@@ -111,7 +112,7 @@ package struct WorldVerdict: Sendable, Equatable {
             return " run different builds: "
                 + values { build in
                     let checksum = build.member("executable_crc32c")?.integer.map {
-                        "CRC-32C " + hex(UInt32(truncatingIfNeeded: $0))
+                        "CRC-32C " + CRC32C.hexadecimal(UInt32(truncatingIfNeeded: $0))
                     }
                     return "version \(build.member("version")?.string ?? "?") (executable \(checksum ?? "unreadable"))"
                 }
@@ -158,9 +159,6 @@ package struct WorldVerdict: Sendable, Equatable {
         }
         return text
     }
-
-    /// A checksum as eight hex digits, e.g. `0001e240`.
-    static func hex(_ value: UInt32) -> String { String(format: "%08x", value) }
 }
 
 extension WorldFingerprint.Field {
