@@ -6,7 +6,7 @@ CONFIG     ?= release
 SWIFTFLAGS := -c $(CONFIG)
 BIN        := .build/$(CONFIG)/ghostnet-d
 
-.PHONY: all deps build test test-faults lint demo bench clean
+.PHONY: all deps build test test-faults lint demo finetune-demo bench clean
 
 all: build
 
@@ -37,6 +37,11 @@ lint:
 # coordinator; ends with its Best values line. Follow it with `tail -f demo-run/coordinator.log`.
 demo: build
 	./deploy/demo.sh
+
+# The demo's second act: its trained model (running `make demo` first if it has no checkpoint) fine-tuned
+# by 2 ranks to a 5-class synthetic set with `train --init-from`, next to the same run from random weights.
+finetune-demo: build
+	./deploy/finetune_demo.sh
 
 # The standard benchmark set (training and inference steps against the in-run sgemm peak, the
 # input pipeline, the all-reduce); writes the table in docs/PERFORMANCE.md.

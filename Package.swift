@@ -4,7 +4,7 @@
 //
 // Layers, bottom up (imports only point down; see docs/ARCHITECTURE.md):
 //   C shims      COpenBLAS (+ CGEMMKernels), CJPEG (+ CJPEGShims), CMPI
-//   formats      StrictJSON                         (pure Swift, no dependencies)
+//   formats      StrictJSON                         (pure Swift, no dependencies; also CRC-32C)
 //   engine       TensorEngine                       (imports COpenBLAS, CGEMMKernels)
 //   model        Layers -> GhostNet -> Checkpoints -> Interop  (Checkpoints also imports StrictJSON;
 //                Interop: ONNX export, MindSpore import, checkpoint averaging)
@@ -12,7 +12,8 @@
 //   distributed  Distributed                        (imports CMPI, TensorEngine, StrictJSON)
 //   records      PerformanceRecords                 (imports StrictJSON; shared by training and coordinator)
 //   client       CoordinatorClient                  (imports PerformanceRecords; the workers' HTTP client and spool)
-//   top          Training, Coordinator
+//   top          Training (imports Interop for `train --init-from`), Coordinator
+//   supervisor   Supervisor                         (`ghostnet-d launch`: exit causes, restarts; imports Training)
 //   tools        Benchmarks                         (benchmarks, self-checks, load tester; imports the libraries)
 //   CLI          GhostNetCLI (the `ghostnet-d` executable)
 import PackageDescription
@@ -118,9 +119,16 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "GhostNet", "Checkpoints", "Layers", "ImageData", "Distributed", "PerformanceRecords", "StrictJSON",
-                "CoordinatorClient", "TensorEngine",
+                "GhostNet", "Checkpoints", "Interop", "Layers", "ImageData", "Distributed", "PerformanceRecords",
+                "StrictJSON", "CoordinatorClient", "TensorEngine",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Supervisor",
+            dependencies: [
+                "Training", "Checkpoints", "Distributed", "PerformanceRecords", "TensorEngine",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
@@ -135,7 +143,7 @@ let package = Package(
             name: "GhostNetCLI",
             dependencies: [
                 "Training", "GhostNet", "Checkpoints", "ImageData", "Distributed", "PerformanceRecords", "TensorEngine",
-                "Coordinator", "CoordinatorClient", "Benchmarks", "Interop",
+                "Coordinator", "CoordinatorClient", "Benchmarks", "Interop", "Supervisor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -205,6 +213,10 @@ let package = Package(
         .testTarget(
             name: "CoordinatorClientTests",
             dependencies: ["CoordinatorClient", "PerformanceRecords", "_TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: ["Supervisor", "Distributed", "Training", "Checkpoints", "_TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "CLITests",

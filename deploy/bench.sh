@@ -7,7 +7,11 @@
 # the program selects itself (the variable unset): `bench train` and `bench infer` of ghostnet101 at
 # batch 16, 224×224, 2 threads, and a quick ghostnet50 run at batch 8, 128×128; then `bench data`
 # on a generated photo-sized (500×375) synthetic set, `bench allreduce` under `mpirun -np 2` (shared
-# memory) and a 2-rank `bench train` (ghostnet50, batch 8, 128×128) whose last line is the exchange overhead.
+# memory) and a 2-rank `bench train` (ghostnet50, batch 8, 128×128) whose last line is the exchange overhead;
+# then the micro-batch table of the seed config (ghostnet101, 224×224, batch 128): the unaccumulated
+# step, micro-batches 4, 8, 16 and 32, and the planner's choice (`config check conf/ghostnet_d.yml`),
+# each with images/s and predicted and measured peak RSS. `deploy/bench.sh micro` runs only that
+# table (GHOSTNET_BENCH_MICRO_STEPS timed steps, default 2).
 # Every step benchmark measures its own sgemm peak in the same run, so the table's ratios are
 # comparable even on a loaded machine. Environment: GHOSTNET_BIN, GHOSTNET_BENCH_DIR (scratch,
 # default bench-run), GHOSTNET_BENCH_STEPS (timed steps, default 5), GHOSTNET_BENCH_OUT (default
@@ -18,6 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=${GHOSTNET_BIN:-.build/release/ghostnet-d}
 WORK=${GHOSTNET_BENCH_DIR:-bench-run}
 STEPS=${GHOSTNET_BENCH_STEPS:-5}
+MICRO_STEPS=${GHOSTNET_BENCH_MICRO_STEPS:-2}
 OUT=${GHOSTNET_BENCH_OUT:-docs/PERFORMANCE.md}
 mkdir -p "$WORK"
 RESULTS="$WORK/steps.jsonl"
@@ -40,6 +45,36 @@ step_bench() { # MODE SUBCOMMAND ARGS...
     echo "$output" | tail -n 1 | python3 -c 'import json,sys; r=json.load(sys.stdin); r["kernel_mode"]=sys.argv[1]; print(json.dumps(r))' "$mode" >>"$RESULTS"
 }
 
+# The seed config's batch of 128 at 224² as one pass and as micro-batches; OPENBLAS_CORETYPE unset.
+micro_table() {
+    local micro="$WORK/micro.jsonl" planned
+    : >"$micro"
+    planned=$("$BIN" config check conf/ghostnet_d.yml --skip-environment | sed -n 's/^# memory plan.*micro-batch \([0-9]*\) .*/\1/p')
+    echo "== micro-batches of ghostnet101, batch 128, 224×224 (planner: $planned)"
+    for m in none 4 8 16 32 "planner:$planned"; do
+        local args=() label=$m
+        case $m in
+            none) label="none (one pass)" ;;
+            planner:*) [[ " 4 8 16 32 " == *" ${m#planner:} "* ]] && continue
+                       args=(--micro-batch "${m#planner:}"); label="${m#planner:} (planner)" ;;
+            *) args=(--micro-batch "$m"); [[ $m == "$planned" ]] && label="$m (planner)" ;;
+        esac
+        local output
+        output=$(env -u OPENBLAS_CORETYPE "$BIN" bench train --arch ghostnet101 --batch 128 --image-size 224 \
+            "${args[@]}" --threads 2 --steps "$MICRO_STEPS" --warmup 1 --json)
+        echo "$output" | sed '$d' | grep -E '^(step|peak|memory model)'
+        echo "$output" | tail -n 1 | python3 -c 'import json,sys; r=json.load(sys.stdin); r["label"]=sys.argv[1]; print(json.dumps(r))' "$label" >>"$micro"
+    done
+    python3 deploy/bench_table.py micro "$micro" "$OUT" >"$WORK/PERFORMANCE.md"
+    mv "$WORK/PERFORMANCE.md" "$OUT"
+}
+
+if [[ ${1:-} == micro ]]; then
+    micro_table
+    echo "bench: wrote $OUT"
+    exit 0
+fi
+
 for mode in "${modes[@]}"; do
     echo "== kernels: $mode"
     step_bench "$mode" train --arch ghostnet101 --batch 16 --image-size 224
@@ -47,6 +82,14 @@ for mode in "${modes[@]}"; do
     step_bench "$mode" train --arch ghostnet50 --batch 8 --image-size 128
     step_bench "$mode" infer --arch ghostnet50 --batch 8 --image-size 128
 done
+
+# bf16 rows (issue 17): on a CPU with AVX512-BF16, the % of the in-run bf16 GEMM peak, images/s and the ratio
+# to an fp32 run of the same steps; elsewhere the emulated path's numerics only. Text in $WORK/bf16.txt.
+echo "== bf16 (ghostnet101, batch 16, 224×224)"
+for kind in train infer; do
+    env -u OPENBLAS_CORETYPE "$BIN" bench "$kind" --arch ghostnet101 --batch 16 --image-size 224 --precision bf16 \
+        --threads 2 --steps "$STEPS" --warmup 1 | grep -E '^bf16' | sed "s/^/$kind: /"
+done | tee "$WORK/bf16.txt"
 
 echo "== bench data"
 if [[ ! -d "$WORK/photos/train" ]]; then
@@ -68,4 +111,5 @@ mpirun "${mpi_flags[@]}" "$BIN" bench train --arch ghostnet50 --batch 8 --image-
 python3 deploy/bench_table.py "$RESULTS" "$WORK/data.txt" "$WORK/allreduce.txt" "$WORK/exchange_step.txt" "$OUT" \
     >"$WORK/PERFORMANCE.md"
 mv "$WORK/PERFORMANCE.md" "$OUT"
+micro_table
 echo "bench: wrote $OUT"

@@ -2,10 +2,13 @@
 # ghostnet-d — turns deploy/bench.sh's results into docs/PERFORMANCE.md's generated section.
 #
 #   bench_table.py STEPS.jsonl DATA.txt ALLREDUCE.txt EXCHANGE.txt [EXISTING.md] > PERFORMANCE.md
+#   bench_table.py micro MICRO.jsonl EXISTING.md > PERFORMANCE.md
 #
 # STEPS.jsonl holds one `bench train|infer --json` object per line (plus "kernel_mode"); the text
 # files hold the reports of `bench data`, `bench allreduce` and a 2-rank `bench train`. When EXISTING.md is given and
-# has the markers below, only the text between them is replaced, so notes around it survive.
+# has the markers below, only the text between them is replaced, so notes around it survive. The
+# `micro` form writes the micro-batch table (one `bench train --json` object per line, plus
+# "label") between its own markers, appended to EXISTING.md when they are missing.
 import datetime
 import json
 import os
@@ -13,6 +16,7 @@ import platform
 import sys
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+MICRO_BEGIN, MICRO_END = "<!-- bench:micro:begin -->", "<!-- bench:micro:end -->"
 
 
 def cpu_model():
@@ -74,7 +78,43 @@ def generated(steps, data_lines, allreduce_lines, exchange_lines):
     return "\n".join(out)
 
 
+def micro_table(runs):
+    out = [MICRO_BEGIN, ""]
+    out.append(f"Measured {datetime.date.today().isoformat()} on {cpu_model()} ({os.cpu_count()} logical CPUs), "
+               "OPENBLAS_CORETYPE unset, by `make bench` (`deploy/bench.sh micro` alone): `bench train` of the "
+               "seed config's step, ghostnet101, batch 128 per rank, 224×224, 2 threads. % adjacent = the step's "
+               "rate over an sgemm sample taken just before it (same machine load); predicted = the memory model "
+               "the planner uses.")
+    out.append("")
+    out.append("| micro-batch | passes | step s | images/s | % adjacent | images/s vs one pass | peak RSS GB "
+               "| predicted GB | model error |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    whole = next((r for r in runs if r.get("passes", 1) == 1), None)
+    for r in runs:
+        measured, predicted = r["peak_rss_bytes"], r.get("predicted_peak_rss_bytes")
+        ratio = f"{r['images_per_second'] / whole['images_per_second']:.2f}×" if whole else "-"
+        model = (f"{predicted / 1e9:.2f} | {(predicted - measured) / measured * 100:+.1f} %"
+                 if predicted else "- | -")
+        out.append(f"| {r['label']} | {r.get('passes', 1)} | {r['step_seconds']:.1f} | {r['images_per_second']:.2f} "
+                   f"| {r['adjacent_peak_fraction'] * 100:.1f} | {ratio} | {measured / 1e9:.2f} | {model} |")
+    out.append("")
+    out.append(MICRO_END)
+    return "\n".join(out)
+
+
+def replace_between(existing, begin, end, section):
+    """`existing` with the text between `begin` and `end` replaced by `section` (appended if absent)."""
+    if begin in existing and end in existing:
+        head, rest = existing.split(begin, 1)
+        return head + section + rest.split(end, 1)[1]
+    return existing.rstrip("\n") + "\n\n" + section + "\n"
+
+
 def main():
+    if sys.argv[1] == "micro":
+        runs = [json.loads(line) for line in open(sys.argv[2]) if line.strip()]
+        print(replace_between(open(sys.argv[3]).read(), MICRO_BEGIN, MICRO_END, micro_table(runs)), end="")
+        return
     steps = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     data_lines = open(sys.argv[2]).read().splitlines()
     allreduce_lines = open(sys.argv[3]).read().splitlines()
@@ -82,9 +122,7 @@ def main():
     section = generated(steps, data_lines, allreduce_lines, exchange_lines)
     existing = open(sys.argv[5]).read() if len(sys.argv) > 5 and os.path.exists(sys.argv[5]) else ""
     if BEGIN in existing and END in existing:
-        head, rest = existing.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        print(head + section + tail, end="")
+        print(replace_between(existing, BEGIN, END, section), end="")
     else:
         print("# Performance\n\nThe numbers of `make bench` (deploy/bench.sh); see the notes below the table.\n")
         print(section)

@@ -1,8 +1,10 @@
 # ghostnet-d — shared by deploy/run_standalone.sh and deploy/run_distributed.sh (sourced, not run).
 #
 # resolve_launch CONFIG: sets GHOSTNET_BIN (default: the release build beside this script, else
-# ghostnet-d on PATH) and COMMAND (GHOSTNET_COMMAND, default "train --config CONFIG"), or exits 1
-# saying what is missing.
+# ghostnet-d on PATH) and LAUNCH, the `ghostnet-d launch` arguments that run the job: the ranks run
+# GHOSTNET_COMMAND when it is set (e.g. "diagnose allreduce --elements 1001"), else
+# "train --config CONFIG"; GHOSTNET_LAUNCH_ARGS adds launch options (e.g. "--max-restarts 0").
+# Exits 1 saying what is missing.
 resolve_launch() {
     local config=$1
     local script_dir
@@ -18,9 +20,14 @@ resolve_launch() {
         echo "error: ghostnet-d not found; build it (make build) or set GHOSTNET_BIN" >&2
         exit 1
     fi
-    if [[ -z "${GHOSTNET_COMMAND:-}" && ! -f "$config" ]]; then
+    if [[ -n "${GHOSTNET_COMMAND:-}" ]]; then
+        LAUNCH=(launch --command "$GHOSTNET_COMMAND")
+    elif [[ -f "$config" ]]; then
+        LAUNCH=(launch --config "$config")
+    else
         echo "error: CONFIG=$config is not a file" >&2
         exit 1
     fi
-    COMMAND=${GHOSTNET_COMMAND:-"train --config $config"}
+    # shellcheck disable=SC2206 # GHOSTNET_LAUNCH_ARGS is a word list on purpose.
+    LAUNCH+=(${GHOSTNET_LAUNCH_ARGS:-})
 }

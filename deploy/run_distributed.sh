@@ -3,13 +3,17 @@
 #
 #   deploy/run_distributed.sh RANK_TABLE_FILE [CONFIG]
 #
-# Checks the rank table, builds an OpenMPI hostfile from it (`ghostnet-d ranktable hostfile`) and
-# starts one process per rank with mpirun, on every server the table names (only locally, over
-# loopback, when it names a single server). Each rank runs
+# Runs the job under `ghostnet-d launch --rank-table RANK_TABLE_FILE`, the supervisor: it checks the
+# rank table, builds an OpenMPI hostfile from it and starts one process per rank with mpirun, on
+# every server the table names (only locally, over loopback, when it names a single server); a
+# failure a restart can cure (a rank killed, a collective timeout, a lost server) is restarted with
+# --resume (3 restarts within 1 h by default; see docs/RELIABILITY.md for the exit statuses). Each
+# rank runs
 #     $GHOSTNET_BIN $GHOSTNET_COMMAND --rank-table RANK_TABLE_FILE
 # Environment:
 #   GHOSTNET_BIN        the ghostnet-d binary (default: .build/release/ghostnet-d, else on PATH)
 #   GHOSTNET_COMMAND    the subcommand and its options (default: "train --config CONFIG")
+#   GHOSTNET_LAUNCH_ARGS  options of `ghostnet-d launch`, e.g. "--max-restarts 5 --restart-window 2h"
 #   MPIRUN              the mpirun command, may include a prefix (default: mpirun)
 #   MPIRUN_ARGS         extra mpirun options, e.g. "--mca btl_tcp_if_include eth1 --mca oob_tcp_if_include eth1"
 #   OPENBLAS_CORETYPE   exported to every rank when set
@@ -38,33 +42,4 @@ fi
 # shellcheck source=deploy/launch_common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/launch_common.sh"
 resolve_launch "$CONFIG"
-
-# Validates the table (exit 1 with the reason) and lists its servers with their slot counts.
-"$GHOSTNET_BIN" ranktable check "$RANK_TABLE_FILE" >/dev/null
-HOSTFILE=$(mktemp "${TMPDIR:-/tmp}/ghostnet-hostfile.XXXXXX")
-trap 'rm -f "$HOSTFILE"' EXIT
-"$GHOSTNET_BIN" ranktable hostfile "$RANK_TABLE_FILE" >"$HOSTFILE"
-SERVERS=$(wc -l <"$HOSTFILE")
-RANKS=$(awk -F'slots=' '{ total += $2 } END { print total }' "$HOSTFILE")
-
-LAUNCH=(-np "$RANKS" --bind-to none)
-if [[ "$SERVERS" -eq 1 ]]; then
-    # One server: every rank on this host, talking over loopback.
-    # Shared memory (vader) between the ranks: the plain all-reduce is about twice as fast as over
-    # loopback TCP here (docs/PERFORMANCE.md).
-    LAUNCH+=(--oversubscribe --mca btl self,vader,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo)
-else
-    LAUNCH+=(--hostfile "$HOSTFILE" --map-by slot)
-fi
-if [[ $(id -u) -eq 0 ]]; then
-    LAUNCH+=(--allow-run-as-root)
-fi
-# Forwarded to every rank (on other servers mpirun passes only what -x names).
-for variable in OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS OPENBLAS_L2_SIZE GHOSTNET_COORDINATOR \
-    GHOSTNET_COORDINATOR_TOKEN_FILE GHOSTNET_COORDINATOR_CA GHOSTNET_CACHE_DIR; do
-    if [[ -n "${!variable:-}" ]]; then LAUNCH+=(-x "$variable"); fi
-done
-
-echo "ghostnet-d: $RANKS rank(s) on $SERVERS server(s) from $RANK_TABLE_FILE" >&2
-# shellcheck disable=SC2086 # MPIRUN, MPIRUN_ARGS and COMMAND are word lists on purpose.
-exec ${MPIRUN:-mpirun} "${LAUNCH[@]}" ${MPIRUN_ARGS:-} "$GHOSTNET_BIN" $COMMAND --rank-table "$RANK_TABLE_FILE"
+exec "$GHOSTNET_BIN" "${LAUNCH[@]}" --rank-table "$RANK_TABLE_FILE"

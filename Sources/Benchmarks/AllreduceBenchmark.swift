@@ -14,13 +14,19 @@ package struct AllreduceBenchmark: Sendable {
     /// Size of each synthetic parameter (the exchange splits buckets at parameter boundaries).
     package var parameterElements: Int
     package var iterations: Int
+    /// The exchange's reduction: `.fixedPoint` measures `runtime.reproducible_reduction`.
+    package var reduction: GradientExchange.Reduction
 
-    package init(elementCount: Int, bucketCapacityBytes: Int, parameterElements: Int = 1 << 18, iterations: Int) {
+    package init(
+        elementCount: Int, bucketCapacityBytes: Int, parameterElements: Int = 1 << 18, iterations: Int,
+        reduction: GradientExchange.Reduction = .float
+    ) {
         precondition(elementCount >= 1 && parameterElements >= 1 && iterations >= 1, "benchmark sizes must be positive")
         self.elementCount = elementCount
         self.bucketCapacityBytes = bucketCapacityBytes
         self.parameterElements = parameterElements
         self.iterations = iterations
+        self.reduction = reduction
     }
 
     /// The measured times (the slowest rank's median per method) and derived bandwidths.
@@ -28,6 +34,7 @@ package struct AllreduceBenchmark: Sendable {
         package var ranks: Int
         package var bytes: Int
         package var bucketCount: Int
+        package var reduction: GradientExchange.Reduction
         package var exchangeSeconds: Double
         package var plainSeconds: Double
 
@@ -46,8 +53,11 @@ package struct AllreduceBenchmark: Sendable {
                 let gigabytes = busBandwidth(seconds: seconds) / 1e9
                 return "\(name): median \(String(format3: seconds)) s, bus bandwidth \(String(format3: gigabytes)) GB/s"
             }
+            // Fixed point sends each float as an Int64 plus one 8-byte maximum per bucket.
+            let wire = reduction == .float ? "" : ", fixed point: \(2 * bytes + 8 * bucketCount) bytes on the wire"
             return [
-                "allreduce benchmark: \(ranks) rank(s), \(bytes / 4) floats (\(bytes) bytes), \(bucketCount) bucket(s)",
+                "allreduce benchmark: \(ranks) rank(s), \(bytes / 4) floats (\(bytes) bytes), \(bucketCount) bucket(s)"
+                    + wire,
                 line("plain MPI_Allreduce", plainSeconds),
                 line("gradient exchange  ", exchangeSeconds),
                 "exchange / plain bus bandwidth: \(String(format3: ratioPercent))%",
@@ -62,7 +72,9 @@ package struct AllreduceBenchmark: Sendable {
         if elementCount % parameterElements != 0 { shapes.append([elementCount % parameterElements]) }
         let exchange = GradientExchange(
             parameterShapes: shapes, communicator: world,
-            configuration: .init(bucketCapacityBytes: bucketCapacityBytes, checksumInterval: 0))
+            configuration: .init(bucketCapacityBytes: bucketCapacityBytes, checksumInterval: 0, reduction: reduction))
+        // The fixed-point exchange takes gradients through accumulate (one shard of one pass).
+        let ones = reduction == .float ? [] : shapes.map { Tensor(shape: $0, repeating: 1) }
         var plain = [Float](repeating: 1, count: elementCount)
         var exchangeTimes: [Double] = []
         var plainTimes: [Double] = []
@@ -70,8 +82,13 @@ package struct AllreduceBenchmark: Sendable {
             try world.barrier()
             let exchangeStart = ContinuousClock.now
             for parameter in shapes.indices.reversed() {
-                exchange.withGradient(ofParameter: parameter) { $0.update(repeating: 1) }
-                try exchange.markReady(parameter)
+                if ones.isEmpty {
+                    exchange.withGradient(ofParameter: parameter) { $0.update(repeating: 1) }
+                    try exchange.markReady(parameter)
+                } else {
+                    try exchange.accumulate(
+                        ones[parameter], forParameter: parameter, weight: 1, isFirst: true, isLast: true)
+                }
             }
             try exchange.finish()
             let exchangeTime = exchangeStart.duration(to: .now).inSeconds
@@ -103,7 +120,7 @@ package struct AllreduceBenchmark: Sendable {
         ]
         return Result(
             ranks: world.size, bytes: elementCount * MemoryLayout<Float>.stride, bucketCount: exchange.buckets.count,
-            exchangeSeconds: medians[0], plainSeconds: medians[1])
+            reduction: reduction, exchangeSeconds: medians[0], plainSeconds: medians[1])
     }
 
     private static func median(_ values: [Double]) -> Double {

@@ -1,4 +1,5 @@
-// `diagnose coordinator-load`: a bounded load test of a running coordinator, malformed requests included.
+// `diagnose coordinator-load`: a bounded load test of a running coordinator, malformed requests and
+// the progress traffic of many running jobs included.
 
 import CoordinatorClient
 import Foundation
@@ -17,7 +18,8 @@ import Synchronization
 /// conflicting record, bytes that are not HTTP, a body cut short. A valid request counts as
 /// answered only with its exact expected status (201 new, 200 duplicate with `"duplicate":true`,
 /// 200 for reads); a malformed one must get its 4xx (or, for the last two kinds, a 4xx or a close)
-/// within the request timeout.
+/// within the request timeout. Meanwhile `progressJobs` jobs each post a progress report per
+/// `progressInterval` (see `CoordinatorLoadTest+Progress`); every acknowledged one must be stored.
 package struct CoordinatorLoadTest: Sendable {
     package var endpoint: HTTPEndpoint
     /// Concurrent clients, each on its own thread with its own job.
@@ -36,6 +38,11 @@ package struct CoordinatorLoadTest: Sendable {
     package var token: String?
     /// The bound in seconds on one exchange; a valid request not answered in time is a failure.
     package var requestTimeout = 10.0
+    /// Jobs posting progress reports, one per `progressInterval` seconds each (0: none), from
+    /// `progressSenders` threads.
+    package var progressJobs = 0
+    package var progressInterval = 1.0
+    package var progressSenders = 8
 
     package init(endpoint: HTTPEndpoint) {
         self.endpoint = endpoint
@@ -63,10 +70,12 @@ package struct CoordinatorLoadTest: Sendable {
         package var failures: [String] = []
         /// Failures beyond those kept in `failures`.
         package var failuresNotKept = 0
+        package var progress = ProgressTally()
 
         package var failureCount: Int { failures.count + failuresNotKept }
         package var passed: Bool {
             failureCount == 0 && validAnswered == validSent && malformedRefused == malformedSent
+                && progress.acknowledged == progress.sent && progress.readBack == progress.acknowledged
         }
 
         /// The report as `key: value` lines, the verdict last.
@@ -80,9 +89,22 @@ package struct CoordinatorLoadTest: Sendable {
                 String(
                     format: "latency of valid requests: median %.1f ms, p99 %.1f ms, max %.1f ms",
                     latencyMedian * 1000, latencyP99 * 1000, latencyMaximum * 1000),
-            ] + failures.map { "failure: \($0)" }
+            ] + progressLines + failures.map { "failure: \($0)" }
                 + (failuresNotKept > 0 ? ["failure: \(failuresNotKept) more not shown"] : [])
                 + [passed ? "load test: ok" : "load test: FAILED (\(failureCount) failure(s))"]
+        }
+
+        private var progressLines: [String] {
+            guard progress.sent > 0 else { return [] }
+            let latencies = progress.latencies
+            let p99 = latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
+            return [
+                "progress reports: \(progress.sent) sent (\(String(format: "%.0f", progress.rate(elapsedSeconds: elapsedSeconds)))/s), "
+                    + "\(progress.acknowledged) acknowledged, \(progress.readBack) read back, \(progress.lateTicks) late ticks",
+                String(
+                    format: "latency of progress reports: median %.1f ms, p99 %.1f ms",
+                    (latencies.isEmpty ? 0 : latencies[latencies.count / 2]) * 1000, p99 * 1000),
+            ]
         }
 
         mutating func fail(_ message: String) {
@@ -110,6 +132,17 @@ package struct CoordinatorLoadTest: Sendable {
         let start = LogTimestamp.now()
         let deadline = start + duration
         let group = DispatchGroup()
+        let progress = Mutex<(ProgressTally, [Int], Report)>((ProgressTally(), [], Report()))
+        if progressJobs > 0 {
+            group.enter()
+            let test = self
+            Thread {
+                var failures = Report()
+                let (tally, perJob) = test.runProgress(from: start, until: deadline, into: &failures)
+                progress.withLock { $0 = (tally, perJob, failures) }
+                group.leave()
+            }.start()
+        }
         for client in 0..<clients {
             group.enter()
             let test = self
@@ -127,6 +160,10 @@ package struct CoordinatorLoadTest: Sendable {
         group.wait()
         var (report, latencies, stored) = results.withLock { $0 }
         report.elapsedSeconds = LogTimestamp.now() - start
+        var (tally, acknowledged, progressFailures) = progress.withLock { $0 }
+        report.merge(progressFailures)
+        verifyProgress(acknowledged: acknowledged, into: &tally, report: &report)
+        report.progress = tally
         latencies.sort()
         if !latencies.isEmpty {
             report.latencyMedian = latencies[latencies.count / 2]

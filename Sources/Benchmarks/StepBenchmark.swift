@@ -42,6 +42,12 @@ package struct StepBenchmark: Sendable {
     /// Images per forward/backward pass of a training step (gradients accumulate over the
     /// passes, as the trainer's `runtime.micro_batch_size`); nil runs the batch in one pass.
     package var microBatchSize: Int?
+    /// Training only: a second micro-batch (the batch itself for one pass) whose steps alternate
+    /// with this one's in back-to-back pairs, their order swapped each pair, so the two share the
+    /// machine's load and their ratio (``StepBenchmarkResult/comparison``) survives a noisy host.
+    package var comparedMicroBatchSize: Int?
+    /// Parameter slots left untrained, as `trainer.freeze` leaves them (see ``GhostNetModel/freeze(_:)``).
+    package var frozenSlots: Set<Int> = []
 
     /// - Precondition: `batchSize ≥ 2` for training (batch norm needs two values per channel),
     ///   `threads ≥ 1`, `steps ≥ 1`, `warmupSteps ≥ 0`.
@@ -89,6 +95,7 @@ package struct StepBenchmark: Sendable {
         var peak = GEMMPeak.measure(size: gemmSize, repeats: gemmRepeats, threads: threads)
 
         var model = GhostNetModel(configuration: configuration, seed: seed)
+        model.freeze(frozenSlots)
         var random = SeededRandom(seed: seed, streams: 7)
         let size = configuration.imageSize
         let images = Tensor(shape: [batchSize, size, size, GhostNetStructure.imageChannels]) { values in
@@ -107,6 +114,17 @@ package struct StepBenchmark: Sendable {
         var stepCategories: [[Int]] = []
         var adjacentPeaks: [Double] = []
         var allocations: [TensorAllocations.Snapshot] = []
+        var comparedSeconds: [Double] = []
+        // One step of the compared plan, timed (nil without a comparison).
+        func comparedStep() throws -> Double? {
+            guard kind == .training, let comparedMicroBatchSize else { return nil }
+            let own = trainer.plan
+            defer { trainer.plan = own }
+            trainer.plan = MicroBatchPlan(microBatchSize: comparedMicroBatchSize, minimumSize: 2)
+            let start = KernelProfiler.monotonicNanoseconds()
+            _ = try trainer.step(&model, images: images, labels: labels)
+            return Double(KernelProfiler.monotonicNanoseconds() - start) * 1e-9
+        }
         for step in 0..<(warmupSteps + steps) {
             let timed = step >= warmupSteps
             // A peak sample under the same machine load as the step that follows.
@@ -114,6 +132,8 @@ package struct StepBenchmark: Sendable {
             // Every rank starts the step together, so the exposed time measures the communication,
             // not the skew of the untimed work before the step.
             if kind == .training { try communicator.barrier() }
+            let comparedFirst = step % 2 == 0
+            if comparedFirst, let seconds = try comparedStep(), timed { comparedSeconds.append(seconds) }
             KernelProfiler.reset()
             KernelProfiler.isEnabled = timed
             let before = TensorAllocations.current
@@ -130,6 +150,7 @@ package struct StepBenchmark: Sendable {
                 exposedSeconds.append(Double(exposed) * 1e-9)
                 stepCategories.append(KernelProfiler.nanoseconds)
             }
+            if !comparedFirst, let seconds = try comparedStep(), timed { comparedSeconds.append(seconds) }
         }
         KernelProfiler.isEnabled = false
         // The breakdown of the median step, so that it adds up to the reported step time.
@@ -143,7 +164,7 @@ package struct StepBenchmark: Sendable {
         let adjacentFractions = zip(stepSeconds, adjacentPeaks).map { flopsPerStep / $0 / 1e9 / $1 }.sorted()
 
         let steady = allocations.suffix(steps).map(\.allocations).sorted()
-        return StepBenchmarkResult(
+        var result = StepBenchmarkResult(
             kind: kind, architecture: configuration.architectureName, batchSize: batchSize,
             imageSize: size, threads: threads, steps: steps, kernelName: OpenBLASRuntime.kernelName,
             multiplyAccumulatesPerImage: multiplyAccumulates,
@@ -157,6 +178,26 @@ package struct StepBenchmark: Sendable {
                 ? try Self.mostExposedRank(
                     on: communicator, stepSeconds: stepSeconds[medianStep], exposedSeconds: exposedSeconds[medianStep])
                 : nil)
+        if let comparedMicroBatchSize, !comparedSeconds.isEmpty {
+            let speedups = zip(comparedSeconds, stepSeconds).map { $0 / $1 }.sorted()
+            result.comparison = MicroBatchComparison(
+                microBatchSize: comparedMicroBatchSize, medianStepSeconds: comparedSeconds.sorted()[(steps - 1) / 2],
+                medianSpeedup: speedups[(steps - 1) / 2])
+        }
+        if kind == .training {
+            result.passSizes = trainer.plan.sizes(of: batchSize)
+            result.predictedPeakBytes = predictedPeakBytes(passSizes: result.passSizes)
+        }
+        return result
+    }
+
+    /// The trainer's memory model for this run: passes of the largest size; split passes are
+    /// copies of the fixed batch, which then stays resident beside them (the trainer's pipeline).
+    func predictedPeakBytes(passSizes: [Int]) -> Int {
+        let model = MemoryModel(
+            structure: GhostNetStructure(configuration: configuration), imageSize: configuration.imageSize,
+            pipelineImages: passSizes.count > 1 ? batchSize : 0)
+        return model.peakBytes(microBatch: passSizes.max() ?? batchSize)
     }
 
     /// Every rank's median step and exposed exchange time, gathered on all ranks (each rank fills
@@ -186,7 +227,7 @@ struct BenchmarkTrainingStep {
     let optimizer: SGDOptimizer
     var momentum: [Tensor]
     /// How the batch runs as forward/backward passes.
-    let plan: MicroBatchPlan
+    var plan: MicroBatchPlan
 
     /// One training step.
     ///

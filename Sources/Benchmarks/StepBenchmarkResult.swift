@@ -27,6 +27,16 @@ package struct GradientReductionTiming: Sendable {
     package var overheadFraction: Double { exposedSeconds / max(stepSeconds - exposedSeconds, .leastNormalMagnitude) }
 }
 
+/// A training benchmark's steps against those of another micro-batch, in back-to-back pairs.
+package struct MicroBatchComparison: Sendable {
+    /// The other plan's micro-batch (the batch itself: one pass).
+    package var microBatchSize: Int
+    /// Its median step.
+    package var medianStepSeconds: Double
+    /// The median over pairs of its step time over this benchmark's: this one's images/s relative to it.
+    package var medianSpeedup: Double
+}
+
 /// What ``StepBenchmark/run(on:bucketCapacityBytes:)`` measured.
 package struct StepBenchmarkResult: Sendable {
     package var kind: StepBenchmark.Kind
@@ -59,6 +69,13 @@ package struct StepBenchmarkResult: Sendable {
     package var breakdown: [(label: String, seconds: Double)]
     /// For training: how long the gradient reduction kept the median step waiting after backward.
     package var reduction: GradientReductionTiming?
+    /// For training: the sizes of the forward/backward passes a step ran as (one pass unless
+    /// `--micro-batch` split the batch).
+    package var passSizes: [Int] = []
+    /// For training: the peak resident bytes the trainer's memory model predicts for this run.
+    package var predictedPeakBytes: Int?
+    /// For training with a compared micro-batch: the paired timing.
+    package var comparison: MicroBatchComparison?
 
     package init(
         kind: StepBenchmark.Kind, architecture: String, batchSize: Int, imageSize: Int, threads: Int, steps: Int,
@@ -107,8 +124,21 @@ package struct StepBenchmarkResult: Sendable {
             "sgemm peak: \(format(gemmPeakGFLOPS, 1)) GFLOP/s",
             "step: \(format(medianStepSeconds * 1000, 1)) ms median of \(steps); \(format(imagesPerSecond, 2)) images/s; \(format(gflopsPerSecond, 1)) GFLOP/s effective = \(format(peakFraction * 100, 1)) % of the sgemm peak (\(format(adjacentPeakFraction * 100, 1)) % of the sample before each step)",
             "peak resident memory: \(format(Double(peakResidentBytes) / 1e9, 3)) GB; tensor allocations per step: \(allocationsPerStep); large allocations after the first step: \(largeAllocationsAfterFirstStep)",
-            "time per step by kind:",
         ]
+        if let predictedPeakBytes, let largest = passSizes.max() {
+            let error = Double(predictedPeakBytes - peakResidentBytes) / Double(max(peakResidentBytes, 1)) * 100
+            lines.append(
+                "memory model (\(passSizes.count) pass(es) of at most \(largest) images): predicted peak "
+                    + "\(format(Double(predictedPeakBytes) / 1e9, 3)) GB, measured "
+                    + "\(format(Double(peakResidentBytes) / 1e9, 3)) GB (\(format(error, 1)) %)")
+        }
+        if let comparison {
+            lines.append(
+                "paired with micro-batch \(comparison.microBatchSize) (steps alternating): its step "
+                    + "\(format(comparison.medianStepSeconds * 1000, 1)) ms median; this step's images/s = "
+                    + "\(format(comparison.medianSpeedup, 3)) × its (median of \(steps) pairs)")
+        }
+        lines.append("time per step by kind:")
         for (label, seconds) in breakdown + [("other", unaccountedSeconds)] {
             let share = medianStepSeconds > 0 ? seconds / medianStepSeconds * 100 : 0
             lines.append(
@@ -141,6 +171,19 @@ package struct StepBenchmarkResult: Sendable {
         ]
         let seconds = (breakdown + [("other", unaccountedSeconds)]).map { "\(quoted($0.0)): \(number($0.1))" }
         fields.append(("breakdown_seconds", "{" + seconds.joined(separator: ", ") + "}"))
+        if let predictedPeakBytes, let largest = passSizes.max() {
+            fields += [
+                ("micro_batch_size", "\(largest)"), ("passes", "\(passSizes.count)"),
+                ("predicted_peak_rss_bytes", "\(predictedPeakBytes)"),
+            ]
+        }
+        if let comparison {
+            fields += [
+                ("compared_micro_batch_size", "\(comparison.microBatchSize)"),
+                ("compared_step_seconds", number(comparison.medianStepSeconds)),
+                ("paired_speedup", number(comparison.medianSpeedup)),
+            ]
+        }
         if let reduction {
             fields += [
                 ("ranks", "\(reduction.ranks)"), ("exchange_exposed_seconds", number(reduction.exposedSeconds)),

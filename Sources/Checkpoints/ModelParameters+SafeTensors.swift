@@ -77,7 +77,7 @@ extension ModelParameters {
     }
 
     /// Refuses NaN and infinities anywhere, and negative values in a running variance.
-    static func checkValues(_ tensor: Tensor, named name: String, in path: String) throws(ModelFileError) {
+    package static func checkValues(_ tensor: Tensor, named name: String, in path: String) throws(ModelFileError) {
         let isVariance = name.hasSuffix(runningVarianceSuffix)
         let bad = tensor.withUnsafeBufferPointer { values in
             values.firstIndex { !$0.isFinite || (isVariance && $0 < 0) }.map { ($0, values[$0]) }

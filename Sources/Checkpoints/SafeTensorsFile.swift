@@ -3,6 +3,7 @@
 // bytes the header describes, and verifies the data's CRC-32C.
 
 import Foundation
+import StrictJSON
 import TensorEngine
 
 // Float data is copied byte for byte, which is the little-endian layout the format requires.

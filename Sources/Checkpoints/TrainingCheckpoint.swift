@@ -1,6 +1,8 @@
 // A run's checkpoint: the model file (a ``Checkpoint`` whose metadata also holds the
 // ``TrainingState``) and the optimizer file (one SGD momentum buffer per parameter, under PyTorch's
-// `momentum_buffer.` names), written atomically and read back only after both headers check out.
+// `momentum_buffer.` names, and the weights' moving average under `ema.` names when the run keeps
+// one, and each rank's running statistics in a preemption checkpoint), written atomically and read
+// back only after both headers check out.
 
 import Foundation
 import GhostNet
@@ -12,22 +14,38 @@ import TensorEngine
 /// It is stored as the pair of files ``CheckpointDirectory`` names. The model file is a
 /// ``Checkpoint`` (PyTorch names and layout, readable by `ghostnet-d eval` and by Python's
 /// `safetensors`) whose metadata also carries the training state; the optimizer file holds each
-/// momentum buffer as `momentum_buffer.<parameter name>` in PyTorch layout, with the same state.
-/// Both files are written atomically (temporary file, fsync, rename) and verified by CRC-32C when
+/// momentum buffer as `momentum_buffer.<parameter name>` in PyTorch layout, with the same state, and
+/// (with `trainer.ema_decay`) every tensor of the weights' moving average as `ema.<state_dict name>`,
+/// kept out of the model file so that `eval` and `model forward` read the trained weights. Both files are written atomically (temporary file, fsync, rename) and verified by CRC-32C when
 /// read.
 package struct TrainingCheckpoint: Sendable {
     /// The name prefix of momentum buffers in the optimizer file (PyTorch's SGD state key).
     package static let momentumPrefix = "momentum_buffer."
+    /// The name prefix of the moving average's tensors in the optimizer file (`ema.layer1.base.conv1.weight`).
+    package static let averagePrefix = "ema."
+    /// The name prefix of each rank's own running statistics in the optimizer file
+    /// (`rank_statistics.1.layer1.0.bn1.running_mean`).
+    package static let rankStatisticsPrefix = "rank_statistics."
 
     package var parameters: ModelParameters
     /// One momentum buffer per parameter slot, in slot order and the model's internal layout.
     package var momentum: [Tensor]
     package var state: TrainingState
+    /// The weights' exponential moving average (`trainer.ema_decay`): every tensor of the model
+    /// (parameters and running statistics), PyTorch layout; nil when the run keeps none.
+    package var average: ModelParameters?
+    /// Every rank's own batch-norm running statistics (rank order, then buffer order), kept by a
+    /// preemption checkpoint taken mid-epoch, before the epoch's averaging: the model file holds
+    /// their average, and a resume on as many ranks hands each rank its own back, so the run goes on
+    /// bit-identically. Empty in every other checkpoint.
+    package var rankStatistics: [[Tensor]] = []
 
-    package init(parameters: ModelParameters, momentum: [Tensor], state: TrainingState) {
+    package init(parameters: ModelParameters, momentum: [Tensor], state: TrainingState, average: ModelParameters? = nil)
+    {
         self.parameters = parameters
         self.momentum = momentum
         self.state = state
+        self.average = average
     }
 
     /// Writes the optimizer file, then the model file, each atomically; the model file marks the
@@ -44,6 +62,17 @@ package struct TrainingCheckpoint: Sendable {
         var optimizerFile = SafeTensorsFile(metadata: metadata)
         for slot in slots {
             optimizerFile.append(slot.pytorchLayout(momentum[slot.index]), named: Self.momentumPrefix + slot.name)
+        }
+        if let average {
+            for (spec, tensor) in zip(average.structure.tensors, average.tensors) {
+                optimizerFile.append(tensor, named: Self.averagePrefix + spec.name)
+            }
+        }
+        let buffers = parameters.structure.tensors.filter { !$0.isTrainable }
+        for (rank, statistics) in rankStatistics.enumerated() {
+            for (spec, tensor) in zip(buffers, statistics) {
+                optimizerFile.append(tensor, named: Self.rankStatisticsName(rank: rank, spec.name))
+            }
         }
         try optimizerFile.write(to: entry.optimizerURL.path)
 
@@ -74,8 +103,9 @@ package struct TrainingCheckpoint: Sendable {
         }
         let checkpoint = try Checkpoint(file: modelFile)
         let state = try TrainingState(metadata: modelFile.metadata)
+        let structure = checkpoint.parameters.structure
         let optimizerFile = try SafeTensorsFile(contentsOf: optimizerPath) { header in
-            try Self.checkOptimizerHeader(header, slots: slots, path: optimizerPath)
+            try Self.checkOptimizerHeader(header, slots: slots, average: structure, path: optimizerPath)
         }
         let momentum = try slots.map { slot throws -> Tensor in
             let name = Self.momentumPrefix + slot.name
@@ -83,31 +113,71 @@ package struct TrainingCheckpoint: Sendable {
             try ModelParameters.checkValues(stored, named: name, in: optimizerPath)
             return slot.isConvolutionWeight ? Convolution2DGeometry.fromPyTorchLayout(stored) : stored
         }
-        self.init(parameters: checkpoint.parameters, momentum: momentum, state: state)
-    }
-
-    /// Requires exactly one F32 momentum buffer of the PyTorch shape per slot, and nothing else.
-    private static func checkOptimizerHeader(
-        _ header: SafeTensorsHeader, slots: [TensorSlot], path: String
-    ) throws(ModelFileError) {
-        let stored = Dictionary(header.entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for slot in slots {
-            let name = momentumPrefix + slot.name
-            guard let entry = stored[name] else {
-                throw ModelFileError(.tensors, path: path, "no momentum buffer '\(name)'")
+        var average: ModelParameters?
+        if optimizerFile.names.contains(where: { $0.hasPrefix(Self.averagePrefix) }) {
+            let tensors = try structure.tensors.map { spec throws -> Tensor in
+                let name = Self.averagePrefix + spec.name
+                let stored = try optimizerFile.tensor(named: name)
+                try ModelParameters.checkValues(stored, named: name, in: optimizerPath)
+                return stored
             }
-            guard entry.dtype == .float32, entry.shape == slot.pytorchShape else {
-                throw ModelFileError(
-                    .tensors, path: path,
-                    "'\(name)' is \(entry.dtype.rawValue) \(entry.shape), expected F32 \(slot.pytorchShape)")
+            average = ModelParameters(structure: structure, orderedTensors: tensors)
+        }
+        self.init(parameters: checkpoint.parameters, momentum: momentum, state: state, average: average)
+        let buffers = structure.tensors.filter { !$0.isTrainable }
+        rankStatistics = try (0..<Self.rankStatisticsCount(optimizerFile.names)).map { rank throws in
+            try buffers.map { spec throws -> Tensor in
+                let name = Self.rankStatisticsName(rank: rank, spec.name)
+                let stored = try optimizerFile.tensor(named: name)
+                try ModelParameters.checkValues(stored, named: name, in: optimizerPath)
+                return stored
             }
         }
-        guard header.entries.count == slots.count else {
-            let expected = Set(slots.map { momentumPrefix + $0.name })
-            let extra = header.entries.map(\.name).filter { !expected.contains($0) }
+    }
+
+    private static func rankStatisticsName(rank: Int, _ buffer: String) -> String {
+        "\(rankStatisticsPrefix)\(rank).\(buffer)"
+    }
+
+    /// The number of ranks whose statistics `names` hold: one more than the highest rank named
+    /// (the header check requires every rank below it to be complete).
+    private static func rankStatisticsCount(_ names: [String]) -> Int {
+        names.compactMap { name -> Int? in
+            guard name.hasPrefix(rankStatisticsPrefix) else { return nil }
+            return Int(name.dropFirst(rankStatisticsPrefix.count).prefix { $0 != "." })
+        }.max().map { $0 + 1 } ?? 0
+    }
+
+    /// Requires exactly one F32 momentum buffer of the PyTorch shape per slot and, when any `ema.`
+    /// tensor is present, one F32 average of every tensor of `average`; nothing else.
+    private static func checkOptimizerHeader(
+        _ header: SafeTensorsHeader, slots: [TensorSlot], average: GhostNetStructure, path: String
+    ) throws(ModelFileError) {
+        let stored = Dictionary(header.entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var expected = slots.map { (momentumPrefix + $0.name, $0.pytorchShape, "momentum buffer") }
+        if header.entries.contains(where: { $0.name.hasPrefix(averagePrefix) }) {
+            expected += average.tensors.map { (averagePrefix + $0.name, $0.shape, "moving average") }
+        }
+        let buffers = average.tensors.filter { !$0.isTrainable }
+        for rank in 0..<rankStatisticsCount(header.entries.map(\.name)) {
+            expected += buffers.map { (rankStatisticsName(rank: rank, $0.name), $0.shape, "rank's running statistic") }
+        }
+        for (name, shape, what) in expected {
+            guard let entry = stored[name] else {
+                throw ModelFileError(.tensors, path: path, "no \(what) '\(name)'")
+            }
+            guard entry.dtype == .float32, entry.shape == shape else {
+                throw ModelFileError(
+                    .tensors, path: path, "'\(name)' is \(entry.dtype.rawValue) \(entry.shape), expected F32 \(shape)")
+            }
+        }
+        guard header.entries.count == expected.count else {
+            let known = Set(expected.map(\.0))
+            let extra = header.entries.map(\.name).filter { !known.contains($0) }
             throw ModelFileError(
                 .tensors, path: path,
-                "\(extra.count) tensor(s) that are no momentum buffer of this network, e.g. '\(extra.first ?? "")'")
+                "\(extra.count) tensor(s) that are no momentum buffer, moving average or rank statistic of this "
+                    + "network, e.g. '\(extra.first ?? "")'")
         }
     }
 }

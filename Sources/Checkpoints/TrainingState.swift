@@ -23,12 +23,23 @@ package struct TrainingState: Sendable, Equatable {
     package var bestAccuracy: Double?
     /// The checkpoint file holding the best accuracy, kept by ``CheckpointDirectory/prune(keepingAlso:)``.
     package var bestCheckpoint: String?
-    /// The number of ranks; resuming is exact only with the same world size.
+    /// The number of ranks that wrote the state.
     package var worldSize: Int
+    /// The job's virtual shards (`runtime.virtual_ranks`): what the data is sharded over, kept by
+    /// a resume on any number of ranks so the job's course stays that of the first launch.
+    package var virtualRanks: Int
+    /// The precision of the run's matrix products (`fp32` or `bf16`); the checkpoint's tensors are the fp32
+    /// master weights either way. Absent in older checkpoints: `fp32`.
+    package var precision: String
 
+    /// The spellings of ``precision``.
+    package static let precisions = ["fp32", "bf16"]
+
+    /// - Parameter virtualRanks: nil for one per rank (`worldSize`).
     package init(
         epoch: Int = 0, globalStep: Int = 0, stepInEpoch: Int = 0, seed: UInt64, samplerPosition: Int = 0,
-        learningRate: Double, bestAccuracy: Double? = nil, bestCheckpoint: String? = nil, worldSize: Int
+        learningRate: Double, bestAccuracy: Double? = nil, bestCheckpoint: String? = nil, worldSize: Int,
+        virtualRanks: Int? = nil, precision: String = "fp32"
     ) {
         self.epoch = epoch
         self.globalStep = globalStep
@@ -39,6 +50,8 @@ package struct TrainingState: Sendable, Equatable {
         self.bestAccuracy = bestAccuracy
         self.bestCheckpoint = bestCheckpoint
         self.worldSize = worldSize
+        self.virtualRanks = virtualRanks ?? worldSize
+        self.precision = precision
     }
 
     /// The version of this metadata layout, written as `training.format`.
@@ -56,6 +69,8 @@ package struct TrainingState: Sendable, Equatable {
             "training.sampler_position": "\(samplerPosition)",
             "training.learning_rate": "\(learningRate)",
             "training.world_size": "\(worldSize)",
+            "training.virtual_ranks": "\(virtualRanks)",
+            "training.precision": precision,
         ]
         if let bestAccuracy { metadata["training.best_accuracy"] = "\(bestAccuracy)" }
         if let bestCheckpoint { metadata["training.best_checkpoint"] = bestCheckpoint }
@@ -67,7 +82,8 @@ package struct TrainingState: Sendable, Equatable {
 
     /// Reads the state from checkpoint metadata; other keys are ignored.
     ///
-    /// Counts must lie in ``Checkpoint/countRange``, the world size in ``worldSizeRange``, the
+    /// Counts must lie in ``Checkpoint/countRange``, the world size and the virtual ranks (absent in
+    /// checkpoints older than virtual shards: the world size) in ``worldSizeRange``, the
     /// learning rate must be finite and non-negative, the best accuracy within 0…1, and the best
     /// checkpoint a checkpoint file name.
     ///
@@ -98,6 +114,10 @@ package struct TrainingState: Sendable, Equatable {
         guard format == Self.formatVersion else {
             throw TrainingStateError(key: "training.format", value: format, expected: Self.formatVersion)
         }
+        let precision = metadata["training.precision"] ?? "fp32"
+        guard Self.precisions.contains(precision) else {
+            throw TrainingStateError(key: "training.precision", value: precision, expected: "fp32 or bf16")
+        }
         let seedText = try value("training.seed")
         guard let seed = UInt64(seedText) else {
             throw TrainingStateError(key: "training.seed", value: seedText, expected: "an unsigned 64-bit integer")
@@ -122,7 +142,10 @@ package struct TrainingState: Sendable, Equatable {
                 }
                 return name
             },
-            worldSize: try count("training.world_size", in: Self.worldSizeRange))
+            worldSize: try count("training.world_size", in: Self.worldSizeRange),
+            virtualRanks: metadata["training.virtual_ranks"] == nil
+                ? nil : try count("training.virtual_ranks", in: Self.worldSizeRange),
+            precision: precision)
     }
 }
 

@@ -37,6 +37,8 @@ package struct CoordinatorConfiguration: Sendable {
     package var objectives: [Objective]?
     /// Whether log lines also go to standard output (the daemon's default, for systemd).
     package var logsToStandardOutput: Bool
+    /// Where TensorBoard event files go (one run folder per job), if anywhere.
+    package var tensorBoardDirectory: String?
 
     /// The largest request body accepted, in bytes.
     package static let maximumBodyBytes = 64 * 1024
@@ -46,7 +48,8 @@ package struct CoordinatorConfiguration: Sendable {
     package init(
         host: String = "127.0.0.1", port: Int = 8470, dataDirectory: String, logFile: String? = nil,
         logMaximumBytes: Int? = nil, token: String? = nil, tlsCertificatePath: String? = nil, tlsKeyPath: String? = nil,
-        insecureHTTP: Bool = false, objectives: [Objective]? = nil, logsToStandardOutput: Bool = true
+        insecureHTTP: Bool = false, objectives: [Objective]? = nil, logsToStandardOutput: Bool = true,
+        tensorBoardDirectory: String? = nil
     ) {
         self.host = host
         self.port = port
@@ -59,6 +62,7 @@ package struct CoordinatorConfiguration: Sendable {
         self.insecureHTTP = insecureHTTP
         self.objectives = objectives
         self.logsToStandardOutput = logsToStandardOutput
+        self.tensorBoardDirectory = tensorBoardDirectory
     }
 
     /// Reads `HOST:PORT` (`[v6]:PORT` for IPv6).

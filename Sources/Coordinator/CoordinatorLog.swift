@@ -71,7 +71,10 @@ package final class LogSink: Sendable {
         }
     }
 
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
+    /// Writes all of `bytes`, retrying short writes and EINTR; returns false (errno says why) when
+    /// the descriptor refuses them.
+    @discardableResult
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes {
@@ -79,9 +82,10 @@ package final class LogSink: Sendable {
             }
             if written < 0 && errno == EINTR { continue }
             // A full disk or closed stdout must not stop the daemon; the line is given up.
-            if written <= 0 { return }
+            if written <= 0 { return false }
             offset += written
         }
+        return true
     }
 }
 

@@ -10,16 +10,21 @@ import StrictJSON
 package struct APIError: HTTPResponseError, CustomStringConvertible {
     package var status: HTTPResponse.Status
     package var reason: String
+    /// Sent as `Retry-After` when set (with 503: the coordinator is busy, not broken).
+    package var retryAfterSeconds: Int?
 
-    package init(_ status: HTTPResponse.Status, _ reason: String) {
+    package init(_ status: HTTPResponse.Status, _ reason: String, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.reason = reason
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     package var description: String { "\(status.code) \(reason)" }
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONResponse.make(.object([("error", .string(reason))]), status: status)
+        var response = JSONResponse.make(.object([("error", .string(reason))]), status: status)
+        if let retryAfterSeconds { response.headers[.retryAfter] = String(retryAfterSeconds) }
+        return response
     }
 }
 
@@ -47,6 +52,7 @@ enum JSONResponse {
         guard let progress = state.progress[name] else { return .object(members + [("state", .null)]) }
         members.append(("state", .string(progress.state.rawValue)))
         members.append(("state_since", .double(progress.stateSince)))
+        if let stateLine = progress.stateLine { members.append(("state_line", .string(stateLine))) }
         if let latest = progress.latest {
             members.append(("line", .string(latest.report.line(job: name, state: progress.state))))
             if detailed {
@@ -139,7 +145,8 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 package enum CoordinatorRoutes {
     /// Builds the router: `POST/GET /v1/jobs/{job}/records` (a POST answers `job`, `duplicate`,
     /// `best_changed` and `best_count`), `GET /v1/jobs/{job}/best`, `POST /v1/jobs/{job}/progress`
-    /// (answers `job` and `state`), `GET /v1/jobs/{job}`, `GET /v1/jobs/{job}/records.csv` and
+    /// and `POST /v1/jobs/{job}/state` (the supervisor's state changes; both answer `job` and
+    /// `state`), `GET /v1/jobs/{job}`, `GET /v1/jobs/{job}/records.csv` and
     /// `progress.csv`, `GET /v1/jobs`, `GET /healthz`, `GET /metrics`, `GET /`.
     package static func router(service: CoordinatorService, token: String?) -> Router<BasicRequestContext> {
         let router = Router()
@@ -184,7 +191,22 @@ package enum CoordinatorRoutes {
             } catch {
                 throw APIError(.unprocessableContent, "\(error)")
             }
-            let state = try await service.receive(report, job: job)
+            let state: JobState
+            do { state = try await service.receive(report, job: job) } catch let error as WriteQueueFull {
+                throw APIError(.serviceUnavailable, error.description, retryAfterSeconds: 1)
+            }
+            return JSONResponse.make(.object([("job", .string(job)), ("state", .string(state.rawValue))]))
+        }
+        router.post("/v1/jobs/:job/state") { request, context -> Response in
+            let job = try jobName(context)
+            let body = try await boundedBody(request)
+            let change: JobStateReport
+            do { change = try JobStateReport(jsonText: body.readableBytesView) } catch let error as JSONSyntaxError {
+                throw APIError(.badRequest, error.description)
+            } catch {
+                throw APIError(.unprocessableContent, "\(error)")
+            }
+            let state = try await service.receive(change, job: job)
             return JSONResponse.make(.object([("job", .string(job)), ("state", .string(state.rawValue))]))
         }
         router.get("/v1/jobs/:job") { _, context -> Response in

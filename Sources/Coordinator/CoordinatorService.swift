@@ -1,6 +1,7 @@
 // The coordinator's logic between HTTP and storage: accept a record, commit it, update the best
-// set, log the Best values line when the set changed; accept progress, commit it, log and store
-// state changes and stragglers, find stalled jobs on the clock; answer queries from memory.
+// set, log the Best values line when the set changed; accept progress and the supervisor's state
+// changes, commit them, log and store state changes and stragglers, find stalled jobs on the clock;
+// append TensorBoard events when asked to; answer queries from memory.
 
 import Logging
 import PerformanceRecords
@@ -18,6 +19,8 @@ package struct ReceiveResult: Sendable, Equatable {
 package final class CoordinatorService: Sendable {
     package let store: RecordStore
     package let logger: Logger
+    /// The TensorBoard event writer, with `--tensorboard-dir`.
+    package let tensorBoard: TensorBoardWriter?
     private let state: Mutex<CoordinatorState>
     /// Seconds since 1970; injected so tests can drive stalls without waiting.
     private let clock: @Sendable () -> Double
@@ -33,13 +36,18 @@ package final class CoordinatorService: Sendable {
         self.store = try RecordStore(directory: configuration.dataDirectory)
         self.logger = logger
         self.clock = clock
+        tensorBoard = try configuration.tensorBoardDirectory.map { directory throws(CoordinatorError) in
+            try TensorBoardWriter(directory: directory, startedAt: clock())
+        }
         var state = CoordinatorState(objectives: configuration.objectives)
         let stored = try store.loadAll()
         for entry in stored.records { state.append(entry.record, job: entry.job) }
         // Replaying the reports rebuilds history and stragglers; the last stored state wins.
         let progress = try store.loadProgress()
         for entry in progress.reports { _ = state.apply(entry.report, job: entry.job, now: entry.receivedAt) }
-        for entry in progress.states { state.restore(state: entry.state, job: entry.job, since: entry.at) }
+        for entry in progress.states {
+            state.restore(state: entry.state, job: entry.job, since: entry.at, line: entry.line)
+        }
         self.state = Mutex(state)
         for (id, reason) in stored.skipped {
             logger.warning("skipped stored record id \(id) of \(RecordStore.fileName): \(reason)")
@@ -69,7 +77,12 @@ package final class CoordinatorService: Sendable {
     package func receive(_ record: PerformanceRecord, job: String) async throws -> ReceiveResult {
         let refusal: @Sendable () -> String? = { self.state.withLock { $0.refusal(of: record, job: job) } }
         return try await store.insert(record, job: job, refusal: refusal) { outcome in
-            self.state.withLock { state in
+            if outcome == .inserted {
+                self.writeTensorBoard { tensorBoard throws(CoordinatorError) in
+                    try tensorBoard.write(record, job: job, wallTime: self.clock())
+                }
+            }
+            return self.state.withLock { state in
                 state.countReceived(outcome)
                 guard outcome == .inserted else {
                     return ReceiveResult(
@@ -90,13 +103,38 @@ package final class CoordinatorService: Sendable {
     package func receive(_ report: ProgressUpdate, job: String) async throws -> JobState {
         let now = clock()
         _ = try await store.insertProgress(report, job: job, receivedAt: now) {
-            self.state.withLock { state in
+            self.writeTensorBoard { tensorBoard throws(CoordinatorError) in
+                try tensorBoard.write(report, job: job, wallTime: now)
+            }
+            return self.state.withLock { state in
                 let events = state.apply(report, job: job, now: now)
                 for line in events.lines { self.logger.info("\(line)") }
                 return events
             }
         }
         return state.withLock { $0.progress[job]!.state }
+    }
+
+    /// Commits a state change the supervisor reported for `job`, applies it and logs its one line.
+    ///
+    /// - Returns: the job's state after the change.
+    package func receive(_ change: JobStateReport, job: String) async throws -> JobState {
+        let now = clock()
+        _ = try await store.insertState(change, job: job, at: now) {
+            self.state.withLock { state in
+                let events = state.apply(change, job: job, now: now)
+                for line in events.lines { self.logger.info("\(line)") }
+                return events
+            }
+        }
+        return state.withLock { $0.progress[job]!.state }
+    }
+
+    /// Runs `write` with the TensorBoard writer, if there is one; a failure is logged, never
+    /// refused: the records and progress are stored whatever the event files do.
+    private func writeTensorBoard(_ write: (TensorBoardWriter) throws(CoordinatorError) -> Void) {
+        guard let tensorBoard else { return }
+        do { try write(tensorBoard) } catch { logger.error("\(error.message)") }
     }
 
     /// Marks jobs stalled that missed 3 expected reports, stores and logs each change. The state

@@ -94,9 +94,15 @@ package struct CoordinatorState: Sendable {
         return changed
     }
 
-    /// Restores `job`'s last stored state (after its reports were replayed).
-    package mutating func restore(state: JobState, job: String, since: Double) {
-        progress[job]?.restore(state: state, since: since)
+    /// Applies a committed state change of `job` from its supervisor (see `JobProgress.apply`); a
+    /// job may be known by its state changes before its first report.
+    package mutating func apply(_ change: JobStateReport, job: String, now: Double) -> ProgressEvents {
+        progress[job, default: JobProgress(name: job, now: now)].apply(change, now: now)
+    }
+
+    /// Restores `job`'s last stored state and its line (after its reports were replayed).
+    package mutating func restore(state: JobState, job: String, since: Double, line: String) {
+        progress[job, default: JobProgress(name: job, now: since)].restore(state: state, since: since, line: line)
     }
 
     /// Adds a committed record (reloaded or newly received).

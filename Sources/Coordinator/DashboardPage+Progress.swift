@@ -30,7 +30,8 @@ extension DashboardPage {
                 html += "<tr><td>\(link)</td><td>-</td><td></td><td>records only</td><td></td></tr>\n"
                 continue
             }
-            let line = progress.latest.map { $0.report.line(job: name, state: progress.state) } ?? ""
+            let line =
+                progress.latest.map { $0.report.line(job: name, state: progress.state) } ?? progress.stateLine ?? ""
             let stragglers = progress.stragglers.map { "rank \($0.rank) (\($0.host))" }.joined(separator: ", ")
             html +=
                 "<tr><td>\(link)</td><td>\(badge(progress.state))</td>"

@@ -36,8 +36,11 @@ package enum DashboardPage {
                 "<section id=\"job-\(escape(name))\"><h2>\(escape(name)) "
                 + "\(progress.map { badge($0.state) } ?? "")</h2>\n"
             if let progress {
-                if let latest = progress.latest {
-                    html += "<p>\(escape(latest.report.line(job: name, state: progress.state)))</p>\n"
+                let line = progress.latest.map { $0.report.line(job: name, state: progress.state) }
+                if let line { html += "<p>\(escape(line))</p>\n" }
+                // A state change after the latest report (a stall, the supervisor's restart) says why.
+                if let stateLine = progress.stateLine, progress.stateSince > progress.latest?.receivedAt ?? -.infinity {
+                    html += "<p class=\"state-line\">\(escape(stateLine))</p>\n"
                 }
                 html += progressCharts(progress)
             }

@@ -1,6 +1,7 @@
 // A job's live progress as the coordinator sees it, as pure state driven by an injected clock:
-// the lifecycle state (including `stalled` after 3 missed reports and back), the bounded,
-// downsampled history, and straggler detection on each rank's step time.
+// the lifecycle state (including `stalled` after 3 missed reports and back, and the supervisor's
+// restarts and preemptions), the bounded, downsampled history, and straggler detection on each
+// rank's step time.
 
 import PerformanceRecords
 
@@ -48,6 +49,8 @@ package struct JobProgress: Sendable {
     package let name: String
     package private(set) var state: JobState = .starting
     package private(set) var stateSince: Double
+    /// The log line of the latest state change (nil before the first).
+    package private(set) var stateLine: String?
     package private(set) var latest: ProgressSample?
     package private(set) var history: [ProgressSample] = []
     /// Currently flagged stragglers, by rank.
@@ -88,11 +91,18 @@ package struct JobProgress: Sendable {
         return events
     }
 
-    /// Marks the job stalled when no report arrived for `stallIntervals` expected intervals.
+    /// Applies a state change the supervisor reported at `now`. Every report is a change worth a
+    /// line, also a repeated state (the second restart of a job says `restart 2/5`).
+    package mutating func apply(_ change: JobStateReport, now: Double) -> ProgressEvents {
+        changeState(to: change.state, now: now, line: change.line(job: name))
+    }
+
+    /// Marks the job stalled when neither a report nor a state change arrived for `stallIntervals`
+    /// expected intervals (a supervisor's `restarting` restarts the count).
     package mutating func checkStall(now: Double) -> ProgressEvents {
         guard let latest, !state.isTerminal, state != .stalled else { return ProgressEvents() }
         let interval = max(latest.report.intervalSeconds, JobProgress.minimumIntervalSeconds)
-        let silent = now - latest.receivedAt
+        let silent = now - max(latest.receivedAt, stateSince)
         guard silent > JobProgress.stallIntervals * interval else { return ProgressEvents() }
         return changeState(
             to: .stalled, now: now,
@@ -100,10 +110,11 @@ package struct JobProgress: Sendable {
                 + "(a report was expected every \(ProgressUpdate.duration(interval)))")
     }
 
-    /// Restores a state read back from the store, without events.
-    package mutating func restore(state: JobState, since: Double) {
+    /// Restores a state read back from the store, with its line, without events.
+    package mutating func restore(state: JobState, since: Double, line: String) {
         self.state = state
         stateSince = since
+        stateLine = line
     }
 
     /// The history downsampled to at most `maximumHistory` points, keeping each bucket's extremes
@@ -128,6 +139,7 @@ package struct JobProgress: Sendable {
     private mutating func changeState(to new: JobState, now: Double, line: String) -> ProgressEvents {
         state = new
         stateSince = now
+        stateLine = line
         lastProgressLineAt = now
         return ProgressEvents(stateChange: new, lines: [line])
     }

@@ -9,7 +9,7 @@ import StrictJSON
 /// What `RecordStore.loadProgress()` read, in commit order.
 package struct StoredProgress: Sendable {
     package var reports: [(job: String, receivedAt: Double, report: ProgressUpdate)] = []
-    package var states: [(job: String, state: JobState, at: Double)] = []
+    package var states: [(job: String, state: JobState, at: Double, line: String)] = []
     package var skipped: [(table: String, id: Int64, reason: String)] = []
 }
 
@@ -37,13 +37,16 @@ extension RecordStore {
 
     /// Stores `report` of `job`, then runs `afterCommit` under the database's single writer (so
     /// calls observe commits in order) and stores the state change it reports, if any, with its
-    /// first log line.
+    /// first log line. Reports arriving together share one transaction; this returns once the
+    /// transaction holding this one has committed.
+    ///
+    /// - Throws: `WriteQueueFull` when `progressQueueCapacity` reports already wait.
     package func insertProgress(
         _ report: ProgressUpdate, job: String, receivedAt: Double,
         afterCommit: @escaping @Sendable () -> ProgressEvents
     ) async throws -> ProgressEvents {
         let text = report.json.serialized
-        return try await pool.write { db in
+        return try await progressWrites.submit { db in
             try db.execute(
                 sql: "INSERT INTO progress (job, received_at, report) VALUES (?, ?, ?)",
                 arguments: [job, receivedAt, text])
@@ -52,6 +55,17 @@ extension RecordStore {
                 try RecordStore.insertState(db, job: job, state: state, at: receivedAt, line: events.lines.first ?? "")
             }
             return events
+        }
+    }
+
+    /// Stores a state change a supervisor reported, then runs `afterCommit` under the database's
+    /// single writer (so it observes commits in the same order as progress reports do).
+    package func insertState(
+        _ change: JobStateReport, job: String, at: Double, afterCommit: @escaping @Sendable () -> ProgressEvents
+    ) async throws -> ProgressEvents {
+        try await pool.write { db in
+            try RecordStore.insertState(db, job: job, state: change.state, at: at, line: change.line(job: job))
+            return afterCommit()
         }
     }
 
@@ -91,17 +105,18 @@ extension RecordStore {
                     result.skipped.append(("progress", id, "\(error)"))
                 }
             }
-            let states = try Row.fetchCursor(db, sql: "SELECT id, job, state, at FROM job_state ORDER BY id")
+            let states = try Row.fetchCursor(db, sql: "SELECT id, job, state, at, line FROM job_state ORDER BY id")
             while let row = try states.next() {
                 guard let job = String.fromDatabaseValue(row["job"]), JobName.isValid(job),
                     let state = String.fromDatabaseValue(row["state"]).flatMap(JobState.init(rawValue:)),
-                    let at = Double.fromDatabaseValue(row["at"]), at.isFinite
+                    let at = Double.fromDatabaseValue(row["at"]), at.isFinite,
+                    let line = String.fromDatabaseValue(row["line"])
                 else {
                     let id = Int64.fromDatabaseValue(row["id"]) ?? -1
-                    result.skipped.append(("job_state", id, "job, state or at column is not valid"))
+                    result.skipped.append(("job_state", id, "job, state, at or line column is not valid"))
                     continue
                 }
-                result.states.append((job, state, at))
+                result.states.append((job, state, at, line))
             }
             return result
         }

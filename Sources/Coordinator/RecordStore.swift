@@ -39,6 +39,11 @@ package struct StoredRecords: Sendable {
 package final class RecordStore: Sendable {
     package static let fileName = "records.sqlite"
     let pool: DatabasePool
+    /// Progress reports, committed in batches (see `GroupCommitWriter`).
+    package let progressWrites: GroupCommitWriter
+    /// Progress reports that may wait for the next commit: far above what 1,000 jobs reporting
+    /// every second queue during one commit of a few milliseconds, and at most ~64 MB of bodies.
+    package static let progressQueueCapacity = 1024
 
     /// Opens (creating if needed) `records.sqlite` in `directory`.
     ///
@@ -72,6 +77,7 @@ package final class RecordStore: Sendable {
             }
             RecordStore.registerProgressMigration(&migrator)
             try migrator.migrate(pool)
+            progressWrites = GroupCommitWriter(pool: pool, capacity: RecordStore.progressQueueCapacity)
         } catch {
             throw CoordinatorError("cannot open the record database \(path): \(error)")
         }

@@ -1,7 +1,7 @@
 // The worker's side of reporting: records go to a spool file at once and a background sender
 // delivers them to the coordinator, so a slow, silent or absent coordinator never holds up the
-// training loop and no record is lost while it is away. Progress reports are state, not history:
-// only the newest waits while the coordinator is away.
+// training loop and no record is lost while it is away. Progress reports and a supervisor's job
+// state changes are state, not history: only the newest of each waits while the coordinator is away.
 
 import Foundation
 import PerformanceRecords
@@ -19,7 +19,7 @@ package struct DeliveryReport: Sendable, Equatable {
     package var unavailableRounds = 0
     /// Why the (latest) round stopped early or set a record aside, when it did.
     package var lastError: String?
-    /// Whether a progress report still waits after the (latest) round.
+    /// Whether a progress report or job state change still waits after the (latest) round.
     package var progressPending = false
 
     package init() {}
@@ -85,6 +85,13 @@ package final class CoordinatorClient: Sendable {
         sender.offer(report)
     }
 
+    /// Hands a job state change (the supervisor's: restarting, preempted, ...) to the sender,
+    /// replacing one still waiting; returns at once. It is posted to `/v1/jobs/JOB/state` after the
+    /// spooled records and before a waiting progress report; a refused change is dropped.
+    package func submit(_ change: JobStateReport) {
+        sender.offer(change)
+    }
+
     /// Everything delivered since the client started, and the records waiting in the spool now.
     package var report: DeliveryReport {
         var report = sender.totals
@@ -112,8 +119,9 @@ final class RecordSender: @unchecked Sendable {
     private var startedRounds = 0
     private var completedRounds = 0
     private var totalsSoFar = DeliveryReport()
-    /// The newest progress report not yet delivered.
+    /// The newest progress report and job state change not yet delivered.
     private var pendingProgress: ProgressUpdate?
+    private var pendingState: JobStateReport?
 
     init(configuration: CoordinatorClientConfiguration, onRound: @escaping @Sendable (DeliveryReport) -> Void) {
         self.configuration = configuration
@@ -132,6 +140,14 @@ final class RecordSender: @unchecked Sendable {
     func offer(_ report: ProgressUpdate) {
         locked {
             pendingProgress = report
+            wakeRequested = true
+            condition.broadcast()
+        }
+    }
+
+    func offer(_ change: JobStateReport) {
+        locked {
+            pendingState = change
             wakeRequested = true
             condition.broadcast()
         }
@@ -213,11 +229,19 @@ final class RecordSender: @unchecked Sendable {
                     report.lastError = reason
                     report.pending = waiting.count - index
                     report.unavailableRounds = 1
-                    report.progressPending = locked { pendingProgress != nil }
+                    report.progressPending = locked { pendingProgress != nil || pendingState != nil }
                     return report
                 }
             }
-            deliverProgress(into: &report)
+            let stateWaits = deliverNewest(
+                \.pendingState, path: "/v1/jobs/\(configuration.job)/state", what: "job state change",
+                into: &report
+            ) { $0.json.serialized }
+            let progressWaits = deliverNewest(
+                \.pendingProgress, path: "/v1/jobs/\(configuration.job)/progress", what: "progress report",
+                into: &report
+            ) { $0.json.serialized }
+            report.progressPending = stateWaits || progressWaits
             // Records submitted during the round wait for the round their submit requested.
             report.pending = try spool.withLock { try spool.entriesLocked().count }
         } catch {
@@ -232,12 +256,17 @@ final class RecordSender: @unchecked Sendable {
         case unavailable(String)
     }
 
-    /// Posts the newest progress report, if one waits; it stays waiting (unless a newer one
-    /// replaced it meanwhile) only when the coordinator is unavailable.
-    private func deliverProgress(into report: inout DeliveryReport) {
-        guard let progress = locked({ pendingProgress }) else { return }
-        let outcome = post(
-            path: "/v1/jobs/\(configuration.job)/progress", body: progress.json.serialized, what: "progress report")
+    /// Posts the newest waiting value at `pending` (a progress report or state change), if one
+    /// waits; it stays waiting (unless a newer one replaced it meanwhile) only when the coordinator
+    /// is unavailable.
+    ///
+    /// - Returns: whether a value of this kind still waits.
+    private func deliverNewest<Value: Equatable>(
+        _ pending: ReferenceWritableKeyPath<RecordSender, Value?>, path: String, what: String,
+        into report: inout DeliveryReport, body: (Value) -> String
+    ) -> Bool {
+        guard let value = locked({ self[keyPath: pending] }) else { return false }
+        let outcome = post(path: path, body: body(value), what: what)
         switch outcome {
         case .accepted: break
         case .refused(let reason): report.lastError = reason
@@ -246,9 +275,9 @@ final class RecordSender: @unchecked Sendable {
             report.unavailableRounds = 1
         }
         let delivered = if case .unavailable = outcome { false } else { true }
-        report.progressPending = locked {
-            if delivered, pendingProgress == progress { pendingProgress = nil }
-            return pendingProgress != nil
+        return locked {
+            if delivered, self[keyPath: pending] == value { self[keyPath: pending] = nil }
+            return self[keyPath: pending] != nil
         }
     }
 

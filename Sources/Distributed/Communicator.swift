@@ -80,6 +80,11 @@ package protocol Communicator: AnyObject, Sendable {
     func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
         throws(CommunicatorError) -> any CollectiveRequest
 
+    /// Starts an in-place element-wise maximum of `buffer` over all ranks (the fixed-point
+    /// reduction's agreed scales; non-negative floats compare like their bit patterns).
+    func startAllreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws(CommunicatorError)
+        -> any CollectiveRequest
+
     /// Starts gathering every rank's `bytes` into `destination` on every rank, rank r's at offset
     /// r · `bytes.count` (the world fingerprints before the first step).
     ///
@@ -107,6 +112,11 @@ extension Communicator {
         throws(CommunicatorError)
     {
         try complete(startAllreduceSum(buffer), operation: "allreduce of \(buffer.count) elements")
+    }
+
+    /// Replaces each element of `buffer` by its maximum over all ranks, in place.
+    package func allreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws(CommunicatorError) {
+        try complete(startAllreduceMax(buffer), operation: "max-allreduce of \(buffer.count) integers")
     }
 
     /// Every rank's `bytes`, in rank order.

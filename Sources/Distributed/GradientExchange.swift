@@ -27,7 +27,22 @@ import Glibc
 ///
 /// On a one-rank communicator no collective runs: the flat buffer already holds the result, so a
 /// process training alone pays only the copy.
+///
+/// Virtual shards: a rank may run several of the job's `virtualShards` per step (after a shrink),
+/// announced with ``beginShard(_:of:)``. The mean is then over virtual shards, not ranks. With the
+/// ``Reduction/fixedPoint`` reduction each shard's gradient is kept apart and the shards are summed
+/// exactly at ``finish()`` (see ``FixedPointGradientSum``): the result is bit-identical for any
+/// number of ranks, at the price of no overlap with backward and 8-byte integers on the wire.
 package final class GradientExchange {
+    /// How the ranks' gradients are summed.
+    package enum Reduction: Sendable, Equatable {
+        /// Float32 sums in the MPI library's order, overlapped with backward (the default).
+        case float
+        /// Exact 64-bit fixed-point sums of each virtual shard's gradient after backward
+        /// (`runtime.reproducible_reduction`).
+        case fixedPoint
+    }
+
     /// Tuning knobs.
     package struct Configuration: Sendable {
         /// The largest bucket in bytes (default 25 MiB, as PyTorch DDP); a larger single parameter
@@ -35,12 +50,24 @@ package final class GradientExchange {
         package var bucketCapacityBytes: Int
         /// Compare parameter checksums across ranks every this many steps (0 = never).
         package var checksumInterval: Int
+        /// The job's virtual shards, the divisor of the mean; nil for one per rank.
+        package var virtualShards: Int?
+        package var reduction: Reduction
+        /// How the ``Reduction/float`` reduction sends gradients (`runtime.gradient_dtype`).
+        package var wireFormat: GradientWireFormat
 
-        package init(bucketCapacityBytes: Int = DistributedDefaults.bucketCapacityBytes, checksumInterval: Int = 100) {
+        package init(
+            bucketCapacityBytes: Int = DistributedDefaults.bucketCapacityBytes, checksumInterval: Int = 100,
+            virtualShards: Int? = nil, reduction: Reduction = .float, wireFormat: GradientWireFormat = .fp32
+        ) {
             precondition(bucketCapacityBytes >= MemoryLayout<Float>.stride, "bucket capacity must hold one float")
             precondition(checksumInterval >= 0, "checksum interval must not be negative")
+            precondition(virtualShards.map { $0 >= 1 } ?? true, "a job needs at least one virtual shard")
             self.bucketCapacityBytes = bucketCapacityBytes
             self.checksumInterval = checksumInterval
+            self.virtualShards = virtualShards
+            self.reduction = reduction
+            self.wireFormat = wireFormat
         }
     }
 
@@ -72,6 +99,12 @@ package final class GradientExchange {
     private var requests: [(any CollectiveRequest)?]
     private var startTimes: [ContinuousClock.Instant?]
     private var nextBucketToStart = 0
+    /// The local shard the current contributions belong to, and how many this rank runs per step.
+    private var shard = (position: 0, count: 1)
+    /// The kept shard gradients of the fixed-point reduction.
+    private let fixedPointSum: FixedPointGradientSum?
+    /// The divisor of the mean: the job's virtual shards.
+    private let meanDivisor: Float
 
     /// - Parameters:
     ///   - parameterShapes: the model's parameter shapes in a fixed order shared by all ranks.
@@ -103,6 +136,10 @@ package final class GradientExchange {
         missingInBucket = buckets.map(\.parameters.count)
         requests = Array(repeating: nil, count: buckets.count)
         startTimes = Array(repeating: nil, count: buckets.count)
+        let virtualShards = configuration.virtualShards ?? communicator.size
+        meanDivisor = Float(virtualShards)
+        fixedPointSum =
+            configuration.reduction == .fixedPoint ? FixedPointGradientSum(virtualShards: virtualShards) : nil
     }
 
     deinit {
@@ -132,6 +169,14 @@ package final class GradientExchange {
 
     // MARK: - During backward
 
+    /// Starts this rank's local shard `position` of the `count` it runs this step (shard order is
+    /// fixed): contributions until the next call belong to it. Float sums accumulate every shard
+    /// into one buffer; fixed-point sums keep each shard's gradient apart.
+    package func beginShard(_ position: Int, of count: Int) {
+        precondition((0..<count).contains(position), "shard \(position) is outside 0..<\(count)")
+        shard = (position, count)
+    }
+
     /// Calls `body` with parameter `index`'s slot of the flat buffer for writing its gradient
     /// (row-major, the parameter's shape); call ``markReady(_:)`` afterwards, which divides it
     /// by the world size.
@@ -151,16 +196,17 @@ package final class GradientExchange {
         try accumulate(gradient, forParameter: index, weight: 1, isFirst: true, isLast: true)
     }
 
-    /// Gradient accumulation over micro-batches: adds `weight / worldSize × gradient` to parameter
-    /// `index`'s slot in place (the first contribution of a step overwrites it, fused with the
-    /// copy); the last contribution marks the parameter ready, so buckets start only during the
+    /// Gradient accumulation over micro-batches: adds `weight / virtualShards × gradient` (fixed
+    /// point: `weight × gradient`) to parameter `index`'s slot in place (the first contribution of
+    /// a step, or of a shard in fixed point, overwrites it, fused with the copy); the last
+    /// contribution of the last shard marks the parameter ready, so buckets start only during the
     /// last micro-batch's backward and the all-reduce runs once per optimizer step.
     ///
     /// - Parameters:
     ///   - weight: The micro-batch's share of the step's batch (its size / the batch size), so the
     ///     accumulated gradient is that of the mean loss over the whole batch.
-    ///   - isFirst: The step's first micro-batch (overwrite instead of add).
-    ///   - isLast: The step's last micro-batch (mark ready).
+    ///   - isFirst: The shard's first micro-batch (overwrite instead of add, in the first shard).
+    ///   - isLast: The shard's last micro-batch (keep the shard's gradient; mark ready in the last shard).
     /// - Precondition: `gradient.shape` equals the parameter's shape.
     package func accumulate(
         _ gradient: Tensor, forParameter index: Int, weight: Float, isFirst: Bool, isLast: Bool
@@ -169,17 +215,22 @@ package final class GradientExchange {
             gradient.shape == parameterShapes[index],
             "gradient of parameter \(index) has shape \(gradient.shape), expected \(parameterShapes[index])")
         let destination = withGradient(ofParameter: index) { $0 }
-        let scale = weight / Float(communicator.size)
+        let scale = fixedPointSum == nil ? weight / meanDivisor : weight
+        let overwrites = isFirst && (fixedPointSum != nil || shard.position == 0)
         gradient.withUnsafeBufferPointer { source in
-            if isFirst, scale == 1 {
+            if overwrites, scale == 1 {
                 _ = destination.update(fromContentsOf: source)
-            } else if isFirst {
+            } else if overwrites {
                 for element in destination.indices { destination[element] = source[element] * scale }
             } else {
                 for element in destination.indices { destination[element] += source[element] * scale }
             }
         }
-        if isLast { try announce(index) }
+        guard isLast else { return }
+        fixedPointSum?.keep(
+            UnsafeBufferPointer(destination), shard: shard.position, offset: parameterOffsets[index],
+            elementCount: elementCount)
+        if shard.position == shard.count - 1 { try announce(index) }
     }
 
     /// Records that parameter `index`'s gradient, written through ``withGradient(ofParameter:_:)``,
@@ -187,8 +238,9 @@ package final class GradientExchange {
     /// complete (in bucket order) and drives the ones in flight.
     package func markReady(_ index: Int) throws(CommunicatorError) {
         precondition(!isParameterReady[index], "parameter \(index) was marked ready twice in one step")
-        if communicator.size > 1 {
-            let scale = 1 / Float(communicator.size)
+        precondition(fixedPointSum == nil, "the fixed-point reduction takes gradients through accumulate")
+        if meanDivisor > 1 {
+            let scale = 1 / meanDivisor
             let gradient = slice(ofParameter: index)
             for element in gradient.indices { gradient[element] *= scale }
         }
@@ -201,12 +253,15 @@ package final class GradientExchange {
         precondition(!isParameterReady[index], "parameter \(index) was marked ready twice in one step")
         isParameterReady[index] = true
         missingInBucket[bucketOfParameter[index]] -= 1
-        guard communicator.size > 1 else { return }
+        guard communicator.size > 1, fixedPointSum == nil else { return }
         while nextBucketToStart < buckets.count, missingInBucket[nextBucketToStart] == 0 {
             let bucket = nextBucketToStart
             startTimes[bucket] = .now
-            requests[bucket] = try communicator.startAllreduceSum(
-                UnsafeMutableBufferPointer(rebasing: gradients[buckets[bucket].elements]))
+            let values = UnsafeMutableBufferPointer(rebasing: gradients[buckets[bucket].elements])
+            requests[bucket] =
+                configuration.wireFormat == .bf16
+                ? try BFloat16GradientSum(bucket: values, communicator: communicator)
+                : try communicator.startAllreduceSum(values)
             nextBucketToStart += 1
         }
         for request in requests.prefix(nextBucketToStart) {
@@ -224,8 +279,17 @@ package final class GradientExchange {
     package func finish() throws(GradientExchangeError) {
         let missing = isParameterReady.indices.filter { !isParameterReady[$0] }
         guard missing.isEmpty else { throw .parametersNotReady(missing) }
+        if let fixedPointSum {
+            do {
+                try fixedPointSum.reduce(
+                    localShards: shard.count, into: gradients, buckets: buckets.map(\.elements),
+                    communicator: communicator)
+            } catch {
+                throw .collective(error)
+            }
+        }
         let timeout = communicator.collectiveTimeout
-        for (index, bucket) in buckets.enumerated() where communicator.size > 1 {
+        for (index, bucket) in buckets.enumerated() where communicator.size > 1 && fixedPointSum == nil {
             let started = startTimes[index]!
             let remaining = timeout - started.duration(to: .now)
             do {

@@ -53,26 +53,36 @@ package final class LocalCommunicator: Communicator, @unchecked Sendable {
     package func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
         throws(CommunicatorError) -> any CollectiveRequest
     {
+        try startElementwise(buffer, operation: "allreduce", initial: .zero, +)
+    }
+
+    package func startAllreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws(CommunicatorError)
+        -> any CollectiveRequest
+    {
+        try startElementwise(buffer, operation: "max-allreduce", initial: .min, max)
+    }
+
+    /// An element-wise reduction combining the contributions in rank order, starting from `initial`.
+    private func startElementwise<Scalar: ReducibleScalar>(
+        _ buffer: UnsafeMutableBufferPointer<Scalar>, operation: String, initial: Scalar,
+        _ combine: @escaping @Sendable (Scalar, Scalar) -> Scalar
+    ) throws(CommunicatorError) -> any CollectiveRequest {
         let bytes = UnsafeMutableRawBufferPointer(buffer)
         let count = buffer.count
-        // Alone, the buffer already holds the sum: no copies (a one-rank run's gradient exchange).
+        let name = "\(operation)(\(count) \(Scalar.self))"
+        // Alone, the buffer already holds the result: no copies (a one-rank run's gradient exchange).
         if size == 1 {
-            return try start(operation: "allreduce(\(count) \(Scalar.self))", contribution: [], destination: nil) { _ in
-                []
-            }
+            return try start(operation: name, contribution: [], destination: nil) { _ in [] }
         }
-        return try start(
-            operation: "allreduce(\(count) \(Scalar.self))", contribution: Array(bytes), destination: bytes
-        ) {
-            contributions in
-            var sums = [Scalar](repeating: .zero, count: count)
+        return try start(operation: name, contribution: Array(bytes), destination: bytes) { contributions in
+            var results = [Scalar](repeating: initial, count: count)
             for contribution in contributions {
                 contribution.withUnsafeBytes { raw in
                     let values = raw.bindMemory(to: Scalar.self)
-                    for index in 0..<count { sums[index] += values[index] }
+                    for index in 0..<count { results[index] = combine(results[index], values[index]) }
                 }
             }
-            return sums.withUnsafeBytes { Array($0) }
+            return results.withUnsafeBytes { Array($0) }
         }
     }
 

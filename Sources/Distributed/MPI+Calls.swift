@@ -108,6 +108,15 @@ enum MPICalls {
             "MPI_Iallreduce")
     }
 
+    /// In-place `MPI_Iallreduce` of 64-bit integers with `MPI_MAX`.
+    static func startAllreduceMax(
+        _ base: UnsafeMutableRawPointer?, count: Int32, into request: inout MPI_Request?
+    ) throws(CommunicatorError) {
+        try check(
+            MPI_Iallreduce(CMPI_in_place(), base, count, CMPI_int64(), CMPI_op_max(), CMPI_comm_world(), &request),
+            "MPI_Iallreduce")
+    }
+
     /// `MPI_Iallgather` of `count` bytes from every rank into `destination`, in rank order.
     static func startAllGather(
         _ base: UnsafeRawPointer?, count: Int32, into destination: UnsafeMutableRawPointer?, request: inout MPI_Request?

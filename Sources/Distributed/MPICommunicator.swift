@@ -85,6 +85,15 @@ package final class MPICommunicator: Communicator {
         return request
     }
 
+    package func startAllreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws(CommunicatorError)
+        -> any CollectiveRequest
+    {
+        let request = MPIRequest()
+        try MPICalls.startAllreduceMax(
+            UnsafeMutableRawPointer(buffer.baseAddress), count: Self.count(buffer.count), into: &request.handle)
+        return request
+    }
+
     package func startAllGather(_ bytes: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer)
         throws(CommunicatorError) -> any CollectiveRequest
     {

@@ -35,13 +35,35 @@ extension RankTable {
     package static func generateJSON(
         servers: [String], ranksPerServer: Int, version: Version = .serverList
     ) throws(RankTableError) -> String {
+        try generateJSON(layout: servers.map { ($0, ranksPerServer) }, version: version)
+    }
+
+    /// The JSON text of a table whose servers may hold different numbers of ranks (a Slurm
+    /// allocation's `2(x3),1`, a table with a server dropped); otherwise as
+    /// ``generateJSON(servers:ranksPerServer:version:)``.
+    ///
+    /// - Parameter layout: each server with its rank count, in rank order.
+    package static func generateJSON(
+        layout: [(server: String, ranks: Int)], version: Version = .serverList
+    ) throws(RankTableError) -> String {
         let file = "(generated)"
+        let servers = layout.map(\.server)
         guard !servers.isEmpty else { throw RankTableError(.invalid, file: file, message: "no servers given") }
-        guard (1...maximumRanksPerServer).contains(ranksPerServer) else {
+        if let wrong = layout.first(where: { !(1...maximumRanksPerServer).contains($0.ranks) }) {
+            let which = Set(layout.map(\.ranks)).count == 1 ? "" : " for '\(wrong.server)'"
             throw RankTableError(
                 .invalid, file: file,
-                message: "ranks per server must be 1...\(maximumRanksPerServer), got \(ranksPerServer)")
+                message: "ranks per server must be 1...\(maximumRanksPerServer), got \(wrong.ranks)\(which)")
         }
+        if version != .nodeList, let other = layout.first(where: { $0.ranks != layout[0].ranks }) {
+            throw RankTableError(
+                .invalid, file: file,
+                message: "a version \(version.rawValue) table needs the same number of ranks on every server "
+                    + "(rule 13), but '\(other.server)' has \(other.ranks) and "
+                    + "'\(layout[0].server)' \(layout[0].ranks); "
+                    + "write version 1.1 (node_list) instead")
+        }
+        let firstRank = layout.indices.map { index in layout[..<index].reduce(0) { $0 + $1.ranks } }
         if let empty = servers.firstIndex(where: \.isEmpty) {
             throw RankTableError(.invalid, file: file, message: "server \(empty) has an empty name")
         }
@@ -79,10 +101,11 @@ extension RankTable {
                 lines.append("      \"server_id\": \(quoted(server)),")
                 lines.append("      \"host_nic_ip\": \"reserve\",")
                 lines.append("      \"device\": [")
+                let ranksPerServer = layout[serverIndex].ranks
                 for local in 0..<ranksPerServer {
                     var fields = ["\"device_id\": \(quoted(String(local)))"]
                     if needsAddresses { fields.append("\"device_ip\": \(quoted(addresses[serverIndex]))") }
-                    fields.append("\"rank_id\": \(quoted(String(serverIndex * ranksPerServer + local)))")
+                    fields.append("\"rank_id\": \(quoted(String(firstRank[serverIndex] + local)))")
                     let separator = local == ranksPerServer - 1 ? "" : ","
                     lines.append("        {\(fields.joined(separator: ", "))}\(separator)")
                 }
@@ -95,8 +118,8 @@ extension RankTable {
             lines.append("  \"mode\": \"tcp\",")
             lines.append("  \"node_list\": [")
             for serverIndex in servers.indices {
-                let ranks = (0..<ranksPerServer).map {
-                    "{\"rank_id\": \(quoted(String(serverIndex * ranksPerServer + $0)))}"
+                let ranks = (0..<layout[serverIndex].ranks).map {
+                    "{\"rank_id\": \(quoted(String(firstRank[serverIndex] + $0)))}"
                 }
                 let separator = serverIndex == servers.count - 1 ? "" : ","
                 lines.append(

@@ -74,17 +74,28 @@ extension GhostNetModel {
             "GhostNetModel.backward: gradLogits \(gradLogits.shape) "
                 + "must be [\(tape.classifier.featureShape[0]), \(structure.configuration.classes)]")
         var gradients = [Tensor?](repeating: nil, count: parameterSlots.count)
-        let emit: GradientSink = { index, gradient in
+        func emit(_ index: Int, _ gradient: Tensor?) {
             ensure(gradients[index] == nil, "gradient of \(parameterSlots[index].name) announced twice")
-            gradients[index] = gradient
-            gradientReady(parameterSlots[index], gradient)
+            // A frozen parameter's gradient is zero, whether or not its layer computed one.
+            let final =
+                frozenParameters.contains(index) ? Tensor(shape: parameterSlots[index].shape) : gradient!
+            gradients[index] = final
+            gradientReady(parameterSlots[index], final)
         }
+        // Wholly frozen units at the start of the network are not differentiated at all (unless the
+        // caller wants the image gradient, which runs through them).
+        let skippedUnits = inputGradient ? 0 : frozenLeadingUnits
         var gradient = classifier.backward(gradLogits, tape: tape.classifier, emit: emit)
-        for index in stages.indices.reversed() {
+        for index in stages.indices.reversed() where index + 1 >= skippedUnits {
             let stageTape = tape.stages.removeLast()
             gradient = stages[index].backward(gradient, tape: stageTape, emit: emit)
         }
-        let imageGradient = stem.backward(gradient, tape: tape.stem, inputGradient: inputGradient, emit: emit)
+        var imageGradient: Tensor?
+        if skippedUnits == 0 {
+            imageGradient = stem.backward(gradient, tape: tape.stem, inputGradient: inputGradient, emit: emit)
+        } else {
+            for index in (0..<frozenLeadingSlots).reversed() { emit(index, nil) }
+        }
         let tensors = gradients.enumerated().map { index, gradient in
             guard let gradient else { preconditionFailure("no gradient for \(parameterSlots[index].name)") }
             return gradient

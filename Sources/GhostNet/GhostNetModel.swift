@@ -73,6 +73,12 @@ package struct GhostNetModel: Sendable {
     var stages: [GhostStageUnit]
     var classifier: ClassifierUnit
 
+    /// The parameter slots that are not trained (see ``freeze(_:)``); empty unless frozen.
+    package internal(set) var frozenParameters: Set<Int> = []
+    /// How many units at the start (the stem, then stages) are wholly frozen, and their parameter count.
+    var frozenLeadingUnits = 0
+    var frozenLeadingSlots = 0
+
     /// Builds the network holding `parameters`' tensors (converted to the internal layout).
     package init(_ parameters: ModelParameters) {
         let structure = parameters.structure

@@ -17,8 +17,9 @@ import TensorEngine
 //
 // Activations are NHWC; convolution weights are OHWI inside, PyTorch OIHW at the boundary.
 
-/// Receives one parameter gradient, by parameter index, in internal (OHWI) layout.
-typealias GradientSink = (_ parameterIndex: Int, _ gradient: Tensor) -> Void
+/// Receives one parameter gradient, by parameter index, in internal (OHWI) layout; nil for a frozen
+/// parameter whose gradient was not computed (the model announces zeros for it).
+typealias GradientSink = (_ parameterIndex: Int, _ gradient: Tensor?) -> Void
 
 /// Which flat list a visited tensor belongs to.
 enum ModelTensorKind: Sendable {
@@ -58,6 +59,8 @@ struct UnitSource {
 struct ConvolutionUnit: Sendable {
     var layer: Conv2D
     let weightIndex: Int
+    /// A frozen weight gets no gradient: backward computes the input gradient alone.
+    var isFrozen = false
 
     init(_ spec: ConvolutionSpec, from source: UnitSource) {
         layer = Conv2D(
@@ -71,6 +74,10 @@ struct ConvolutionUnit: Sendable {
     }
 
     func backward(_ gradOutput: Tensor, cache: Conv2D.Cache, emit: GradientSink) -> Tensor {
+        guard !isFrozen else {
+            emit(weightIndex, nil)
+            return layer.inputGradient(gradOutput, cache: cache)
+        }
         let (gradInput, gradients) = layer.backward(gradOutput, cache: cache)
         emit(weightIndex, gradients.weight)
         return gradInput
@@ -80,12 +87,18 @@ struct ConvolutionUnit: Sendable {
     func backward(
         _ gradOutput: Tensor, cache: Conv2D.Cache, accumulatingInto inputGradient: inout Tensor, emit: GradientSink
     ) {
+        guard !isFrozen else {
+            emit(weightIndex, nil)
+            inputGradient = layer.inputGradient(gradOutput, cache: cache, accumulatingInto: consume inputGradient)
+            return
+        }
         emit(
             weightIndex, layer.backward(gradOutput, cache: cache, accumulatingInputGradientInto: &inputGradient).weight)
     }
 
     /// The weight gradient alone, for the stem, whose input (the image) needs no gradient.
     func backwardWithoutInputGradient(_ gradOutput: Tensor, cache: Conv2D.Cache, emit: GradientSink) {
+        guard !isFrozen else { return emit(weightIndex, nil) }
         emit(weightIndex, layer.parameterGradients(gradOutput, cache: cache).weight)
     }
 
@@ -105,6 +118,8 @@ struct NormalizationUnit: Sendable {
     let name: String
     /// Whether ReLU follows, fused into the same pass.
     let fusesReLU: Bool
+    /// γ and β are both frozen: the layer normalises with its running statistics, which stay untouched.
+    var isFrozen = false
 
     init(_ spec: BatchNormSpec, fusingReLU: Bool, from source: UnitSource) {
         let parameters = source.parameters
@@ -126,6 +141,7 @@ struct NormalizationUnit: Sendable {
         convolving input: Tensor, with convolution: ConvolutionUnit, mode: Mode,
         addingThenClamping residual: Tensor? = nil
     ) -> (output: Tensor, convolution: Conv2D.Cache, normalization: BatchNorm2D.Cache) {
+        let mode = isFrozen ? .inference : mode
         let convolved: Tensor
         let convolutionCache: Conv2D.Cache
         var moments: (mean: Tensor, variance: Tensor)?

@@ -25,6 +25,9 @@ struct BenchAllreduceCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed iterations of each method (after one warm-up; 1-10000).")
     var iterations: Int = 5
 
+    @Flag(help: "Measure the exact fixed-point reduction of runtime.reproducible_reduction instead of float sums.")
+    var reproducible = false
+
     func validate() throws {
         try OptionRange.check("--bytes", bytes, 4...(1 << 34))
         guard bytes % 4 == 0 else { throw ValidationError("--bytes must be a multiple of 4, got \(bytes)") }
@@ -37,7 +40,8 @@ struct BenchAllreduceCommand: ParsableCommand {
             throw ValidationError("bench allreduce needs MPI: run it as 'mpirun -np 2 ghostnet-d bench allreduce'")
         }
         let benchmark = AllreduceBenchmark(
-            elementCount: bytes / 4, bucketCapacityBytes: distributed.bucketCapacityBytes, iterations: iterations)
+            elementCount: bytes / 4, bucketCapacityBytes: distributed.bucketCapacityBytes, iterations: iterations,
+            reduction: reproducible ? .fixedPoint : .float)
         let result = try benchmark.run(on: world)
         if worker.identity.rank == 0 {
             for line in result.reportLines { print(line) }

@@ -6,6 +6,7 @@ import Benchmarks
 import Distributed
 import Foundation
 import GhostNet
+import TensorEngine
 import Training
 
 /// The options `bench train` and `bench infer` share.
@@ -31,6 +32,13 @@ struct BenchStepOptions: ParsableArguments {
     @Flag(help: "Also print the numbers as one JSON object on the last line.")
     var json = false
 
+    @Option(
+        help: """
+            The matrix products' precision: fp32, or bf16 (timed only where the CPU has AVX512-BF16, with the \
+            bf16 GEMM peak and the ratio to an fp32 run of the same steps; elsewhere the emulated path's numerics).
+            """)
+    var precision: Precision = .fp32
+
     func validate() throws {
         // At least 2: training batch norm needs two values per channel.
         try OptionRange.check("--batch", batch, 2...4096)
@@ -50,23 +58,34 @@ struct BenchStepOptions: ParsableArguments {
             warmupSteps: warmup, optimizer: SGDOptimizer(learningRate: 0.001, momentum: 0.9, weightDecay: 1e-4))
     }
 
-    /// Prints `result`'s report, then `notes`, then the JSON line.
-    func print(_ result: StepBenchmarkResult, notes: [String] = []) {
-        for line in result.reportLines + notes { Swift.print(line) }
+    /// Prints `result`'s report, then the JSON line.
+    func print(_ result: StepBenchmarkResult) {
+        for line in result.reportLines { Swift.print(line) }
         if json { Swift.print(result.json) }
     }
 
-    /// The memory model's peak for this run (passes of at most `microBatch` images, no data
-    /// pipeline) against the measured one.
-    func memoryModelNote(measuredBytes: Int, microBatch: Int?) throws -> String {
-        let configuration = try GhostNetConfiguration(architecture: arch, imageSize: imageSize)
-        let model = MemoryModel(
-            structure: GhostNetStructure(configuration: configuration), imageSize: imageSize, pipelineImages: 0)
-        let pass = MicroBatchPlan(microBatchSize: microBatch, minimumSize: 2).sizes(of: batch).max() ?? batch
-        let predicted = model.peakBytes(microBatch: pass)
-        let error = measuredBytes > 0 ? Double(predicted - measuredBytes) / Double(measuredBytes) * 100 : 0
-        return "memory model (passes of \(pass) images): predicted peak \(MemoryLimit.describe(predicted)), measured "
-            + "\(MemoryLimit.describe(measuredBytes)) (\(String(format: "%+.1f", error)) %)"
+    /// Runs `measure` in the chosen precision. In bf16 on a CPU with the native kernel, first an fp32 run of
+    /// the same steps, then the bf16 one, and prints the bf16 row (share of the in-run bf16 GEMM peak, images/s,
+    /// ratio to fp32); without it, prints the emulated path's numerics and times nothing.
+    func run(_ measure: () throws -> StepBenchmarkResult) rethrows -> StepBenchmarkResult? {
+        guard precision == .bf16 else { return try measure() }
+        guard BFloat16Bench.isNative else {
+            Swift.print(
+                "bf16: this CPU has no AVX512-BF16, so bf16 runs emulated (\(BFloat16Kernel.preferred.label));")
+            Swift.print("bf16: its timings would measure the fp32 kernels, so only its numerics are reported")
+            for line in BFloat16Bench.numericsLines() { Swift.print(line) }
+            return nil
+        }
+        let fp32 = try measure()
+        let bf16 = try withPrecision(.bf16) { try measure() }
+        let peak = BFloat16Bench.peak(threads: threads)
+        Swift.print(
+            String(
+                format: "bf16 (%@): %.1f images/s, %.1f %% of the in-run bf16 GEMM peak %.1f GFLOP/s; "
+                    + "%.2f× the fp32 run's %.1f images/s",
+                precision.label, bf16.imagesPerSecond, 100 * bf16.gflopsPerSecond / peak, peak,
+                bf16.imagesPerSecond / fp32.imagesPerSecond, fp32.imagesPerSecond))
+        return bf16
     }
 }
 
@@ -97,28 +116,52 @@ struct BenchTrainCommand: ParsableCommand {
         help: "Images per forward/backward pass, gradients accumulated over the batch (2 to --batch).")
     var microBatch: Int?
 
+    @Option(
+        name: .customLong("compare-micro-batch"), parsing: .unconditional,
+        help: """
+            Alternate the timed steps with steps of this micro-batch (--batch for one pass), in back-to-back pairs, \
+            and report the images/s ratio, which shares the machine's load (2 to --batch).
+            """)
+    var comparedMicroBatch: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated parameter-name prefixes to freeze, as trainer.freeze (e.g. conv1,bn1,layer1).",
+            valueName: "prefixes"))
+    var freeze: String?
+
+    /// The prefixes of --freeze.
+    private var frozenPrefixes: [String] { freeze?.split(separator: ",").map(String.init) ?? [] }
+
     func validate() throws {
         guard distributed.openblasThreads == nil else {
             throw ValidationError("bench train sets OpenBLAS threads with --threads, not --openblas-threads")
         }
         if let microBatch { try OptionRange.check("--micro-batch", microBatch, 2...options.batch) }
+        if let comparedMicroBatch {
+            try OptionRange.check("--compare-micro-batch", comparedMicroBatch, 2...options.batch)
+        }
     }
 
     func run() throws {
         var benchmark = try options.benchmark(.training)
         benchmark.microBatchSize = microBatch
-        guard LaunchEnvironment.current.isUnderMPILauncher else {
-            let result = try benchmark.run(bucketCapacityBytes: distributed.bucketCapacityBytes)
-            return options.print(
-                result,
-                notes: [try options.memoryModelNote(measuredBytes: result.peakResidentBytes, microBatch: microBatch)])
+        benchmark.comparedMicroBatchSize = comparedMicroBatch
+        let names = FrozenParameters.parameterNames(of: GhostNetStructure(configuration: benchmark.configuration))
+        if let problem = FrozenParameters.problems(frozenPrefixes, names: names).first {
+            throw ValidationError("--freeze: \(problem)")
         }
+        benchmark.frozenSlots = FrozenParameters.indices(frozenPrefixes, names: names)
+        guard LaunchEnvironment.current.isUnderMPILauncher else {
+            let result = try options.run { try benchmark.run(bucketCapacityBytes: distributed.bucketCapacityBytes) }
+            if let result { options.print(result) }
+            return
+        }
+        guard options.precision == .fp32 else { throw ValidationError("--precision bf16 runs on one rank, not mpirun") }
         let worker = try distributed.startWorker()
         let result = try benchmark.run(on: worker.communicator, bucketCapacityBytes: distributed.bucketCapacityBytes)
         if worker.identity.rank == 0 {
-            options.print(
-                result,
-                notes: [try options.memoryModelNote(measuredBytes: result.peakResidentBytes, microBatch: microBatch)])
+            options.print(result)
         }
         try worker.finish()
     }
@@ -139,5 +182,8 @@ struct BenchInferCommand: ParsableCommand {
 
     @OptionGroup var options: BenchStepOptions
 
-    func run() throws { options.print(try options.benchmark(.inference).run()) }
+    func run() throws {
+        let benchmark = try options.benchmark(.inference)
+        if let result = try options.run({ try benchmark.run() }) { options.print(result) }
+    }
 }

@@ -1,6 +1,7 @@
 // `ghostnet-d config check`: the validator `train` and `eval` run, on its own, with the resolved result.
 
 import ArgumentParser
+import Distributed
 import GhostNet
 import Training
 
@@ -26,7 +27,9 @@ extension ConfigCommand {
                 names (data_path, models_folder, checkpoint and log folders) are checked too. Relative \
                 paths resolve against the current directory. With a fully_train step it prints the memory plan of one rank \
                 (micro-batch, passes per step, predicted peak, global batch) and refuses a runtime.memory_limit that \
-                fits no micro-batch. Exits non-zero on any problem.
+                fits no micro-batch; with --rank-table the plan is for a rank of the table's busiest server (an \
+                auto limit is shared by the ranks of a server) and the global batch counts the table's ranks, \
+                else for one rank alone on this server. Exits non-zero on any problem.
                 """)
 
         @Argument(help: "The YAML configuration file.")
@@ -36,6 +39,9 @@ extension ConfigCommand {
 
         @Flag(help: "Check only the file, not the paths it names.")
         var skipEnvironment = false
+
+        @Option(help: "A rank table JSON: plan memory for the ranks per server it lists (default: one rank).")
+        var rankTable: String?
 
         func run() throws {
             let parsedOverrides = try settings.overrides(of: file)
@@ -49,11 +55,15 @@ extension ConfigCommand {
                 let network = try GhostNetConfiguration(
                     blocksPerStage: step.model.blocks, width: step.model.width, classes: step.model.classCount,
                     imageSize: step.model.imageSize)
+                let table = try rankTable.map { path throws(RankTableError) in try RankTable.load(path: path) }
+                let ranksOnServer = table?.servers.map(\.ranks.count).max() ?? 1
                 let plan = try configuration.memoryPlan(
-                    for: step, structure: GhostNetStructure(configuration: network), ranksOnServer: 1)
+                    for: step, structure: GhostNetStructure(configuration: network), ranksOnServer: ranksOnServer)
+                let ranks = table.map { "\($0.rankCount) ranks of \(rankTable ?? "")" } ?? "ranks"
+                let global = table.map { " = \(step.dataset.batchSize * $0.rankCount)" } ?? ""
                 print(
-                    "# memory plan (one rank on this server): \(plan.description); global batch "
-                        + "\(step.dataset.batchSize) × ranks")
+                    "# memory plan (\(ranksOnServer) rank(s) on the server): \(plan.description); global batch "
+                        + "\(step.dataset.batchSize) × \(ranks)\(global)")
             }
             print("# configuration OK")
         }

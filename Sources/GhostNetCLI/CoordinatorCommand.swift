@@ -18,7 +18,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
             (starting, running, stalled after 3 missed reports, finished, failed, preempted, restarting) \
             and each straggler are logged as one line and stored. GET /v1/jobs and /v1/jobs/JOB show \
             states, /v1/jobs/JOB/records.csv and progress.csv the data as CSV. GET / is a dashboard, \
-            /metrics Prometheus text, /healthz a liveness probe. SIGTERM or SIGINT drains open requests \
+            /metrics Prometheus text, /healthz a liveness probe. A supervisor POSTs restarts, preemptions \
+            and failures to /v1/jobs/JOB/state. --tensorboard-dir writes TensorBoard event files, one run \
+            folder per job. SIGTERM or SIGINT drains open requests \
             and exits 0. A non-loopback --listen needs \
             --token-file (a token of at least 16 bytes) and --tls-cert/--tls-key, or --insecure-http \
             to send the token in clear text on purpose.
@@ -69,6 +71,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
     )
     var objectives: [String] = []
 
+    @Option(
+        name: .customLong("tensorboard-dir"),
+        help: ArgumentHelp(
+            "Write TensorBoard event files here, one run folder per job (train/loss, train/lr, "
+                + "train/images_per_second from progress, val/KEY from records); `tensorboard --logdir DIR`.")
+    )
+    var tensorBoardDirectory: String?
+
     func validate() throws {
         try OptionRange.check("--log-max-bytes", logMaxBytes, 1024...(1 << 50))
         _ = try makeConfiguration()
@@ -86,7 +96,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 token: try tokenFile.map { path throws(HTTPClientError) in try BearerToken.read(from: path) },
                 tlsCertificatePath: tlsCert, tlsKeyPath: tlsKey, insecureHTTP: insecureHTTP,
                 objectives: objectives.isEmpty
-                    ? nil : try objectives.map { text throws(RecordValidationError) in try Objective(parsing: text) })
+                    ? nil : try objectives.map { text throws(RecordValidationError) in try Objective(parsing: text) },
+                tensorBoardDirectory: tensorBoardDirectory)
             try configuration.validate()
             return configuration
         } catch {

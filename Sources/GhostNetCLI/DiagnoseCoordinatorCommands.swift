@@ -17,7 +17,10 @@ extension DiagnoseCommand {
                 --records-per-client), re-post stored ones (answered as duplicates), read the API and, every \
                 --malformed-interval requests, send a malformed request (broken JSON, NaN, missing field, oversized \
                 body, bad job name, path trick, unknown route, conflicting record, non-HTTP bytes, body cut short). \
-                Afterwards every job is read back and compared with the records the coordinator acknowledged. \
+                With --progress-jobs N, N more jobs (PREFIX-progress-N) each post a progress report every \
+                --progress-interval seconds throughout, as rank 0 of N running jobs would. \
+                Afterwards every job is read back and compared with the records and progress reports the \
+                coordinator acknowledged. \
                 Prints a summary ending in 'load test: ok'; exits non-zero on any unanswered valid request, \
                 unexpected answer or record mismatch. Use a fresh job prefix per run.
                 """)
@@ -47,7 +50,15 @@ extension DiagnoseCommand {
         @Option(help: "File whose first line is the coordinator's bearer token.")
         var tokenFile: String?
 
+        @Option(parsing: .unconditional, help: "Jobs posting progress reports throughout (0-100000; 0: none).")
+        var progressJobs = 0
+
+        @Option(parsing: .unconditional, help: "Seconds between two progress reports of one job (0.1-3600).")
+        var progressInterval = 1.0
+
         func validate() throws {
+            try OptionRange.check("--progress-jobs", progressJobs, 0...100_000)
+            try OptionRange.check("--progress-interval", progressInterval, 0.1...3600)
             try OptionRange.check("--clients", clients, 1...64)
             guard duration > 0 else { throw ValidationError("--duration must be more than 0 seconds, got \(duration)") }
             try OptionRange.check("--duration", duration, 0...300)
@@ -67,6 +78,8 @@ extension DiagnoseCommand {
             test.recordsPerClient = recordsPerClient
             test.malformedInterval = malformedInterval
             test.jobPrefix = jobPrefix
+            test.progressJobs = progressJobs
+            test.progressInterval = progressInterval
             test.token = try tokenFile.map { path throws(HTTPClientError) in try BearerToken.read(from: path) }
             let report = test.run()
             for line in report.lines { print(line) }

@@ -2,6 +2,7 @@
 // launched worker.
 
 import ArgumentParser
+import Distributed
 import Foundation
 import Training
 
@@ -18,7 +19,10 @@ struct EvalCommand: ParsableCommand {
             'INFO Best values: [...]' for the checkpoint with the highest top-1, and sends each checkpoint's \
             record to the coordinator when one is configured; the lines also go to runtime.log_dir's \
             train-rank<r>.log. Unreadable checkpoints are reported and skipped; the exit status is non-zero \
-            when none could be evaluated.
+            when none could be evaluated. Batches run as micro-batches of at most runtime.micro_batch_size \
+            images, else of the size the memory planner chooses under runtime.memory_limit (as in training; \
+            'memory plan: ...' is logged); batch norm uses its running statistics, so the split does not \
+            change the metrics.
             """)
 
     @Option(help: "The YAML configuration file with an eval step (see conf/eval.yml).")
@@ -55,7 +59,8 @@ struct EvalCommand: ParsableCommand {
         launch.printNotes()
         do {
             try CheckpointEvaluation(
-                configuration: configuration, step: step, dataset: launch.dataset, communicator: launch.communicator
+                configuration: configuration, step: step, dataset: launch.dataset, communicator: launch.communicator,
+                ranksOnServer: launch.worker.identity.ranksOnServer
             ).run(files: files, logger: launch.logger, coordinator: launch.coordinator)
         } catch {
             try launch.exit(after: error)

@@ -22,6 +22,7 @@ struct GhostNetCommand: AsyncParsableCommand {
             DatasetCommand.self,
             BenchCommand.self,
             TrainCommand.self,
+            LaunchCommand.self,
             EvalCommand.self,
         ])
 }

@@ -123,6 +123,7 @@ struct FollowCommand: ParsableCommand {
 
     func run() throws {
         var lastLine: String?
+        var lastStateLine: String?
         var lastBest: String?
         while true {
             let status: JSONValue
@@ -140,6 +141,12 @@ struct FollowCommand: ParsableCommand {
             {}
             if let best, best != lastBest { print(LogText.escaped(best)) }
             lastBest = best
+            // A state change without a report (a stall, the supervisor's restart) has only its own line.
+            let stateLine = status["state_line"]?.text
+            if let stateLine, stateLine != lastStateLine, stateLine != status["line"]?.text {
+                print(LogText.escaped(stateLine))
+            }
+            lastStateLine = stateLine
             let line = status["line"]?.text
             if let line, line != lastLine { print(LogText.escaped(line)) }
             lastLine = line

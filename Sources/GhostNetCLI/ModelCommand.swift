@@ -4,8 +4,10 @@
 import ArgumentParser
 import Checkpoints
 import GhostNet
+import TensorEngine
 
 extension GhostNetArchitecture: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// `ghostnet-d model`: the GhostNet-D network itself.
 struct ModelCommand: ParsableCommand {
@@ -179,11 +181,17 @@ extension ModelCommand {
 
         @OptionGroup var network: NetworkOptions
 
+        @Option(help: "The matrix products' precision: fp32, or bf16 (operands rounded to bf16, fp32 sums).")
+        var precision: Precision = .fp32
+
         func run() throws {
-            let loss = try ModelInteroperability.gradient(
-                checkpoint: files.checkpoint, input: files.input, labels: labels, output: files.output,
-                untaggedConfiguration: try network.makeConfiguration())
-            print("wrote \(files.output): loss \(loss)")
+            let configuration = try network.makeConfiguration()
+            let loss = try withPrecision(precision) {
+                try ModelInteroperability.gradient(
+                    checkpoint: files.checkpoint, input: files.input, labels: labels, output: files.output,
+                    untaggedConfiguration: configuration)
+            }
+            print("wrote \(files.output): loss \(loss) (\(precision.label))")
         }
     }
 }

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Distributed
+import Foundation
 
 /// `ghostnet-d ranktable`: check, generate and convert HCCL-style rank tables.
 struct RankTableCommand: ParsableCommand {
@@ -25,19 +26,29 @@ struct RankTableCommand: ParsableCommand {
         }
     }
 
-    /// `ranktable generate --servers h1,h2 --ranks-per-server 4`.
+    /// `ranktable generate --servers h1,h2 --ranks-per-server 4`, or `--from-slurm` inside an allocation.
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Write a rank table: ranks numbered server-major in the order of --servers, status written last, "
-                + "atomic write."
-        )
+                "Write a rank table: ranks numbered server-major in the order of --servers (or of the Slurm "
+                + "allocation), status written last, atomic write.",
+            discussion: """
+                --from-slurm reads the allocation from the environment: the hosts of SLURM_JOB_NODELIST \
+                (compressed, e.g. node[01-03,07],gpu5) and their task counts from SLURM_TASKS_PER_NODE \
+                (e.g. 2(x3),1), else SLURM_NTASKS_PER_NODE; --ranks-per-server replaces the counts. Different \
+                counts per server need --version 1.1.
+                """)
 
         @Option(help: "Comma-separated server host names or addresses, in rank order.")
-        var servers: String
+        var servers: String?
 
-        @Option(parsing: .unconditional, help: "Worker processes per server (1-\(RankTable.maximumRanksPerServer)).")
-        var ranksPerServer: Int
+        @Flag(help: "Take the servers and ranks per server from the Slurm allocation's environment.")
+        var fromSlurm = false
+
+        @Option(
+            parsing: .unconditional,
+            help: "Worker processes per server (1-\(RankTable.maximumRanksPerServer); with --from-slurm optional).")
+        var ranksPerServer: Int?
 
         @Option(help: "Table version: 1.0 (server_list) or 1.1 (node_list of host ranks).")
         var version: RankTable.Version = .serverList
@@ -50,12 +61,25 @@ struct RankTableCommand: ParsableCommand {
             guard version != .superPod else {
                 throw ValidationError("--version must be 1.0 or 1.1; version 1.2 tables are read, not generated")
             }
+            guard (servers != nil) != fromSlurm else {
+                throw ValidationError("give either --servers or --from-slurm")
+            }
+            guard fromSlurm || ranksPerServer != nil else {
+                throw ValidationError("--servers needs --ranks-per-server")
+            }
         }
 
         func run() throws {
-            let text = try RankTable.generateJSON(
-                servers: servers.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
-                ranksPerServer: ranksPerServer, version: version)
+            let layout: [(server: String, ranks: Int)]
+            if let servers, let ranksPerServer {
+                layout = servers.split(separator: ",", omittingEmptySubsequences: false).map {
+                    (server: String($0), ranks: ranksPerServer)
+                }
+            } else {
+                layout = try SlurmNodeList.layout(
+                    environment: ProcessInfo.processInfo.environment, ranksPerServer: ranksPerServer)
+            }
+            let text = try RankTable.generateJSON(layout: layout, version: version)
             if let out {
                 try RankTable.writeAtomically(text, to: out)
             } else {

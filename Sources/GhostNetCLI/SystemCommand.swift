@@ -1,4 +1,4 @@
-// `ghostnet-d system`: the CPU features, OpenBLAS and packed kernels and thread count in use.
+// `ghostnet-d system`: the CPU features, OpenBLAS and packed kernels, the bf16 kernel and thread count in use.
 
 import ArgumentParser
 import Foundation
@@ -8,7 +8,7 @@ import TensorEngine
 struct SystemCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "system",
-        abstract: "Show the CPU features, the OpenBLAS and packed sgemm kernels in use and the thread count.")
+        abstract: "Show the CPU features, the OpenBLAS, packed sgemm and bf16 kernels in use and the thread count.")
 
     func run() throws {
         let features = CPUFeatures.current
@@ -18,7 +18,7 @@ struct SystemCommand: ParsableCommand {
             ? environment[OpenBLASRuntime.coreTypeVariable] : nil
         print(
             "cpu avx2+fma: \(features.hasUsableAVX2), avx512: \(features.hasUsableAVX512), avx512-bf16: "
-                + "\(features.avx512BFloat16)")
+                + "\(features.hasUsableAVX512BFloat16)")
         print(
             "preferred OpenBLAS core type: "
                 + "\(OpenBLASRuntime.preferredCoreType(for: features) ?? "(OpenBLAS default)")")
@@ -27,6 +27,8 @@ struct SystemCommand: ParsableCommand {
         }
         print("OpenBLAS kernel: \(OpenBLASRuntime.kernelName)")
         print("packed sgemm kernels for thin products: \(GEMM.packedKernel.packedLabel)")
+        print("bf16 products: \(BFloat16Kernel.preferred.label)")
+        print("trainer.precision auto resolves to: \(PrecisionChoice.auto.resolved)")
         print("OpenBLAS threads: \(OpenBLASRuntime.threadCount)")
         print("OpenBLAS config: \(OpenBLASRuntime.configuration)")
     }

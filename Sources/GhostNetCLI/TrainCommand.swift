@@ -23,13 +23,23 @@ struct TrainCommand: ParsableCommand {
             intact; --resume continues from the newest valid one (a corrupt or partial one is skipped with a \
             warning) and, at the same world size, ends bit-identical to an uninterrupted run. \
             A NaN or infinite loss or gradient stops the run naming the step and rank. \
+            SIGTERM or SIGUSR1 to any rank (mpirun forwards both; Slurm's --signal=USR1@120) stops the job at \
+            the next step boundary: rank 0 writes a checkpoint of that step and every rank exits with status 75 \
+            (preempted); --resume then continues bit-identically. \
             With runtime.micro_batch_size M, each rank's batch (still the images per rank per step) runs as \
             micro-batches of at most M images, forward and backward each; gradients accumulate in place, weighted \
             by each micro-batch's share of the batch, and are all-reduced once per step, overlapped with the last \
             micro-batch's backward. Mixup mixes within each micro-batch. Batch norm normalises each micro-batch \
             with its own statistics and updates the running statistics once per micro-batch (PyTorch's momentum \
             rule, as PyTorch does under accumulation), so results differ slightly from one big batch unless \
-            runtime.freeze_batch_norm is set. Checkpoints fall on step boundaries.
+            runtime.freeze_batch_norm is set. Checkpoints fall on step boundaries. \
+            --init-from FILE starts a new run from FILE's weights (a ghostnet-d checkpoint, a PyTorch state_dict in \
+            safetensors, or a MindSpore .ckpt): tensors are matched by name and shape as PyTorch's \
+            load_state_dict(strict=False) reports them and rank 0 logs the summary (matched, missing, unexpected, \
+            wrong shape); when the class count differs the classifier fc.* is re-initialised from the seed, any \
+            other mismatch stops the run unless --init-partial is given. The optimizer starts fresh at epoch 0. \
+            --init-from cannot be combined with --resume (which continues a run: its weights, optimizer and epoch), \
+            nor used on a checkpoint folder that already holds a run.
             """)
 
     @Option(help: "The YAML configuration file (the seed's structure; see conf/ghostnet_d.yml).")
@@ -39,6 +49,19 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: "Continue from the newest valid checkpoint in the checkpoint folder (runtime.resume).")
     var resume = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Start a new run from the weights of FILE (runtime.init_from): a ghostnet-d checkpoint, a PyTorch "
+                + "state_dict in safetensors or a MindSpore .ckpt; see docs/INTEROP.md.",
+            valueName: "file"))
+    var initFrom: String?
+
+    @Flag(
+        help: ArgumentHelp(
+            "With --init-from, load the tensors that match and keep the seed's initialisation for the rest "
+                + "(runtime.init_partial)."))
+    var initPartial = false
 
     @Option(parsing: .unconditional, help: "Epochs to train (fully_train.trainer.epochs; 1-100000).")
     var epochs: Int?
@@ -66,11 +89,13 @@ struct TrainCommand: ParsableCommand {
         let configuration = try loadConfiguration()
         let launch = try RunLaunch(configuration: configuration, step: .fullyTrain, options: distributed.workerOptions)
         launch.printNotes()
+        launch.handlePreemptionSignals()
         do {
             let trainer = try Trainer(
                 configuration: configuration, dataset: launch.dataset, communicator: launch.communicator,
                 logger: launch.logger, progressSink: launch.sink, coordinator: launch.coordinator,
                 ranksOnServer: launch.worker.identity.ranksOnServer)
+            trainer.preemptionRequest = { PreemptionSignal.received }
             try trainer.run()
         } catch {
             try launch.exit(after: error)
@@ -89,6 +114,8 @@ struct TrainCommand: ParsableCommand {
             ConfigurationOverride(flag: "--checkpoint-dir", key: Key.checkpointDirectory, value: checkpointDir),
             ConfigurationOverride(flag: "--coordinator", key: Key.coordinatorURL, value: coordinator),
             ConfigurationOverride(flag: "--resume", key: Key.resume, value: resume ? true : nil),
+            ConfigurationOverride(flag: "--init-from", key: Key.initFrom, value: initFrom),
+            ConfigurationOverride(flag: "--init-partial", key: Key.initPartial, value: initPartial ? true : nil),
         ].compactMap { $0 }
         assignments += distributed.configurationOverrides
         let configuration = try TrainingConfiguration.load(contentsOf: config, overrides: assignments)

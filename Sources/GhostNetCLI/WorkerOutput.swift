@@ -36,11 +36,14 @@ extension RunLaunch {
         for note in worker.notes where note.severity == .warning { StandardError.print(note.line) }
     }
 
-    /// Ends this rank after `error` (see ``RunLaunch/stop(after:)``) with a non-zero status; ranks
-    /// other than 0 also print the error on standard error.
+    /// Ends this rank after `error` (see ``RunLaunch/stop(after:)``) with the status of its kind
+    /// (``WorkerExitStatus``); ranks other than 0 also print the error on standard error.
     func exit(after error: TrainingError) throws -> Never {
         stop(after: error)
-        if rank != 0 { StandardError.print("error: rank \(rank): \(error.message)") }
-        throw ExitCode.failure
+        if rank != 0 {
+            let label = error.kind == .preempted ? "note" : "error"
+            StandardError.print("\(label): rank \(rank): \(error.message)")
+        }
+        throw ExitCode(WorkerExitStatus(error.kind).rawValue)
     }
 }

@@ -1,8 +1,10 @@
 // The `ghostnet-d` entry point: stderr buffering, OpenBLAS kernel selection, then the command tree,
-// with any Foundation file error that reaches the top told as `PATH: reason`.
+// with any Foundation file error that reaches the top told as `PATH: reason`, and a run's own error
+// ending with its `WorkerExitStatus`.
 
 import ArgumentParser
 @preconcurrency import Glibc
+import Training
 
 // ArgumentParser writes its error message to stderr one byte at a time; on an unbuffered stderr
 // the lines of ranks that fail together (a divergence every rank detects) interleave under mpirun.
@@ -23,6 +25,11 @@ func runGhostNetCommand() async {
         } else {
             try command.run()
         }
+    } catch let error as TrainingError {
+        // A run stopped before its first step (a bad configuration, worlds that differ) still ends
+        // with its kind's status: `ghostnet-d launch` restarts only what a restart can cure.
+        fputs("Error: \(error.message)\n", stderr)
+        exit(WorkerExitStatus(error.kind).rawValue)
     } catch {
         GhostNetCommand.exit(withError: FoundationFileError(error) ?? error)
     }

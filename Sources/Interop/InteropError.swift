@@ -1,7 +1,7 @@
 // `InteropError`, why a weights file could not be exported, imported or averaged: a code, the file,
 // where in it the problem is and what was expected.
 
-/// Why `model export`, `model import` or `model average` could not use or write a file.
+/// Why `model export`, `model import`, `model average` or `train --init-from` could not use or write a file.
 ///
 /// The description names the file, the place inside it when there is one (a protobuf record, a
 /// tensor name) and what was expected, e.g. `'net.ckpt': value 12 'fc.weight': tensor_type
@@ -19,6 +19,8 @@ package struct InteropError: Error, Sendable, Equatable, CustomStringConvertible
         case unsupportedDType
         /// Tensor names or shapes do not match the network.
         case mismatch
+        /// The file is none of the weights formats read (`train --init-from`).
+        case unknownFormat
     }
 
     package var code: Code

@@ -2,6 +2,7 @@
 // TensorProto, ValueInfoProto, TypeProto, TensorShapeProto, OperatorSetIdProto) as plain values that
 // encode themselves with `ProtobufWriter`; field numbers are those of onnx/onnx.proto.
 
+import StrictJSON
 import TensorEngine
 
 /// A node attribute: an integer, a list of integers or a float.

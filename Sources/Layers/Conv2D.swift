@@ -133,6 +133,16 @@ package struct Conv2D: Sendable {
                 accumulatingInputGradientInto: &inputGradient))
     }
 
+    /// The input gradient alone, for a frozen convolution (the weight gradient's GEMMs are skipped);
+    /// with `sum`, the gradient is added to it (a residual shortcut's gradient) and returned.
+    package func inputGradient(_ gradOutput: Tensor, cache: Cache, accumulatingInto sum: consuming Tensor? = nil)
+        -> Tensor
+    {
+        conv2dInputGradient(
+            gradOutput: gradOutput, input: cache.input, weight: parameters.weight, geometry: geometry,
+            accumulatingInto: consume sum)
+    }
+
     /// The weight gradient alone, for a network's first layer, whose input needs no gradient.
     package func parameterGradients(_ gradOutput: Tensor, cache: Cache) -> Parameters {
         let gradients = conv2dBackward(

@@ -240,6 +240,9 @@ struct StrictFields {
         }
     }
 
+    /// The value of field `name`, or nil when the (optional) field is absent.
+    func optionalValue(_ name: String) -> JSONValue? { values[name] }
+
     /// The value of field `name`.
     ///
     /// - Throws: `RecordValidationError` when the field is missing.

@@ -253,7 +253,28 @@ package func conv2dBackward(
             gradOutput: gradOutput, input: input, weight: weight, geometry: geometry,
             gradInput: &gradInput, accumulate: false, limits: limits)
     }
-    return (gradInput, gradWeight)
+    return (gradInput, gradWeight!)
+}
+
+/// The input gradient of ``conv2d(_:weight:geometry:)`` alone, for a frozen layer: the weight
+/// gradient's GEMMs (and im2col gathers) are skipped. With `accumulatingInto`, the gradient is added
+/// to that tensor (a residual shortcut's gradient) and returned.
+package func conv2dInputGradient(
+    gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
+    accumulatingInto inputGradient: consuming Tensor? = nil
+) -> Tensor {
+    let accumulate = inputGradient != nil
+    ensure(
+        !accumulate || inputGradient!.shape == input.shape,
+        "conv2d input gradient: accumulated \(inputGradient?.shape ?? []) does not match input \(input.shape)")
+    // Moved, not copied, so an accumulated sum is written in place; uninitialised otherwise (overwritten).
+    var result: Tensor? = (consume inputGradient) ?? Tensor(shape: input.shape, initializingWith: { _ in })
+    KernelProfiler.measure(.convolution(kernelSize: geometry.kernelSize)) {
+        _ = convolveBackward(
+            gradOutput: gradOutput, input: input, weight: weight, geometry: geometry, gradInput: &result,
+            accumulate: accumulate, limits: ConvolutionLimits(), weightGradient: false)
+    }
+    return result!
 }
 
 /// ``conv2dBackward(gradOutput:input:weight:geometry:computeInputGradient:)`` that adds the input
@@ -277,15 +298,15 @@ package func conv2dBackward(
             gradInput: &sum, accumulate: true, limits: ConvolutionLimits())
     }
     inputGradient = sum!
-    return gradWeight
+    return gradWeight!
 }
 
-/// Computes the weight gradient (returned) and, when `gradInput` is not nil, the input gradient
-/// into it: overwriting it, or adding to it when `accumulate` is true.
+/// Computes the weight gradient (returned, unless `weightGradient` is false) and, when `gradInput` is
+/// not nil, the input gradient into it: overwriting it, or adding to it when `accumulate` is true.
 private func convolveBackward(
     gradOutput: Tensor, input: Tensor, weight: Tensor, geometry: Convolution2DGeometry,
-    gradInput: inout Tensor?, accumulate: Bool, limits: ConvolutionLimits
-) -> Tensor {
+    gradInput: inout Tensor?, accumulate: Bool, limits: ConvolutionLimits, weightGradient: Bool = true
+) -> Tensor? {
     let outputShape = geometry.outputShape(input: input.shape, weight: weight.shape)
     ensure(
         gradOutput.shape == outputShape,
@@ -293,29 +314,31 @@ private func convolveBackward(
             + "of input \(input.shape) and weight \(weight.shape)")
     let plan = ConvolutionPlan(
         input: input.shape, output: outputShape, geometry: geometry, limits: limits)
-    var gradWeight = Tensor(shape: weight.shape)
+    // A one-element placeholder stands in for a skipped weight gradient; the plan gets nil.
+    var gradWeight = Tensor(shape: weightGradient ? weight.shape : [1])
     gradOutput.withUnsafeBufferPointer { gradOutput in
         input.withUnsafeBufferPointer { input in
             weight.withUnsafeBufferPointer { weight in
-                gradWeight.withUnsafeMutableBufferPointer { gradWeight in
+                gradWeight.withUnsafeMutableBufferPointer { gradWeightElements in
+                    let gradWeight = weightGradient ? gradWeightElements.baseAddress! : nil
                     if gradInput != nil {
                         gradInput!.withUnsafeMutableBufferPointer { gradInput in
                             plan.backward(
                                 gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
-                                weight: weight.baseAddress!, gradWeight: gradWeight.baseAddress!,
+                                weight: weight.baseAddress!, gradWeight: gradWeight,
                                 gradInput: gradInput.baseAddress!, accumulate: accumulate)
                         }
                     } else {
                         plan.backward(
                             gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
-                            weight: weight.baseAddress!, gradWeight: gradWeight.baseAddress!, gradInput: nil,
+                            weight: weight.baseAddress!, gradWeight: gradWeight, gradInput: nil,
                             accumulate: false)
                     }
                 }
             }
         }
     }
-    return gradWeight
+    return weightGradient ? gradWeight : nil
 }
 
 /// The sizes and index arithmetic of one convolution call.
@@ -415,15 +438,18 @@ struct ConvolutionPlan {
 
     /// Writes the weight gradient and, when `gradInput` is given, the input gradient (added to
     /// what `gradInput` holds when `accumulate` is true).
+    /// A nil `gradWeight` skips the weight gradient (a frozen layer): only the input gradient is computed.
     func backward(
         gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        gradWeight: UnsafeMutablePointer<Float>, gradInput: UnsafeMutablePointer<Float>?, accumulate: Bool
+        gradWeight: UnsafeMutablePointer<Float>?, gradInput: UnsafeMutablePointer<Float>?, accumulate: Bool
     ) {
         if geometry.isPointwise {
             // gradWeight[C_out, C_in] = gradOutputᵀ · input; gradInput = gradOutput · weight.
-            GEMM.multiply(
-                transposeA: true, m: outputChannels, n: columns, k: rows,
-                a: gradOutput, b: input, c: gradWeight, threads: threads)
+            if let gradWeight {
+                GEMM.multiply(
+                    transposeA: true, m: outputChannels, n: columns, k: rows,
+                    a: gradOutput, b: input, c: gradWeight, threads: threads)
+            }
             if let gradInput {
                 GEMM.multiply(
                     m: rows, n: columns, k: outputChannels, a: gradOutput, b: weight, beta: accumulate ? 1 : 0,
@@ -432,7 +458,9 @@ struct ConvolutionPlan {
             return
         }
         if let winograd {
-            winograd.weightGradient(plan: self, gradOutput: gradOutput, input: input, gradWeight: gradWeight)
+            if let gradWeight {
+                winograd.weightGradient(plan: self, gradOutput: gradOutput, input: input, gradWeight: gradWeight)
+            }
             if let gradInput {
                 winograd.inputGradient(
                     plan: self, gradOutput: gradOutput, weight: weight, gradInput: gradInput, accumulate: accumulate)
@@ -442,26 +470,32 @@ struct ConvolutionPlan {
         // Each thread takes whole images, so no two threads scatter into the same input pixel,
         // and sums its own weight gradient; the partial sums are added in part order afterwards.
         let parts = min(threads, batch)
-        let weightCount = outputChannels * columns
+        let weightCount = gradWeight == nil ? 0 : outputChannels * columns
         Workspace.withScratch(count: (parts - 1) * weightCount) { partialWeights in
             inParallel(parts) { part in
                 let images = share(part, of: parts, in: batch)
                 backwardChunks(
                     images: images, gradOutput: gradOutput, input: input, weight: weight,
-                    gradWeight: part == 0 ? gradWeight : partialWeights.baseAddress! + (part - 1) * weightCount,
+                    gradWeight: part == 0
+                        ? gradWeight
+                        : gradWeight.map { _ in
+                            partialWeights.baseAddress! + (part - 1) * weightCount
+                        },
                     gradInput: gradInput, accumulate: accumulate, gemmThreads: parts == 1 ? threads : 1)
             }
-            addPartialSums(
-                partialWeights.baseAddress!, parts: parts - 1, rows: 1, columns: weightCount, into: gradWeight,
-                totalStride: weightCount)
+            if let gradWeight {
+                addPartialSums(
+                    partialWeights.baseAddress!, parts: parts - 1, rows: 1, columns: weightCount, into: gradWeight,
+                    totalStride: weightCount)
+            }
         }
     }
 
     /// Both gradients of the images `images`: the weight gradient written to `gradWeight`, the
-    /// input gradient into those images of `gradInput`.
+    /// input gradient into those images of `gradInput` (each skipped when nil).
     private func backwardChunks(
         images: Range<Int>, gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
-        weight: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>,
+        weight: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>?,
         gradInput: UnsafeMutablePointer<Float>?, accumulate: Bool, gemmThreads: Int
     ) {
         let inputImageFloats = height * width * inputChannels
@@ -477,11 +511,13 @@ struct ConvolutionPlan {
                 let rowCount = min(chunk, rows.upperBound - firstRow)
                 let chunkRows = firstRow..<(firstRow + rowCount)
                 let chunkGradOutput = gradOutput + firstRow * outputChannels
-                gatherColumns(input: input, rows: chunkRows, into: scratch.baseAddress!)
-                GEMM.multiply(
-                    transposeA: true, m: outputChannels, n: columns, k: rowCount,
-                    a: chunkGradOutput, b: scratch.baseAddress!, beta: firstRow == rows.lowerBound ? 0 : 1,
-                    c: gradWeight, threads: gemmThreads)
+                if let gradWeight {
+                    gatherColumns(input: input, rows: chunkRows, into: scratch.baseAddress!)
+                    GEMM.multiply(
+                        transposeA: true, m: outputChannels, n: columns, k: rowCount,
+                        a: chunkGradOutput, b: scratch.baseAddress!, beta: firstRow == rows.lowerBound ? 0 : 1,
+                        c: gradWeight, threads: gemmThreads)
+                }
                 if let gradInput {
                     GEMM.multiply(
                         m: rowCount, n: columns, k: outputChannels,

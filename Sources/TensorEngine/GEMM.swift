@@ -61,8 +61,9 @@ package enum GEMM {
     ///   - b: `B`'s first element; its row stride is `ldb`.
     ///   - c: `C` (`[m, n]`), row stride `ldc` (defaults to `n`).
     ///   - threads: The most threads to use (default ``threadCount``).
-    ///   - kernel: The code to run (default: chosen by shape, see the type's overview); a forced
-    ///     ``Kernel/packed(_:)`` needs a row-major `A`, `alpha = 1`, `beta` 0 or 1 and whole panels.
+    ///   - kernel: The fp32 code to run (default: chosen by shape, see the type's overview, and bf16
+    ///     products in ``Precision/bf16``); a forced ``Kernel/packed(_:)`` needs a row-major `A`,
+    ///     `alpha = 1`, `beta` 0 or 1 and whole panels.
     package static func multiply(
         transposeA: Bool = false, transposeB: Bool = false,
         m: Int, n: Int, k: Int,
@@ -79,6 +80,11 @@ package enum GEMM {
             m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max),
             "sgemm: dimensions m \(m), n \(n), k \(k) exceed OpenBLAS's 32-bit indices")
         let (lda, ldb, ldc) = (lda ?? (transposeA ? m : k), ldb ?? (transposeB ? k : n), ldc ?? n)
+        if kernel == nil, Precision.current == .bf16 {
+            return multiplyBF16(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
         let packs = !transposeA && alpha == 1 && (beta == 0 || beta == 1)
         if packs, case .packed(let instructions) = kernel ?? sharedOperandKernel(k: k, n: n),
             n % instructions.panelWidth == 0
@@ -233,11 +239,16 @@ extension GEMM {
     package struct SharedOperand {
         /// Rows (the products' shared dimension) and columns of `op(B)`.
         let k: Int, n: Int
-        fileprivate let form: Form
+        let form: Form
+        /// Whether `A` is rounded to bf16 before the fp32 product (the emulated bf16 path; `B` was rounded
+        /// when it was prepared).
+        var roundsA = false
 
-        fileprivate enum Form {
+        enum Form {
             case packed(PackedInstructions, UnsafePointer<Float>)
             case plain(UnsafePointer<Float>, ldb: Int, transposed: Bool)
+            /// Panels of bf16 pairs for the native (or portable) bf16 kernel.
+            case bf16Pairs(UnsafePointer<UInt32>, native: Bool)
         }
     }
 
@@ -264,6 +275,19 @@ extension GEMM {
         ldb: Int? = nil, _ body: ([SharedOperand]) throws -> Result
     ) rethrows -> Result {
         let ldb = ldb ?? (transposeB ? k : n)
+        if Precision.current == .bf16 {
+            return try withBF16SharedOperands(
+                count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride, ldb: ldb, body)
+        }
+        return try withFP32SharedOperands(
+            count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride, ldb: ldb, body)
+    }
+
+    /// ``withSharedOperands(count:transposeB:k:n:b:matrixStride:ldb:_:)`` for fp32 products.
+    static func withFP32SharedOperands<Result>(
+        count: Int, transposeB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, matrixStride: Int, ldb: Int,
+        _ body: ([SharedOperand]) throws -> Result
+    ) rethrows -> Result {
         if case .packed(let instructions) = sharedOperandKernel(k: k, n: n), n % instructions.panelWidth == 0 {
             return try withPackedOperands(
                 instructions, count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride,
@@ -298,11 +322,19 @@ extension GEMM {
     ) {
         let (k, n) = (b.k, b.n)
         let (lda, ldc) = (lda ?? k, ldc ?? n)
+        if b.roundsA {
+            return multiplyRoundingA(m: m, a: a, lda: lda, b: b, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
         switch b.form {
         case .plain(let values, let ldb, let transposed):
             multiply(
                 transposeB: transposed, m: m, n: n, k: k, a: a, lda: lda, b: values, ldb: ldb, beta: beta, c: c,
                 ldc: ldc, threads: threads, kernel: .openBLAS)
+        case .bf16Pairs(let panels, let native):
+            guard m > 0, n > 0 else { return }
+            multiplyPairs(
+                transposeA: false, m: m, n: n, k: k, a: a, lda: lda, panels: panels, beta: beta, c: c, ldc: ldc,
+                threads: threads, native: native)
         case .packed(let instructions, let panels):
             guard m > 0, n > 0 else { return }
             ensure(beta == 0 || beta == 1, "sgemm: the packed kernels add to C or overwrite it, not beta \(beta)")

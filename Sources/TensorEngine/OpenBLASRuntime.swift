@@ -30,6 +30,11 @@ package struct CPUFeatures: Sendable, Equatable {
             && avx512ConflictDetection && osSavesAVX512State
     }
 
+    /// Whether the AVX512-BF16 kernel (`vdpbf16ps`, CPUID.(EAX=7,ECX=1):EAX bit 5) can run here.
+    package var hasUsableAVX512BFloat16: Bool {
+        avx512BFloat16 && avx512Foundation && avx512ByteWord && avx512VectorLength && osSavesAVX512State
+    }
+
     /// Whether the Haswell family of AVX2 + FMA kernels can run here.
     package var hasUsableAVX2: Bool { avx2 && fma && osSavesAVXState }
 

@@ -17,9 +17,11 @@ func inParallel(_ parts: Int, _ body: (_ part: Int) -> Void) {
     guard parts > 1 else { return parts == 1 ? body(0) : () }
     withoutActuallyEscaping(body) { body in
         // `concurrentPerform` returns only when every part is done, so `body` never outlives this
-        // call; callers give each part disjoint memory to write.
+        // call; callers give each part disjoint memory to write. The worker threads run their parts
+        // in the caller's matrix-product precision.
         nonisolated(unsafe) let body = body
-        DispatchQueue.concurrentPerform(iterations: parts) { part in body(part) }
+        let precision = Precision.current
+        DispatchQueue.concurrentPerform(iterations: parts) { part in withPrecision(precision) { body(part) } }
     }
 }
 

@@ -363,9 +363,14 @@ extension ConvolutionPlan {
     /// convolutions with one pixel of padding. F(4×4, 3×3) where the map is at least
     /// ``WinogradLargeTiles/minimumExtent`` pixels on each side, F(2×2, 3×3) on smaller maps, where
     /// 4×4 tiles hang over the edge (16² pixels computed for 14²).
+    ///
+    /// In ``Precision/bf16`` (transforms in fp32, the products' operands rounded to bf16) always
+    /// F(2×2, 3×3) unless a tile is forced: its largest error measured 0.29× the bound of a direct
+    /// bf16 convolution, F(4×4, 3×3)'s 5.8× (BFloat16ConvolutionTests, docs/PERFORMANCE.md).
     var winograd: (any WinogradTiling.Type)? {
         guard geometry.kernelSize == 3, geometry.stride == 1, geometry.padding == 1 else { return nil }
-        let tile = winogradTile ?? (min(height, width) >= WinogradLargeTiles.minimumExtent ? 4 : 2)
+        let largeTiles = Precision.current == .fp32 && min(height, width) >= WinogradLargeTiles.minimumExtent
+        let tile = winogradTile ?? (largeTiles ? 4 : 2)
         return tile == 4 ? WinogradLargeTiles.self : WinogradSmallTiles.self
     }
 }

@@ -86,6 +86,8 @@ package enum ResumeAgreement: Agreement, Equatable {
         encoder.add(point.stepInEpoch)
         encoder.add(point.samplerPosition)
         encoder.add(point.worldSize)
+        encoder.add(point.virtualRanks)
+        encoder.add(point.rankStatistics)
         encoder.add(point.bestAccuracy == nil ? 0 : 1)
         encoder.add(point.learningRate)
         encoder.add(point.bestAccuracy ?? 0)
@@ -99,6 +101,8 @@ package enum ResumeAgreement: Agreement, Equatable {
         point.stepInEpoch = decoder.integer()
         point.samplerPosition = decoder.integer()
         point.worldSize = decoder.integer()
+        point.virtualRanks = decoder.integer()
+        point.rankStatistics = decoder.integer()
         let hasBest = decoder.integer() == 1
         point.learningRate = decoder.real()
         let best = decoder.real()
@@ -118,10 +122,19 @@ package struct ResumePoint: Sendable, Equatable {
     package var stepInEpoch = 0
     package var samplerPosition = 0
     package var worldSize = 0
+    package var virtualRanks = 0
     package var learningRate = 0.0
     package var bestAccuracy: Double?
+    /// The number of ranks whose own running statistics the checkpoint holds (a preemption
+    /// checkpoint's; 0 otherwise).
+    package var rankStatistics = 0
 
     package init() {}
+
+    package init(_ checkpoint: TrainingCheckpoint) {
+        self.init(checkpoint.state)
+        rankStatistics = checkpoint.rankStatistics.count
+    }
 
     package init(_ state: TrainingState) {
         epoch = state.epoch
@@ -129,6 +142,7 @@ package struct ResumePoint: Sendable, Equatable {
         stepInEpoch = state.stepInEpoch
         samplerPosition = state.samplerPosition
         worldSize = state.worldSize
+        virtualRanks = state.virtualRanks
         learningRate = state.learningRate
         bestAccuracy = state.bestAccuracy
     }
@@ -157,13 +171,19 @@ package struct CheckpointStatus: Agreement, Equatable {
 // MARK: - The per-step check
 
 /// What one rank found in its step that stops the job, agreed before the update so every rank
-/// stops at the same step. Later per-step flags (a preemption request) ride in the same integer.
+/// stops at the same step: a non-finite loss or gradient (stop before the update), or a preemption
+/// request (finish the step, checkpoint, stop). One integer per rank, so the preemption request
+/// costs no collective of its own.
 package struct StepFlags: OptionSet, Sendable, Agreement {
     package let rawValue: Int
     package init(rawValue: Int) { self.rawValue = rawValue }
 
     package static let nonFiniteLoss = StepFlags(rawValue: 1)
     package static let nonFiniteGradient = StepFlags(rawValue: 2)
+    /// The rank received SIGTERM or SIGUSR1 (``PreemptionSignal``).
+    package static let preempt = StepFlags(rawValue: 4)
+    /// The flags that stop the job before the update.
+    package static let nonFinite: StepFlags = [.nonFiniteLoss, .nonFiniteGradient]
 
     /// Each rank's flags, in rank order.
     package typealias Outcome = [StepFlags]

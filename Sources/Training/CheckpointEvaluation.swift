@@ -17,6 +17,8 @@ import TensorEngine
 /// The network (architecture, width, classes, input size) comes from each checkpoint's metadata;
 /// the configuration's `eval` step supplies the dataset, batch size and decoding threads. Every
 /// rank reads the checkpoint itself, so under `mpirun` the file must be visible on every server.
+/// Batches run as micro-batches under `runtime.memory_limit` (or `runtime.micro_batch_size`), as in
+/// training.
 package struct CheckpointEvaluation {
     /// The evaluation of one checkpoint.
     package struct Result: Sendable {
@@ -27,6 +29,8 @@ package struct CheckpointEvaluation {
         package var epoch: Int
         package var step: Int
         package var metrics: ValidationMetrics
+        /// How each batch ran: micro-batch, passes and predicted peak per rank.
+        package var memoryPlan: MemoryPlan
         /// G multiply-accumulates per image and thousands of parameters (the record's fields).
         package var flops: Double
         package var params: Double
@@ -46,11 +50,17 @@ package struct CheckpointEvaluation {
     package let communicator: any Communicator
     package let seed: UInt64
     package let strictData: Bool
+    /// Plans each checkpoint's micro-batches (`runtime.memory_limit`, `runtime.micro_batch_size`).
+    package let configuration: TrainingConfiguration
+    /// The ranks sharing this server, which share an `auto` memory limit.
+    package let ranksOnServer: Int
 
     package init(
         configuration: TrainingConfiguration, step: TrainingConfiguration.Step, dataset: DatasetIndex,
-        communicator: any Communicator
+        communicator: any Communicator, ranksOnServer: Int = 1
     ) {
+        self.configuration = configuration
+        self.ranksOnServer = ranksOnServer
         self.step = step
         self.dataset = dataset
         self.communicator = communicator
@@ -102,11 +112,13 @@ package struct CheckpointEvaluation {
     /// All ranks first agree whether every one of them could read the checkpoint, so an unreadable
     /// file is skipped together and never leaves a rank waiting.
     ///
-    /// - Throws: ``TrainingError`` of kind `.checkpoint` (unreadable, corrupt, or for another
-    ///   number of classes than the dataset has; `isCollective`), or from the evaluation.
+    /// - Throws: ``TrainingError`` of kind `.checkpoint` (unreadable, corrupt, for another number
+    ///   of classes than the dataset has, or too large for `runtime.memory_limit`; `isCollective`),
+    ///   or from the evaluation.
     package func evaluate(checkpointAt path: String) throws(TrainingError) -> Result {
         var failure: String?
         var checkpoint: Checkpoint?
+        var memoryPlan: MemoryPlan?
         do {
             checkpoint = try Checkpoint(contentsOf: path)
         } catch {
@@ -116,6 +128,16 @@ package struct CheckpointEvaluation {
             failure =
                 "\(path): the checkpoint scores \(checkpoint.configuration.classes) classes "
                 + "but \(dataset.root) has \(dataset.classNames.count)"
+        } else if let checkpoint {
+            // Inside the agreement below, so a limit that one server's share cannot meet skips the
+            // checkpoint on every rank instead of leaving the others waiting.
+            do throws(MemoryPlanError) {
+                memoryPlan = try configuration.evaluationPlan(
+                    batchSize: step.dataset.validationBatchSize,
+                    structure: GhostNetStructure(configuration: checkpoint.configuration), ranksOnServer: ranksOnServer)
+            } catch {
+                failure = "\(path): \(configuration.file): \(error.description)"
+            }
         }
         let status: CheckpointStatus
         do {
@@ -123,7 +145,7 @@ package struct CheckpointEvaluation {
         } catch {
             throw TrainingError(.communication, "rank \(communicator.rank): agreeing on \(path): \(error)")
         }
-        guard status.succeeded, let checkpoint else {
+        guard status.succeeded, let checkpoint, let memoryPlan else {
             let reason = failure ?? "\(path): unreadable on \(status.failedRanks) other rank(s)"
             throw TrainingError(.checkpoint, reason, isCollective: true)
         }
@@ -131,12 +153,13 @@ package struct CheckpointEvaluation {
         var model = GhostNetModel(checkpoint.parameters)
         let evaluation = ShardedEvaluation(
             dataset: dataset, batchSize: step.dataset.validationBatchSize, imageSize: configuration.imageSize,
-            threads: max(1, step.dataset.workers), seed: seed, strictData: strictData, communicator: communicator)
+            threads: max(1, step.dataset.workers), seed: seed, strictData: strictData, communicator: communicator,
+            microBatches: MicroBatchPlan(microBatchSize: memoryPlan.microBatchSize, minimumSize: 1))
         let metrics = try evaluation.evaluate(&model)
         let figures = PerformanceReporter.modelFigures(of: model.structure)
         return Result(
             path: path, configuration: configuration, epoch: checkpoint.epoch, step: checkpoint.step, metrics: metrics,
-            flops: figures.flops, params: figures.params)
+            memoryPlan: memoryPlan, flops: figures.flops, params: figures.params)
     }
 
     /// Evaluates every file in turn and logs the best one's `Best values` line. Rank 0 logs one
@@ -154,6 +177,9 @@ package struct CheckpointEvaluation {
         for file in files {
             do {
                 let result = try evaluate(checkpointAt: file)
+                if result.memoryPlan != results.last?.memoryPlan {
+                    logger.info("memory plan: \(result.memoryPlan.description)")
+                }
                 results.append(result)
                 logger.info("\(file): epoch \(result.epoch) step \(result.step): \(result.metrics.summary)")
                 if result.metrics.loss.isFinite { reporter?.report(result.record) }

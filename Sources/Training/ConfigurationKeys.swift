@@ -3,6 +3,7 @@
 
 import Distributed
 import GhostNet
+import TensorEngine
 
 /// A Swift value a configuration key can hold.
 package protocol ConfigurationValueConvertible: Sendable {
@@ -201,6 +202,13 @@ package enum ConfigurationKeys {
         "trainer.label_smoothing", .real(.unitHalfOpen), 0.0)
     package static let warmupEpochs: ConfigurationKey<Int> = step(
         "trainer.warmup_epochs", .integer(.between(0, 100_000)), 0)
+    /// Parameter-name prefixes (`conv1`, `layer1`, `layer2.base`) that are not trained; see ``FrozenParameters``.
+    package static let freeze: ConfigurationKey<[String]> = step("trainer.freeze", .textList(choices: nil), [String]())
+    /// The decay of the weights' exponential moving average (``WeightEMA``); 0 keeps no average.
+    package static let emaDecay: ConfigurationKey<Double> = step("trainer.ema_decay", .real(.unitHalfOpen), 0.0)
+    /// The matrix products' precision (``PrecisionChoice``): `auto` is bf16 only with native bf16 dot products.
+    package static let precision: ConfigurationKey<String> = step(
+        "trainer.precision", .text(.choice(PrecisionChoice.allCases.map(\.rawValue))), "fp32")
     static let optimizerType: ConfigurationKey<String> = step("trainer.optimizer.type", .text(.choice(["SGD"])), "SGD")
     package static let learningRate: ConfigurationKey<Double> = step(
         "trainer.optimizer.params.lr", .real(.between(0, 100, lowerInclusive: false)), 0.001)
@@ -271,6 +279,11 @@ package enum ConfigurationKeys {
         "runtime.checksum_interval", .integer(.between(0, 1_000_000_000)), 100)
     package static let threads: ConfigurationKey<Int> = root("runtime.threads", .integer(.between(0, 1024)), 0)
     package static let resume: ConfigurationKey<Bool> = root("runtime.resume", .boolean, false)
+    /// The weights a new run starts from (`--init-from`): a ghostnet-d checkpoint, a PyTorch
+    /// state_dict in safetensors or a MindSpore `.ckpt`; never together with `resume`.
+    package static let initFrom: ConfigurationKey<String?> = root("runtime.init_from", .text(.path), .absent)
+    /// Start from the tensors of `init_from` that match even when others do not (`--init-partial`).
+    package static let initPartial: ConfigurationKey<Bool> = root("runtime.init_partial", .boolean, false)
     package static let freezeBatchNorm: ConfigurationKey<Bool> = root("runtime.freeze_batch_norm", .boolean, false)
     /// Images per forward/backward pass; the batch runs as micro-batches with gradient accumulation.
     /// Absent: the whole batch at once.
@@ -279,6 +292,17 @@ package enum ConfigurationKeys {
     /// The memory ceiling of one rank, `auto` or a size in [1 MB, 1 PB] (`6GB`, `6GiB`; see
     /// ``MemoryLimit``); without `micro_batch_size` the planner picks the micro-batch under it.
     package static let memoryLimit: ConfigurationKey<String> = root("runtime.memory_limit", .text(.memorySize), "auto")
+    /// The virtual shards the data is sharded over (absent: the first launch's world size, then the
+    /// checkpoint's); a rank runs its share of them, so fewer ranks keep the job's course.
+    package static let virtualRanks: ConfigurationKey<Int?> = root(
+        "runtime.virtual_ranks", .integer(.between(1, 1_048_576)), .absent)
+    /// Sum gradients exactly in 64-bit fixed point: bit-identical for any number of ranks.
+    package static let reproducibleReduction: ConfigurationKey<Bool> = root(
+        "runtime.reproducible_reduction", .boolean, false)
+    /// The gradients' wire format: `bf16` all-gathers bf16 buckets (half the bytes on two ranks) and every
+    /// rank sums them in fp32; the fixed-point reduction (`reproducible_reduction`) does not use it.
+    package static let gradientDType: ConfigurationKey<String> = root(
+        "runtime.gradient_dtype", .text(.choice(GradientWireFormat.allCases.map(\.rawValue))), "fp32")
     /// Kernel families and thread counts may differ between ranks (a warning, not a stop; issue 20).
     package static let allowMixedKernels: ConfigurationKey<Bool> = root("runtime.allow_mixed_kernels", .boolean, false)
 
@@ -289,6 +313,7 @@ package enum ConfigurationKeys {
         pipeStepType.entry, modelsFolder.entry,
         modelType.entry, width.entry, numClasses.entry, modelImageSize.entry, blocks.entry,
         trainerType.entry, epochs.entry, mixup.entry, mixupAlpha.entry, labelSmoothing.entry, warmupEpochs.entry,
+        freeze.entry, emaDecay.entry, precision.entry,
         optimizerType.entry, learningRate.entry, momentum.entry, weightDecay.entry, noWeightDecay.entry,
         schedulerType.entry, byEpoch.entry, periodEpochs.entry, minimumLearningRate.entry,
         lossType.entry, sparseLabels.entry,
@@ -307,7 +332,9 @@ package enum ConfigurationKeys {
             checkpointDirectory.entry, keepCheckpoints.entry, saveSteps.entry, logDirectory.entry, coordinatorURL.entry,
             coordinatorCA.entry, jobName.entry, reportInterval.entry, evalInterval.entry, strictData.entry,
             collectiveTimeout.entry,
-            bucketMebibytes.entry, checksumInterval.entry, threads.entry, resume.entry, freezeBatchNorm.entry,
-            allowMixedKernels.entry, microBatchSize.entry, memoryLimit.entry,
+            bucketMebibytes.entry, checksumInterval.entry, threads.entry, resume.entry, initFrom.entry,
+            initPartial.entry, freezeBatchNorm.entry,
+            allowMixedKernels.entry, microBatchSize.entry, memoryLimit.entry, virtualRanks.entry,
+            reproducibleReduction.entry, gradientDType.entry,
         ]
 }

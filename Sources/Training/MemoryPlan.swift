@@ -130,4 +130,19 @@ extension TrainingConfiguration {
             requested: runtime.microBatchSize, minimumSize: runtime.freezeBatchNorm ? 1 : 2,
             limitBytes: runtime.memoryLimit.bytes(ranksOnServer: ranksOnServer))
     }
+
+    /// The plan of evaluating `structure` in batches of `batchSize` (`eval`) on one of
+    /// `ranksOnServer` ranks: passes of at most `runtime.micro_batch_size` images, else the planner's
+    /// choice under `runtime.memory_limit`. The training model bounds inference, which keeps no
+    /// activations for backward and no optimizer state, so a plan that fits here leaves room.
+    package func evaluationPlan(
+        batchSize: Int, structure: GhostNetStructure, ranksOnServer: Int
+    ) throws(MemoryPlanError) -> MemoryPlan {
+        let imageSize = structure.configuration.imageSize
+        let model = MemoryModel(
+            structure: structure, imageSize: imageSize, pipelineImages: MemoryModel.batchesInFlight * batchSize)
+        return try MemoryPlan.plan(
+            model: model, imageSize: imageSize, batchSize: batchSize, requested: runtime.microBatchSize,
+            minimumSize: 1, limitBytes: runtime.memoryLimit.bytes(ranksOnServer: ranksOnServer))
+    }
 }

@@ -63,10 +63,11 @@ package struct ProgressReport: Sendable {
     }
 
     /// `value` with exactly `digits` decimals.
-    static func fixed(_ value: Double, _ digits: Int) -> String {
-        guard value.isFinite else { return "\(value)" }
+    package static func fixed(_ value: Double, _ digits: Int) -> String {
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
+        // Beyond 2^52 a Double has no fraction left to print, and the integer below would overflow.
+        guard value.isFinite, abs(value) * scale < 0x1p52 else { return "\(value)" }
         let scaled = Int((abs(value) * scale).rounded())
         let whole = scaled / Int(scale)
         let fraction = String(scaled % Int(scale))

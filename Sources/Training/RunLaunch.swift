@@ -83,7 +83,8 @@ package struct RunLaunch {
     /// every rank stopped at the same point (a collective error); otherwise the caller's non-zero
     /// exit makes mpirun end the job.
     package func stop(after error: TrainingError) {
-        logger.error("\(error.message)")
+        // A preemption is an ordered stop with a checkpoint, not a failure.
+        if error.kind == .preempted { logger.warning("\(error.message)") } else { logger.error("\(error.message)") }
         sink.finishProgress()
         if error.isCollective { try? worker.finish() }
     }

@@ -86,7 +86,9 @@ package struct SGDOptimizer: Sendable {
 
 extension SGDOptimizer {
     /// Updates every parameter of `model` from `gradients`, all gradients concatenated at the
-    /// parameter slots' offsets (the layout of the gradient exchange's flat buffer).
+    /// parameter slots' offsets (the layout of the gradient exchange's flat buffer). Frozen
+    /// parameters (``GhostNetModel/frozenParameters``) are skipped: no update, no weight decay, and
+    /// their momentum buffers stay as they are.
     ///
     /// - Parameters:
     ///   - momentum: One momentum buffer per parameter slot, in slot order.
@@ -95,7 +97,9 @@ extension SGDOptimizer {
         _ model: inout GhostNetModel, gradients: UnsafeBufferPointer<Float>, momentum: inout [Tensor],
         buffersAreInitialized: Bool
     ) {
+        let frozen = model.frozenParameters
         model.updateParameters { slot, weights in
+            guard !frozen.contains(slot.index) else { return }
             let gradient = UnsafeBufferPointer(rebasing: gradients[slot.offset..<slot.offset + slot.scalarCount])
             let decays = appliesWeightDecay(to: slot.name)
             weights.withUnsafeMutableBufferPointer { weights in

@@ -1,5 +1,6 @@
-// Validation of a model on the val split, sharded over the ranks: each rank sums its shard's
-// counts and losses, and one agreement adds the sums.
+// Validation of a model on the val split, sharded over the ranks: each rank runs its shard's
+// batches as micro-batches under the memory plan, sums counts and losses, and one agreement adds
+// the sums.
 
 import Distributed
 import GhostNet
@@ -29,10 +30,14 @@ package struct ValidationMetrics: Sendable {
 ///
 /// Rank r reads images r, r+W, r+2W, … of the split (no padding, so every image counts exactly
 /// once); each rank sums its correct counts and losses and one all-reduce adds the sums, so every
-/// rank returns the same metrics for the whole split.
+/// rank returns the same metrics for the whole split. Each batch runs as ``microBatches``' passes:
+/// in inference mode every image's logits depend on that image alone, so the split changes only
+/// the order of float sums, not the metrics.
 package struct ShardedEvaluation {
     package let loader: ShardedLoader
     package let communicator: any Communicator
+    /// How each batch runs as forward passes (the memory plan's micro-batch).
+    package let microBatches: MicroBatchPlan
 
     /// - Parameters:
     ///   - dataset: The dataset whose `val/` split is read.
@@ -41,10 +46,12 @@ package struct ShardedEvaluation {
     ///   - threads: Decoding threads per rank.
     ///   - seed: The loader's seed (validation reading is not random; it keys bad-image replacements).
     ///   - strictData: Make an unreadable image an error instead of replacing it.
+    ///   - microBatches: How a batch splits into forward passes; by default one pass per batch.
     ///   - reportBadImage: Called once per bad file (see ``ShardedLoader``).
     package init(
         dataset: DatasetIndex, batchSize: Int, imageSize: Int, threads: Int, seed: UInt64, strictData: Bool,
         communicator: any Communicator,
+        microBatches: MicroBatchPlan = MicroBatchPlan(microBatchSize: nil, minimumSize: 1),
         reportBadImage: @escaping @Sendable (DataError) -> Void = ShardedLoader.warnOnStandardError
     ) {
         loader = ShardedLoader(
@@ -52,6 +59,7 @@ package struct ShardedEvaluation {
             batchSize: batchSize, seed: seed, imageSize: imageSize,
             options: LoaderOptions(threadCount: threads, strictData: strictData), reportBadImage: reportBadImage)
         self.communicator = communicator
+        self.microBatches = microBatches
     }
 
     /// Evaluates `model` in inference mode (running statistics; nothing in the model changes).
@@ -60,6 +68,10 @@ package struct ShardedEvaluation {
     ///   when the network refuses a batch, `.communication` when the reduction fails.
     package func evaluate(_ model: inout GhostNetModel) throws(TrainingError) -> ValidationMetrics {
         let classes = model.structure.configuration.classes
+        // Training's cached blocks (by size class) would stay beside evaluation's, and evaluation's
+        // beside training's afterwards: return them at both ends so neither phase raises the other's peak.
+        _ = TensorAllocations.releaseCachedBlocks()
+        defer { _ = TensorAllocations.releaseCachedBlocks() }
         var sums = ValidationSums()
         let iterator = loader.makeEpoch(epoch: 0)
         while true {
@@ -70,18 +82,20 @@ package struct ShardedEvaluation {
                 throw TrainingError(.data, "validation data: \(error)")
             }
             guard let batch else { break }
-            let logits: Tensor
-            do {
-                logits = try model.evaluate(images: batch.images)
-            } catch {
-                throw TrainingError(.model, "evaluation: \(error)")
+            for pass in microBatches.passes(images: batch.images, labels: batch.labels.map(Int.init)) {
+                let logits: Tensor
+                do {
+                    logits = try model.evaluate(images: pass.images)
+                } catch {
+                    throw TrainingError(.model, "evaluation: \(error)")
+                }
+                let (top1, top5) = Self.correctCounts(logits: logits, labels: pass.labels, classes: classes)
+                sums.top1Correct += Double(top1)
+                sums.top5Correct += Double(top5)
+                let count = Double(pass.labels.count)
+                sums.lossSum += softmaxCrossEntropy(logits: logits, labels: pass.labels).loss * count
+                sums.images += count
             }
-            let labels = batch.labels.map(Int.init)
-            let (top1, top5) = Self.correctCounts(logits: logits, labels: labels, classes: classes)
-            sums.top1Correct += Double(top1)
-            sums.top5Correct += Double(top5)
-            sums.lossSum += softmaxCrossEntropy(logits: logits, labels: labels).loss * Double(labels.count)
-            sums.images += Double(labels.count)
         }
         let total: ValidationSums
         do {

@@ -6,6 +6,7 @@ import Distributed
 import Foundation
 import GhostNet
 import Logging
+import TensorEngine
 
 extension Trainer {
     /// Makes every rank's replica rank 0's: parameters, batch-norm running statistics and momentum.
@@ -25,10 +26,11 @@ extension Trainer {
     /// Rank 0 writes the checkpoint of the current state and prunes old ones; every rank learns
     /// whether it worked (the agreement doubles as the barrier after the save).
     ///
+    /// - Parameter rankStatistics: Every rank's own running statistics (a preemption checkpoint's).
     /// - Throws: ``TrainingError`` of kind `.checkpoint` on every rank when rank 0 could not write.
-    func saveCheckpoint() throws(TrainingError) {
+    func saveCheckpoint(rankStatistics: [[Tensor]] = []) throws(TrainingError) {
         let entry = checkpoints.entry(epoch: state.epoch, globalStep: state.globalStep)
-        let failure = rank == 0 ? write(entry) : nil
+        let failure = rank == 0 ? write(entry, rankStatistics: rankStatistics) : nil
         let status = try collective("waiting for the checkpoint") { () throws(CommunicatorError) in
             try communicator.agree(CheckpointStatus(failed: failure != nil))
         }
@@ -48,11 +50,14 @@ extension Trainer {
     /// Rank 0: writes `entry` and prunes the folder.
     ///
     /// - Returns: Why it failed, or nil.
-    private func write(_ entry: CheckpointDirectory.Entry) -> String? {
+    private func write(_ entry: CheckpointDirectory.Entry, rankStatistics: [[Tensor]]) -> String? {
         do {
             try FileManager.default.createDirectory(at: checkpoints.url, withIntermediateDirectories: true)
-            try TrainingCheckpoint(parameters: model.exportedParameters, momentum: optimizer.momentum, state: state)
-                .write(to: entry, slots: model.parameterSlots, seed: seed)
+            var checkpoint = TrainingCheckpoint(
+                parameters: model.exportedParameters, momentum: optimizer.momentum, state: state,
+                average: average?.model.exportedParameters)
+            checkpoint.rankStatistics = rankStatistics
+            try checkpoint.write(to: entry, slots: model.parameterSlots, seed: seed)
             let pruned = try checkpoints.prune(keepingAlso: state.bestCheckpoint)
             let removed = pruned.isEmpty ? "" : " (removed \(pruned.map(\.name).joined(separator: ", ")))"
             output.logger.info("checkpoint \(entry.modelURL.path)\(removed)")
@@ -77,7 +82,7 @@ extension Trainer {
             }
         }
         let contribution: ResumeAgreement =
-            failure != nil ? .failed : loaded.map { .resume(ResumePoint($0.state)) } ?? .startAfresh
+            failure != nil ? .failed : loaded.map { .resume(ResumePoint($0)) } ?? .startAfresh
         let agreed = try collective("sharing the resume state") { () throws(CommunicatorError) in
             try communicator.agree(contribution)
         }
@@ -92,27 +97,28 @@ extension Trainer {
             if let loaded {
                 model = GhostNetModel(loaded.parameters)
                 optimizer.momentum = loaded.momentum
+                average = loaded.average.map { WeightEMA(decay: step.trainer.emaDecay, startingAt: GhostNetModel($0)) }
             }
             try shareRankZeroReplica()
+            try restoreRankStatistics(loaded?.rankStatistics ?? [], count: point.rankStatistics)
+            try adoptVirtualShards(of: point)
             resumeRun(at: point, bestCheckpoint: loaded?.state.bestCheckpoint)
         }
     }
 
-    /// Takes over the agreed resume point. At another world size the sampler position (counted
-    /// over all ranks) decides the step: the run goes on at the batch that holds it.
+    /// Takes over the agreed resume point, on the checkpoint's virtual shards (already adopted), so
+    /// the step, the global batch and the sample order are those of the run that wrote it.
     private func resumeRun(at point: ResumePoint, bestCheckpoint: String?) {
         state = TrainingState(
             epoch: point.epoch, globalStep: point.globalStep, stepInEpoch: point.stepInEpoch, seed: seed,
             samplerPosition: point.samplerPosition, learningRate: point.learningRate,
-            bestAccuracy: point.bestAccuracy, bestCheckpoint: bestCheckpoint, worldSize: communicator.size)
+            bestAccuracy: point.bestAccuracy, bestCheckpoint: bestCheckpoint, worldSize: communicator.size,
+            virtualRanks: virtualShards, precision: precision.rawValue)
         if point.worldSize != communicator.size {
-            state.stepInEpoch = min(state.samplerPosition / (step.dataset.batchSize * communicator.size), stepsPerEpoch)
-            output.logger.warning(
-                "resume: the checkpoint was written by \(point.worldSize) rank(s), this job has \(communicator.size)")
-            output.logger.warning(
+            output.logger.info(
                 """
-                resume: continuing at step \(state.stepInEpoch) of epoch \(state.epoch + 1), \
-                not bit-identical to an uninterrupted run
+                resume: the checkpoint was written by \(point.worldSize) rank(s), this job has \(communicator.size); \
+                the same \(virtualShards) virtual shards keep the global batch, sample order and schedule
                 """)
         }
         if state.stepInEpoch >= stepsPerEpoch { state.startNextEpoch() }

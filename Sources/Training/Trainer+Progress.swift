@@ -29,14 +29,15 @@ extension Trainer {
     }
 
     /// All ranks: learns every rank's mean step time of the window; rank 0 shows `report` and posts it.
-    func shareProgress(_ report: ProgressReport, hosts: [String]) throws(TrainingError) {
+    /// The run's first progress line also shows the memory plan, next to the throughput it gives.
+    func shareProgress(_ report: ProgressReport, hosts: [String], isFirst: Bool) throws(TrainingError) {
         let window = report.dataWaitSeconds + report.computeSeconds + report.communicationSeconds
         let seconds = window / Double(max(report.windowSteps, 1))
         let times = try collective("gathering step times") { () throws(CommunicatorError) in
             try communicator.agree(StepTimeAgreement(seconds: seconds))
         }
         guard rank == 0 else { return }
-        showProgress(report)
+        showProgress(report, note: isFirst ? "memory plan: \(data.memoryPlan.description)" : nil)
         output.reporter?.report(
             progress: ProgressUpdate(
                 report, state: .running, rankStepSeconds: times, rankHosts: hosts,

@@ -8,6 +8,7 @@ import GhostNet
 import ImageData
 import Logging
 import PerformanceRecords
+import TensorEngine
 
 /// The output side of a run: log lines, the progress display and rank 0's records.
 struct TrainingOutput {
@@ -49,12 +50,12 @@ extension Trainer {
             """)
         logger.info(
             """
-            batch \(dataset.batchSize) per rank\(microBatchText) × \(communicator.size) rank(s) = \
-            effective global batch \(dataset.batchSize * communicator.size); \
+            batch \(dataset.batchSize) per \(batchUnits.unit)\(microBatchText) × \(batchUnits.count) = \
+            effective global batch \(dataset.batchSize * virtualShards); \
             \(stepsPerEpoch) steps per epoch, \(epochs) epochs
             """)
         logger.info("memory plan: \(data.memoryPlan.description)")
-        if data.loader.plan.leavesOutLastBatch {
+        if data.loaders[0].plan.leavesOutLastBatch {
             logger.warning(
                 """
                 the last batch of each epoch would hold 1 image per rank, too few for batch statistics; \
@@ -67,6 +68,7 @@ extension Trainer {
         let extras =
             (trainer.mixup ? "; mixup α \(trainer.mixupAlpha)" : "")
             + (runtime.freezeBatchNorm ? "; batch norm frozen" : "")
+        logger.info("precision: \(precision.label) (trainer.precision \(trainer.precision.rawValue))")
         logger.info("schedule: cosine T_max \(trainer.scheduler.periodEpochs) warm-up \(trainer.warmupEpochs)\(extras)")
         if rank == 0, !runtime.resume, let existing = try? checkpoints.list(), !existing.isEmpty {
             logger.warning(
@@ -84,19 +86,22 @@ extension Trainer {
             "training finished: epoch \(state.epoch), global step \(state.globalStep), parameter checksum \(checksum)")
     }
 
-    func showProgress(_ report: ProgressReport) {
+    /// Shows `report` (rank 0), followed by `note` when given.
+    func showProgress(_ report: ProgressReport, note: String? = nil) {
+        let suffix = note.map { "; \($0)" } ?? ""
         guard let sink = output.progressSink else {
-            output.logger.info("\(report.line)")
+            output.logger.info("\(report.line)\(suffix)")
             return
         }
-        sink.showProgress(sink.showsLiveBar ? report.bar() : report.line)
+        sink.showProgress((sink.showsLiveBar ? report.bar() : report.line) + suffix)
     }
 
     /// Logs (rank 0) how many samples of the epoch were replaced because their files were bad, and
     /// how many distinct bad files the job has met, both summed over ranks.
-    func summarizeBadImages(epoch: Int, iterator: EpochIterator) throws(TrainingError) {
+    func summarizeBadImages(epoch: Int, iterators: [EpochIterator]) throws(TrainingError) {
         let own = BadImageCounts(
-            replacedSamples: iterator.replacedSampleCount, badFiles: data.loader.badImageErrors.count)
+            replacedSamples: iterators.reduce(0) { $0 + $1.replacedSampleCount },
+            badFiles: data.loaders.reduce(0) { $0 + $1.badImageErrors.count })
         let counts = try collective("summing bad-image counts") { () throws(CommunicatorError) in
             try communicator.agree(own)
         }
@@ -111,14 +116,23 @@ extension Trainer {
     // MARK: - Evaluation
 
     /// Replaces every rank's batch-norm running statistics by their average over ranks, so every
-    /// rank evaluates and checkpoints the same model.
+    /// rank evaluates and checkpoints the same model. With `reproducible_reduction`, by rank 0's
+    /// instead: they come from virtual shard 0 alone (see ``forwardBackward(_:epoch:)``), so they do
+    /// not depend on the number of ranks.
     func synchronizeRunningStatistics() throws(TrainingError) {
         guard communicator.size > 1 else { return }
-        try collective("averaging batch-norm statistics") { () throws(CommunicatorError) in
+        let reproducible = runtime.reproducibleReduction
+        let what = reproducible ? "broadcasting rank 0's batch-norm statistics" : "averaging batch-norm statistics"
+        try collective(what) { () throws(CommunicatorError) in
             var statistics = model.runningStatistics
-            try communicator.averageAcrossRanks(&statistics)
+            if reproducible {
+                try communicator.broadcastParameters(&statistics)
+            } else {
+                try communicator.averageAcrossRanks(&statistics)
+            }
             model.updateRunningStatistics { slot, tensor in tensor = statistics[slot.index] }
         }
+        try synchronizeAverageStatistics()
     }
 
     /// Evaluates on the validation split; rank 0 logs and reports the record. Updates the best
@@ -126,14 +140,17 @@ extension Trainer {
     func evaluateAndReport() throws(TrainingError) -> ValidationMetrics {
         let metrics = try data.validation.evaluate(&model)
         output.logger.info("validation after epoch \(state.epoch): \(metrics.summary)")
+        let averageTop1: [PerformanceMetrics.Element] =
+            try evaluateAverage().map { [("accuracy_top1_ema", $0.top1)] } ?? []
         if let reporter = output.reporter, metrics.loss.isFinite {
             reporter.report(
                 PerformanceRecord(
                     workerID: "0", rank: rank, epoch: state.epoch, step: state.globalStep,
-                    performance: PerformanceMetrics([
-                        ("accuracy_top1", metrics.top1), ("accuracy_top5", metrics.top5), ("loss", metrics.loss),
-                        ("flops", output.figures.flops), ("params", output.figures.params),
-                    ]),
+                    performance: PerformanceMetrics(
+                        [
+                            ("accuracy_top1", metrics.top1), ("accuracy_top5", metrics.top5), ("loss", metrics.loss),
+                            ("flops", output.figures.flops), ("params", output.figures.params),
+                        ] + averageTop1),
                     timestamp: LogTimestamp.now()))
         }
         if metrics.top1 > (state.bestAccuracy ?? -1) {

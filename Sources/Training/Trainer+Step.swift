@@ -1,47 +1,54 @@
 // One optimizer step of the training loop: batch, forward/backward with the overlapped all-reduce,
-// the per-step check every rank agrees on, the SGD update and the periodic parameter checksum.
+// the per-step check every rank agrees on (finiteness and preemption requests), the SGD update and
+// the periodic parameter checksum.
 
 import Checkpoints
 import Distributed
 import Foundation
 import GhostNet
 import ImageData
+import Logging
 import TensorEngine
 
 extension Trainer {
-    /// What one step took, in seconds, and its loss.
+    /// What one step took, in seconds, its loss, and the ranks that asked the job to stop after it.
     struct StepTiming {
         var loss: Double
         var dataWait: Double
         var compute: Double
         var communication: Double
+        var preemptingRanks: [Int]
     }
 
     /// One optimizer step: next batch, forward/backward of each micro-batch with gradients
     /// accumulated in place and the all-reduce overlapped with the last one's backward, the agreed
-    /// finiteness check, SGD update, periodic checksum.
-    func trainStep(epoch: Int, iterator: EpochIterator) throws(TrainingError) -> StepTiming {
+    /// finiteness check (which also carries preemption requests), SGD update, periodic checksum.
+    func trainStep(epoch: Int, iterators: [EpochIterator]) throws(TrainingError) -> StepTiming {
         let started = ContinuousClock.now
-        let batch = try nextBatch(epoch: epoch, iterator: iterator)
+        var batches: [Batch] = []
+        for iterator in iterators { batches.append(try nextBatch(epoch: epoch, iterator: iterator)) }
         let loaded = ContinuousClock.now
 
         let learningRate = optimizer.startStep(epoch: epoch, stepInEpoch: state.stepInEpoch)
-        var outcome = try forwardBackward(batch, epoch: epoch)
+        var outcome = try withPrecision(precision) { () throws(TrainingError) in
+            try forwardBackward(batches, epoch: epoch)
+        }
         let finishStarted = ContinuousClock.now
         do {
             try exchange.finish()
         } catch {
             throw TrainingError(.communication, "rank \(rank): gradient exchange: \(error)")
         }
-        try stopIfNotFinite(outcome, epoch: epoch)
+        let preemptingRanks = try agreeOnStep(outcome, epoch: epoch)
         outcome.communication += finishStarted.duration(to: .now)
 
         exchange.withGradients { gradients in
             optimizer.update(&model, gradients: gradients, isFirstStep: state.globalStep == 0)
         }
+        average?.update(from: model)
         state.globalStep += 1
         state.stepInEpoch += 1
-        state.samplerPosition = state.stepInEpoch * step.dataset.batchSize * communicator.size
+        state.samplerPosition = state.stepInEpoch * step.dataset.batchSize * virtualShards
         state.learningRate = learningRate
         outcome.communication += try verifyParametersIfDue()
 
@@ -49,7 +56,7 @@ extension Trainer {
         let compute = started.duration(to: .now) - dataWait - outcome.communication
         return StepTiming(
             loss: outcome.loss, dataWait: dataWait.inSeconds, compute: compute.inSeconds,
-            communication: outcome.communication.inSeconds)
+            communication: outcome.communication.inSeconds, preemptingRanks: preemptingRanks)
     }
 
     private func nextBatch(epoch: Int, iterator: EpochIterator) throws(TrainingError) -> Batch {
@@ -66,39 +73,24 @@ extension Trainer {
         return next
     }
 
-    /// Forward, loss and backward of each micro-batch; each gradient is accumulated into the
-    /// exchange as backward produces it, and is tested for NaN and infinity on the way.
-    private func forwardBackward(_ batch: Batch, epoch: Int) throws(TrainingError) -> MicroBatchPlan.Accumulation {
-        let outcome: MicroBatchPlan.Accumulation
-        do {
-            outcome = try data.microBatches.accumulate(
-                images: batch.images, labels: batch.labels.map(Int.init), into: exchange
-            ) { pass, index, gradientReady throws(GhostNetModelError) in
-                try data.trainingStep(
-                    &model, pass: pass, index: index, epoch: epoch, stepInEpoch: state.stepInEpoch, rank: rank,
-                    gradientReady: gradientReady
-                ).loss
-            }
-        } catch {
-            throw TrainingError(.model, "rank \(rank), epoch \(epoch + 1), step \(state.stepInEpoch + 1): \(error)")
-        }
-        if let exchangeError = outcome.exchangeError {
-            throw TrainingError(.communication, "rank \(rank): gradient exchange: \(exchangeError)")
-        }
-        return outcome
-    }
-
-    /// Stops every rank, before the update, when any rank's loss or gradient is not finite; the
-    /// agreed flags name every rank that failed and what.
-    private func stopIfNotFinite(_ outcome: MicroBatchPlan.Accumulation, epoch: Int) throws(TrainingError) {
+    /// The per-step check, one agreement: stops every rank, before the update, when any rank's loss
+    /// or gradient is not finite (the agreed flags name every rank that failed and what); otherwise
+    /// learns which ranks were asked to stop (SIGTERM, SIGUSR1).
+    ///
+    /// - Returns: The ranks that asked the job to stop after this step, in rank order.
+    private func agreeOnStep(_ outcome: MicroBatchPlan.Accumulation, epoch: Int) throws(TrainingError) -> [Int] {
         var flags: StepFlags = []
         if !outcome.loss.isFinite { flags.insert(.nonFiniteLoss) }
         if !outcome.gradientIsFinite { flags.insert(.nonFiniteGradient) }
-        let agreed = try collective("reducing the finiteness flags") { () throws(CommunicatorError) in
+        if let signal = preemptionRequest() {
+            flags.insert(.preempt)
+            output.logger.warning("rank \(rank): \(signal) received; stopping after this step with a checkpoint")
+        }
+        let agreed = try collective("reducing the finiteness and preemption flags") { () throws(CommunicatorError) in
             try communicator.agree(flags)
         }
-        let failed = agreed.indices.filter { !agreed[$0].isEmpty }
-        guard !failed.isEmpty else { return }
+        let failed = agreed.indices.filter { !agreed[$0].isDisjoint(with: .nonFinite) }
+        guard !failed.isEmpty else { return agreed.indices.filter { agreed[$0].contains(.preempt) } }
         let ranks = failed.map { failedRank in
             let value = failedRank == rank && !outcome.loss.isFinite ? " \(outcome.loss)" : ""
             return "rank \(failedRank) (\(agreed[failedRank].nonFiniteParts)\(value))"
@@ -125,6 +117,10 @@ extension Trainer {
         }
         return started.duration(to: .now)
     }
+
+    /// The matrix products' precision of this run's steps (`trainer.precision` resolved on this CPU); the
+    /// master weights, optimizer, batch norm statistics, loss and all-reduce stay fp32 whatever it is.
+    var precision: Precision { step.trainer.precision.resolved }
 
     static func isFinite(_ tensor: Tensor) -> Bool {
         tensor.withUnsafeBufferPointer { values in

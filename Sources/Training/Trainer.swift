@@ -10,12 +10,14 @@ import GhostNet
 import ImageData
 import Logging
 import PerformanceRecords
+import TensorEngine
 
 /// The training daemon's loop on one rank: what `ghostnet-d train` runs on every rank of a job.
 ///
 /// Every rank holds a full replica of the network and reads its own shard of the training split.
 /// Before the first step the parameters are broadcast from rank 0 (or, with `resume`, rank 0's
-/// newest valid checkpoint is loaded and broadcast). Each step then
+/// newest valid checkpoint is loaded and broadcast; with `init_from`, rank 0 loads the weights of
+/// that file and they are broadcast). Each step then
 ///
 /// 1. takes the next batch of the rank's shard (NHWC images, labels);
 /// 2. with mixup, mixes the images with a permutation of the batch and turns the labels into soft
@@ -44,17 +46,23 @@ package final class Trainer {
     package internal(set) var model: GhostNetModel
     /// Where the run stands.
     package internal(set) var state: TrainingState
+    /// The weights' moving average (`trainer.ema_decay`); nil without one, and until the run starts.
+    package internal(set) var average: WeightEMA?
 
     let step: TrainingConfiguration.Step
-    /// The input side: the rank's training shard, the sharded validation, mixup.
-    let data: TrainingData
+    /// The input side: the rank's virtual shards of the training split, the sharded validation, mixup.
+    /// A resume that keeps the checkpoint's virtual shards rebuilds it (Trainer+VirtualShards.swift).
+    var data: TrainingData
     /// The exchange side: the bucketed gradient all-reduce and the parameter-checksum cadence.
-    let exchange: GradientExchange
+    var exchange: GradientExchange
     /// SGD, its schedule and the momentum buffers.
     var optimizer: OptimizerState
     let checkpoints: CheckpointDirectory
     /// The output side: log lines, the progress display and rank 0's records.
     let output: TrainingOutput
+    /// Why this rank should stop at the next step boundary ("SIGTERM"), or nil; asked once per step.
+    /// The command line hands in ``PreemptionSignal/received``.
+    package var preemptionRequest: () -> String? = { nil }
 
     /// Optimizer steps per epoch (the same on every rank).
     package var stepsPerEpoch: Int { data.stepsPerEpoch }
@@ -93,21 +101,20 @@ package final class Trainer {
             logger: logger, progressSink: progressSink,
             reporter: communicator.rank == 0 ? PerformanceReporter(coordinator: coordinator, logger: logger) : nil,
             figures: PerformanceReporter.modelFigures(of: model.structure))
+        let virtualShards = configuration.runtime.virtualRanks ?? communicator.size
         data = try TrainingData(
             configuration: configuration, step: step, dataset: dataset, communicator: communicator, logger: logger,
-            structure: model.structure, ranksOnServer: ranksOnServer)
-        exchange = GradientExchange(
-            parameterShapes: model.parameterSlots.map(\.shape), communicator: communicator,
-            configuration: GradientExchange.Configuration(
-                bucketCapacityBytes: configuration.runtime.bucketCapacityBytes,
-                checksumInterval: configuration.runtime.checksumInterval))
+            structure: model.structure, ranksOnServer: ranksOnServer, virtualShards: virtualShards)
+        exchange = Self.makeExchange(
+            for: model, communicator: communicator, runtime: configuration.runtime, virtualShards: virtualShards)
         optimizer = OptimizerState(step.trainer, slots: model.parameterSlots, stepsPerEpoch: data.stepsPerEpoch)
         checkpoints = CheckpointDirectory(
             url: URL(fileURLWithPath: configuration.runtime.checkpointDirectory),
             keep: configuration.runtime.keepCheckpoints)
         state = TrainingState(
             seed: configuration.general.seed, learningRate: step.trainer.optimizer.learningRate,
-            worldSize: communicator.size)
+            worldSize: communicator.size, virtualRanks: virtualShards,
+            precision: step.trainer.precision.resolved.rawValue)
     }
 
     // MARK: - The run
@@ -123,7 +130,7 @@ package final class Trainer {
             return try train()
         } catch {
             // Rank 0 tells the coordinator, and delivers what it can, before the error ends the process.
-            output.reporter?.reportEnd(.failed)
+            output.reporter?.reportEnd(error.kind == .preempted ? .preempted : .failed)
             output.reporter?.finish(logBestValues: false)
             throw error
         }
@@ -134,18 +141,23 @@ package final class Trainer {
         if runtime.resume {
             try resume()
         } else {
+            if let initFrom = runtime.initFrom { try startFromInitialWeights(initFrom) }
             try shareRankZeroReplica()
         }
+        try settleFineTuning()
         let hosts = try announceStart()
         var lastMetrics: ValidationMetrics?
+        var progressShown = false
+        // The ranks that asked to stop, once agreed: the run checkpoints and ends at the next boundary.
+        var preemption: [Int] = []
         var tracker = ProgressTracker(
-            epochs: epochs, stepsPerEpoch: stepsPerEpoch, globalBatchSize: step.dataset.batchSize * communicator.size)
+            epochs: epochs, stepsPerEpoch: stepsPerEpoch, globalBatchSize: step.dataset.batchSize * virtualShards)
         while state.epoch < epochs {
             let epoch = state.epoch
-            let iterator = data.loader.makeEpoch(epoch: epoch, startingAtStep: state.stepInEpoch)
+            let iterators = data.loaders.map { $0.makeEpoch(epoch: epoch, startingAtStep: state.stepInEpoch) }
             tracker.startEpoch()
             while state.stepInEpoch < stepsPerEpoch {
-                let timing = try trainStep(epoch: epoch, iterator: iterator)
+                let timing = try trainStep(epoch: epoch, iterators: iterators)
                 tracker.record(
                     loss: timing.loss, dataWait: timing.dataWait, compute: timing.compute,
                     communication: timing.communication)
@@ -153,7 +165,13 @@ package final class Trainer {
                     let stepInEpoch = state.stepInEpoch
                     let report = tracker.report(
                         epoch: epoch, stepInEpoch: stepInEpoch, learningRate: state.learningRate)
-                    try shareProgress(report, hosts: hosts)
+                    try shareProgress(report, hosts: hosts, isFirst: !progressShown)
+                    progressShown = true
+                }
+                preemption = timing.preemptingRanks
+                // At an epoch's end the epoch's own evaluation and checkpoint come first.
+                if !preemption.isEmpty && state.stepInEpoch < stepsPerEpoch {
+                    try stopForPreemption(requestedBy: preemption, checkpointWritten: false)
                 }
                 if isMidEpochCheckpointDue {
                     try synchronizeRunningStatistics()
@@ -161,13 +179,16 @@ package final class Trainer {
                 }
             }
             output.progressSink?.finishProgress()
-            try summarizeBadImages(epoch: epoch, iterator: iterator)
+            try summarizeBadImages(epoch: epoch, iterators: iterators)
             state.startNextEpoch()
             try synchronizeRunningStatistics()
             if state.epoch % runtime.evalInterval == 0 || state.epoch == epochs {
                 lastMetrics = try evaluateAndReport()
             }
             try saveCheckpoint()
+            if !preemption.isEmpty && state.epoch < epochs {
+                try stopForPreemption(requestedBy: preemption, checkpointWritten: true)
+            }
         }
         logFinish()
         output.reporter?.reportEnd(.finished)

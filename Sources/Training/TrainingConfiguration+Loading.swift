@@ -84,6 +84,16 @@ extension TrainingConfiguration {
                 issues += crossKeyIssues(of: step, in: tree, origin: origin)
             }
         }
+        if tree.value(ConfigurationKeys.resume), tree.value(ConfigurationKeys.initFrom) != nil {
+            let path = ConfigurationKeys.initFrom.path
+            issues.append(
+                ConfigurationIssue(
+                    kind: .inconsistent, keyPath: path, origin: origin(path),
+                    message: "is set together with \(ConfigurationKeys.resume.path) (--resume); init_from starts a "
+                        + "new run from a file's weights (fresh optimizer, epoch 0), resume continues the run in "
+                        + "runtime.checkpoint_dir (its weights, optimizer state and epoch); give one of them "
+                        + "(to resume a run started from a file: --resume --set runtime.init_from=null)"))
+        }
         guard issues.isEmpty else { throw ConfigurationError(file: file, issues: issues) }
         return TrainingConfiguration(file: file, pipeline: pipeline, tree: tree)
     }
@@ -139,9 +149,13 @@ extension TrainingConfiguration {
             minimum <= learningRate, Key.minimumLearningRate,
             "is \(minimum) but must not exceed \(Key.learningRate.path) (\(learningRate))")
         do {
-            _ = try GhostNetConfiguration(
+            let network = try GhostNetConfiguration(
                 blocksPerStage: value(Key.blocks), width: value(Key.width), classes: classes,
                 imageSize: value(Key.modelImageSize))
+            let names = FrozenParameters.parameterNames(of: GhostNetStructure(configuration: network))
+            for problem in FrozenParameters.problems(value(Key.freeze), names: names) {
+                check(false, Key.freeze, problem)
+            }
         } catch {
             let path = "\(step.rawValue).model.model_desc"
             issues.append(

@@ -1,8 +1,10 @@
 // A validated training or evaluation configuration as the Trainer reads it: typed sections built
 // from the value tree through ``ConfigurationKeys``. Loading and validation: TrainingConfiguration+Loading.swift.
 
+import Distributed
 import Foundation
 import GhostNet
+import TensorEngine
 
 /// A validated training or evaluation configuration, read from the seed's YAML structure.
 ///
@@ -69,6 +71,12 @@ package struct TrainingConfiguration: Sendable {
         package var mixupAlpha: Double
         package var labelSmoothing: Double
         package var warmupEpochs: Int
+        /// Parameter-name prefixes that are not trained (see ``FrozenParameters``).
+        package var freeze: [String]
+        /// The decay of the weights' moving average; 0 keeps none (see ``WeightEMA``).
+        package var emaDecay: Double
+        /// `trainer.precision`: the matrix products' precision as configured (``PrecisionChoice/resolved``).
+        package var precision: PrecisionChoice
         package var optimizer: Optimizer
         package var scheduler: Scheduler
         /// `loss.params.sparse`: labels are class indices.
@@ -128,6 +136,10 @@ package struct TrainingConfiguration: Sendable {
         /// OpenBLAS threads per rank; 0 chooses automatically.
         package var threads: Int
         package var resume: Bool
+        /// The weights file a new run starts from (`runtime.init_from`); nil starts from the seed.
+        package var initFrom: String?
+        /// Load the matching tensors of `initFrom` even when others do not match.
+        package var initPartial: Bool
         /// Train with batch norm in inference mode: normalise with the running statistics and never
         /// update them, so every sample's gradient is independent of the rest of its batch (fine-tuning,
         /// and the check that 2 ranks × batch B equal 1 rank × batch 2B).
@@ -139,6 +151,12 @@ package struct TrainingConfiguration: Sendable {
         package var microBatchSize: Int?
         /// The memory ceiling of one rank (`runtime.memory_limit`).
         package var memoryLimit: MemoryLimit
+        /// `runtime.virtual_ranks`: the virtual shards, or nil for the first launch's world size.
+        package var virtualRanks: Int?
+        /// `runtime.reproducible_reduction`: exact fixed-point gradient sums.
+        package var reproducibleReduction: Bool
+        /// `runtime.gradient_dtype`: the float reduction's wire format.
+        package var gradientWireFormat: GradientWireFormat
     }
 
     /// The file the configuration was read from, as given.
@@ -200,11 +218,16 @@ package struct TrainingConfiguration: Sendable {
             checksumInterval: tree.value(Key.checksumInterval),
             threads: tree.value(Key.threads),
             resume: tree.value(Key.resume),
+            initFrom: tree.value(Key.initFrom),
+            initPartial: tree.value(Key.initPartial),
             freezeBatchNorm: tree.value(Key.freezeBatchNorm),
             allowMixedKernels: tree.value(Key.allowMixedKernels),
             microBatchSize: tree.value(Key.microBatchSize),
             // The schema admitted only spellings MemoryLimit reads.
-            memoryLimit: MemoryLimit(tree.value(Key.memoryLimit)) ?? .automatic)
+            memoryLimit: MemoryLimit(tree.value(Key.memoryLimit)) ?? .automatic,
+            virtualRanks: tree.value(Key.virtualRanks),
+            reproducibleReduction: tree.value(Key.reproducibleReduction),
+            gradientWireFormat: GradientWireFormat(rawValue: tree.value(Key.gradientDType))!)
     }
 }
 
@@ -230,6 +253,9 @@ extension TrainingConfiguration.Step {
             mixupAlpha: value(Key.mixupAlpha),
             labelSmoothing: value(Key.labelSmoothing),
             warmupEpochs: value(Key.warmupEpochs),
+            freeze: value(Key.freeze),
+            emaDecay: value(Key.emaDecay),
+            precision: PrecisionChoice(rawValue: value(Key.precision))!,
             optimizer: TrainingConfiguration.Optimizer(
                 learningRate: value(Key.learningRate), momentum: value(Key.momentum),
                 weightDecay: value(Key.weightDecay), noWeightDecay: value(Key.noWeightDecay)),

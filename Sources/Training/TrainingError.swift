@@ -17,6 +17,9 @@ package struct TrainingError: Error, Sendable, CustomStringConvertible {
         case nonFinite
         /// A checkpoint could not be written, or none could be read to resume from.
         case checkpoint
+        /// SIGTERM or SIGUSR1 asked the job to stop; a step-exact checkpoint was written first. Not
+        /// a failure: `--resume` continues as if nothing had happened.
+        case preempted
     }
 
     package var kind: Kind

@@ -82,7 +82,7 @@ package struct WorldFingerprint: Sendable, Equatable {
         }()
     }
 
-    /// The arithmetic the engine trains in: every tensor is `Float` today.
+    /// The arithmetic of a run without a training step: every tensor is `Float`, products fp32.
     package static let enginePrecision = "fp32"
 
     package var dataset: DatasetFingerprint
@@ -107,11 +107,13 @@ package struct WorldFingerprint: Sendable, Equatable {
     }
 
     /// This process's fingerprint: `index` and `configuration` as loaded, the running build,
-    /// kernels and thread count.
+    /// kernels, thread count and the precision `trainer.precision` resolves to on this CPU (`auto`
+    /// may resolve differently on different CPUs).
     package static func current(index: DatasetIndex, configuration: TrainingConfiguration) -> WorldFingerprint {
         WorldFingerprint(
             dataset: DatasetFingerprint(index: index), configuration: configurationLines(configuration),
-            build: .current, kernels: .current, threads: OpenBLASRuntime.threadCount)
+            build: .current, kernels: .current, threads: OpenBLASRuntime.threadCount,
+            precision: configuration.fullyTrain?.trainer.precision.resolved.rawValue ?? enginePrecision)
     }
 
     // MARK: - The configuration's canonical form

@@ -45,7 +45,8 @@ import _TestSupport
         ])
         #expect(result.status == 0, "\(result.combined)")
         #expect(
-            result.standardOutput.contains("memory model (passes of 2 images): predicted peak "), "\(result.combined)")
+            result.standardOutput.contains("memory model (2 pass(es) of at most 2 images): predicted peak "),
+            "\(result.combined)")
     }
 
     @Test func aMicroBatchLargerThanTheBatchIsRefused() throws {

@@ -105,7 +105,9 @@ extension MPIJobs {
                 lines.filter { $0.hasPrefix("bench train: ghostnet50, batch 2") }.count == 1, "\(result.standardOutput)"
             )
             #expect(lines.filter { $0.hasPrefix("exchange adds ") }.count == 1, "\(result.standardOutput)")
-            #expect(lines.contains { $0.hasPrefix("memory model (passes of 2 images): ") }, "\(result.standardOutput)")
+            #expect(
+                lines.contains { $0.hasPrefix("memory model (1 pass(es) of at most 2 images): predicted peak ") },
+                "\(result.standardOutput)")
             #expect(lines.contains { $0.hasPrefix("exchange over 2 ranks: ") }, "\(result.standardOutput)")
             let json = try #require(lines.last.map(String.init))
             let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])

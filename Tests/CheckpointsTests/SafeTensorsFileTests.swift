@@ -1,4 +1,4 @@
-// The safetensors file: CRC-32C, round trips, and the reader's refusal of truncated, corrupted and
+// The safetensors file: round trips, and the reader's refusal of truncated, corrupted and
 // malformed files with the problem named.
 
 import Checkpoints
@@ -8,24 +8,6 @@ import Testing
 import _TestSupport
 
 @Suite struct SafeTensorsFileTests {
-    @Test func crc32cMatchesTheStandardCheckValue() {
-        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
-        #expect(CRC32C.checksum([]) == 0)
-        // 32 zero bytes, RFC 3720 B.4.
-        #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
-    }
-
-    @Test func crc32cIsTheSameWhenFedInPieces() {
-        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 3) }
-        var pieces = CRC32C()
-        bytes.withUnsafeBytes { all in
-            for range in [0..<3, 3..<11, 11..<500, 500..<1000] {
-                pieces.update(UnsafeRawBufferPointer(rebasing: all[range]))
-            }
-        }
-        #expect(pieces.value == CRC32C.checksum(bytes))
-    }
-
     @Test func roundTripKeepsEveryBitNameShapeAndMetadata() throws {
         let directory = try TemporaryDirectory.make()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -9,6 +9,18 @@ import StrictJSON
 import Testing
 import _TestSupport
 
+/// A task executor with a thread of its own. The coordinator under test runs on it, so it answers
+/// while other tests (numerical kernels, waits for child processes) hold every thread of the shared
+/// cooperative pool; a serial dispatch queue is overcommitting, so it gets a thread regardless.
+private final class DedicatedThreadExecutor: TaskExecutor {
+    private let queue = DispatchQueue(label: "ghostnet-d.tests.coordinator")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
 /// A coordinator running in this test process on an ephemeral loopback port.
 final class RunningCoordinator: Sendable {
     let configuration: CoordinatorConfiguration
@@ -24,16 +36,16 @@ final class RunningCoordinator: Sendable {
     /// Starts a coordinator (port 0 unless given; HTTPS with `tls`) and waits until it accepts connections.
     static func start(
         dataDirectory: URL, port: Int = 0, token: String? = nil, objectives: [Objective]? = nil,
-        tls: TestCertificates? = nil
+        tls: TestCertificates? = nil, tensorBoardDirectory: String? = nil
     ) async throws -> RunningCoordinator {
         let configuration = CoordinatorConfiguration(
             host: "127.0.0.1", port: port, dataDirectory: dataDirectory.path,
             logFile: dataDirectory.appendingPathComponent("coordinator.log").path,
             token: token, tlsCertificatePath: tls?.serverCertificate, tlsKeyPath: tls?.serverKey,
             objectives: objectives,
-            logsToStandardOutput: false)
+            logsToStandardOutput: false, tensorBoardDirectory: tensorBoardDirectory)
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-        let task = Task {
+        let task = Task(executorPreference: DedicatedThreadExecutor()) {
             defer { continuation.finish() }
             try await CoordinatorDaemon.run(configuration: configuration, handlesSignals: false) { _, port in
                 continuation.yield(port)

@@ -59,6 +59,24 @@ import _TestSupport
         }
     }
 
+    /// The preemption request rides in the same integer as the finiteness flags: a rank that asks to
+    /// stop is named, and its request neither hides nor fakes a non-finite value.
+    @Test func preemptionRequestRidesWithTheFinitenessFlags() throws {
+        #expect(StepFlags.preempt.isDisjoint(with: .nonFinite))
+        let outcomes = try agree(3) { rank -> StepFlags in
+            switch rank {
+            case 1: [.preempt]
+            case 2: [.preempt, .nonFiniteLoss]
+            default: []
+            }
+        }
+        for flags in outcomes {
+            #expect(flags == [[], [.preempt], [.preempt, .nonFiniteLoss]])
+            #expect(flags.map { $0.isDisjoint(with: .nonFinite) } == [true, true, false])
+            #expect(flags.map(\.nonFiniteParts) == ["", "", "loss"])
+        }
+    }
+
     @Test func countsAreSummed() throws {
         let statuses = try agree(3) { rank in CheckpointStatus(failed: rank != 1) }
         #expect(statuses.allSatisfy { $0.failedRanks == 2 && !$0.succeeded })

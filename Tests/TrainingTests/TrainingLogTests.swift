@@ -74,3 +74,16 @@ import _TestSupport
         #expect(report.line.hasSuffix("ETA 3d 11:19:58"), "\(report.line)")
     }
 }
+
+@Suite struct ProgressNumberTests {
+    /// A diverging run's loss (1e15 and more) is printed, not a crash: `fixed` must not overflow `Int`.
+    @Test(arguments: [9e14, 1e15, 3.4e38, -1e20])
+    func hugeLossesPrintWithoutOverflow(loss: Double) {
+        #expect(Double(ProgressReport.fixed(loss, 4)).map { abs($0 - loss) <= abs(loss).ulp } == true)
+    }
+
+    @Test func ordinaryValuesKeepTheirDecimals() {
+        #expect(ProgressReport.fixed(6.90775, 4) == "6.9078")
+        #expect(ProgressReport.fixed(-0.00004, 4) == "0.0000")
+    }
+}

@@ -212,3 +212,25 @@ tensor_digest() {
 newest_checkpoint() {
     find "$1" -maxdepth 1 -name 'ckpt-e*-s*.safetensors' ! -name '*.optimizer.safetensors' | sort | tail -n 1
 }
+
+# supervised_rank_pid LAUNCH_PID RANK: the process id of a rank started by `ghostnet-d launch`
+# (launch → mpirun → ranks), found by its OMPI_COMM_WORLD_RANK.
+supervised_rank_pid() {
+    local mpirun pid
+    for mpirun in $(pgrep -P "$1"); do
+        for pid in $(pgrep -P "$mpirun"); do
+            if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+                echo "$pid"
+                return 0
+            fi
+        done
+    done
+    return 1
+}
+
+# epoch2_under_way: the run in $WORK/run has written its epoch-1 checkpoint and rank 0 has logged a
+# step of epoch 2 (of $EPOCHS): the moment the kill scenarios strike.
+epoch2_under_way() {
+    [[ -n "$(find "$WORK/run/checkpoints" -name 'ckpt-e0001-*.optimizer.safetensors' 2>/dev/null)" ]] \
+        && grep -q "epoch 2/$EPOCHS step [1-9]" "$WORK/run/logs/train-rank0.log"
+}

@@ -39,6 +39,38 @@ void CGEMMKernels_multiply(
     CGEMMKernels_Level level, long m, long n, long k, const float *a, long lda, const float *packed, float *c,
     long ldc, int accumulate);
 
+// MARK: - bfloat16 (see BFloat16Kernels.c)
+
+/// `value` rounded to bfloat16, round-to-nearest-even; NaNs stay NaN (quiet), infinities stay.
+unsigned short CGEMMKernels_bf16(float value);
+
+/// The float whose bits are `bits` followed by 16 zero bits: a bfloat16 widened exactly.
+float CGEMMKernels_bf16ToFloat(unsigned short bits);
+
+/// `target` (row stride `ldt`) = `source` (`rows × columns`, row stride `lds`) with every element rounded
+/// to the nearest bfloat16 and stored back as a float: the emulated bf16 path's operands. `target` may be
+/// `source`.
+void CGEMMKernels_roundToBF16(long rows, long columns, const float *source, long lds, float *target, long ldt);
+
+/// The k-pairs of the bf16 kernels: `(k + 1) / 2` (an odd `k` is padded with a zero).
+long CGEMMKernels_bf16Pairs(long k);
+
+/// Packs the `k × n` `op(B)` (as `CGEMMKernels_pack`) into `n / 32` panels of bf16 pairs: per panel, per
+/// pair `p`, 32 words `bf16(B[2p][j]) | bf16(B[2p+1][j]) << 16`. `packed` holds `32 · pairs · (n / 32)` words.
+void CGEMMKernels_packBF16(const float *b, long ldb, int transposed, long k, long n, unsigned int *packed);
+
+/// Converts the `m × k` `op(A)` (`A` is `[m, k]`, or `[k, m]` when `transposed`, row stride `lda`) to rows of
+/// bf16 pairs: `rows[i · pairs + p] = bf16(op(A)[i][2p]) | bf16(op(A)[i][2p+1]) << 16`.
+void CGEMMKernels_convertBF16(const float *a, long lda, int transposed, long m, long k, unsigned int *rows);
+
+/// `C = A · B` (or `C += A · B` when `accumulate`) from `CGEMMKernels_convertBF16` rows (`pairs` words each)
+/// and `CGEMMKernels_packBF16` panels, `n` a multiple of 32, fp32 accumulation. `native`: the AVX512-BF16
+/// kernel (`vdpbf16ps`; the CPU must have AVX512_BF16), otherwise a portable scalar kernel that reads the
+/// same layout (it checks the packing on any CPU; it is not for speed).
+void CGEMMKernels_multiplyBF16(
+    long m, long n, long pairs, const unsigned int *rows, const unsigned int *packed, float *c, long ldc,
+    int accumulate, int native);
+
 #ifdef __cplusplus
 }
 #endif

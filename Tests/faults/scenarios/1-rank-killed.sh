@@ -28,24 +28,14 @@ CONTROL_FINAL=$(newest_checkpoint "$WORK/control/checkpoints")
 
 # The faulted run.
 train_config "$WORK/run.yml" "$WORK/data" "$WORK/run" "$EPOCHS"
-GHOSTNET_COMMAND="train --config $WORK/run.yml" bash "$ROOT/deploy/run_distributed.sh" \
+# --max-restarts 0: the job must end, not be restarted by the supervisor (scenario 11 covers that).
+GHOSTNET_COMMAND="train --config $WORK/run.yml" GHOSTNET_LAUNCH_ARGS="--max-restarts 0" bash "$ROOT/deploy/run_distributed.sh" \
     "$ROOT/rank_tables/rank_table_1x2.json" "$WORK/run.yml" >"$WORK/run.out" 2>&1 &
 MPIRUN_PID=$!
 track_pid "$MPIRUN_PID"
 
-rank_pid() {
-    local pid
-    for pid in $(pgrep -P "$MPIRUN_PID"); do
-        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then echo "$pid"; return 0; fi
-    done
-    return 1
-}
-epoch2_under_way() {
-    [[ -n "$(find "$WORK/run/checkpoints" -name 'ckpt-e0001-*.optimizer.safetensors' 2>/dev/null)" ]] \
-        && grep -q "epoch 2/$EPOCHS step [1-9]" "$WORK/run/logs/train-rank0.log"
-}
 expect wait_for 240 epoch2_under_way -- "epoch 2 did not start within 240 s (see run.out)"
-RANK1=$(rank_pid 1) || fail "rank 1 of the run not found among mpirun's children"
+RANK1=$(supervised_rank_pid "$MPIRUN_PID" 1) || fail "rank 1 of the run not found among mpirun's children"
 KILLED_STEP=$(grep -o "epoch 2/$EPOCHS step [0-9]*/[0-9]*" "$WORK/run/logs/train-rank0.log" | tail -n 1)
 kill -KILL "$RANK1"
 killed_at=$(now)

@@ -1,10 +1,12 @@
-// CRC-32C, the checksum safetensors files written here record for their data section.
+// CRC-32C, the one checksum of the formats written here: safetensors checkpoints record it for their
+// data section, TensorBoard's TFRecord framing masks it over each record's length and data. It lives
+// in this bottom layer so the checkpoints and the coordinator share one implementation.
 
 /// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of iSCSI, ext4 and
 /// Google's CRC32C library, computed with slicing-by-8 tables (eight bytes per step).
 ///
 /// Checkpoints record the CRC-32C of their data section so any flipped or lost byte is detected
-/// on load. The standard check value holds: `CRC32C.checksum("123456789")` is `0xE3069283`.
+/// on load; TFRecord files (TensorBoard) frame every record with it. The standard check value holds: `CRC32C.checksum("123456789")` is `0xE3069283`.
 package struct CRC32C: Sendable {
     /// The checksum of the bytes seen so far.
     package var value: UInt32 { ~state }
