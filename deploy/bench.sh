@@ -65,8 +65,8 @@ micro_table() {
         echo "$output" | sed '$d' | grep -E '^(step|peak|memory model)'
         echo "$output" | tail -n 1 | python3 -c 'import json,sys; r=json.load(sys.stdin); r["label"]=sys.argv[1]; print(json.dumps(r))' "$label" >>"$micro"
     done
-    python3 deploy/bench_table.py micro "$micro" "$OUT" >"$WORK/PERFORMANCE.md"
-    mv "$WORK/PERFORMANCE.md" "$OUT"
+    python3 deploy/bench_table.py micro "$micro" "$OUT" >"$WORK/PERFORMANCE.md.new"
+    mv "$WORK/PERFORMANCE.md.new" "$OUT"
 }
 
 if [[ ${1:-} == micro ]]; then
@@ -109,7 +109,7 @@ mpirun "${mpi_flags[@]}" "$BIN" bench train --arch ghostnet50 --batch 8 --image-
     | tee "$WORK/exchange_step.txt"
 
 python3 deploy/bench_table.py "$RESULTS" "$WORK/data.txt" "$WORK/allreduce.txt" "$WORK/exchange_step.txt" "$OUT" \
-    >"$WORK/PERFORMANCE.md"
-mv "$WORK/PERFORMANCE.md" "$OUT"
+    >"$WORK/PERFORMANCE.md.new"
+mv "$WORK/PERFORMANCE.md.new" "$OUT"
 micro_table
 echo "bench: wrote $OUT"

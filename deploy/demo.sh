@@ -2,7 +2,10 @@
 # ghostnet-d — the `make demo` job: a 2-rank training run of a tiny GhostNet-D on the built-in
 # synthetic dataset, reported to a coordinator, ending with the coordinator's Best values line.
 #
-#   deploy/demo.sh [CONFIG]        (default conf/demo.yml; run from the repository root)
+#   deploy/demo.sh [CONFIG [TRAIN_OPTION ...]]   (default conf/demo.yml; run from the repository root)
+#
+# TRAIN_OPTIONs go to every rank's `train`, e.g. --set fully_train.trainer.precision=bf16 --set general.seed=8
+# (deploy/bf16_demo_compare.sh runs the demo this way); they must not contain spaces.
 #
 # Steps: generate the dataset (once) → start the coordinator in the background (TensorBoard files in
 # demo-run/tensorboard) → print how to follow the job (dashboard, `ghostnet-d follow`) → run
@@ -13,6 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CONFIG=${1:-conf/demo.yml}
+TRAIN_OPTIONS=("${@:2}")
 BIN=${GHOSTNET_BIN:-.build/release/ghostnet-d}
 RUN_DIR=demo-run
 PORT=${GHOSTNET_DEMO_PORT:-8470}
@@ -46,6 +50,11 @@ echo "demo: dashboard    http://127.0.0.1:$PORT/"
 echo "demo: follow with  $BIN follow $JOB --coordinator http://127.0.0.1:$PORT"
 echo "demo: TensorBoard  tensorboard --logdir $RUN_DIR/tensorboard"
 
+if [[ ${#TRAIN_OPTIONS[@]} -gt 0 ]]; then
+    config_path=$CONFIG
+    [[ "$CONFIG" = /* ]] || config_path=$PWD/$CONFIG
+    export GHOSTNET_COMMAND="train --config $config_path ${TRAIN_OPTIONS[*]}"
+fi
 GHOSTNET_BIN="$BIN" GHOSTNET_COORDINATOR="http://127.0.0.1:$PORT" \
     bash deploy/run_distributed.sh rank_tables/rank_table_1x2.json "$CONFIG"
 

@@ -4,9 +4,9 @@
 #   deploy/test_netns_multinode.sh [GHOSTNET_BIN]
 #
 # Two Linux network namespaces stand for two servers, joined by a veth pair (10.77.0.1 and
-# 10.77.0.2, which exist only inside these namespaces). mpirun runs in the first namespace and
-# reaches the second through a plm_rsh_agent script that runs the remote command with
-# `ip netns exec`, so the ranks really talk TCP across the veth link. The jobs are
+# 10.77.0.2, which exist only inside these namespaces; deploy/netns_lib.sh sets them up). mpirun
+# runs in the first namespace and reaches the second through a plm_rsh_agent script that runs the
+# remote command with `ip netns exec`, so the ranks really talk TCP across the veth link. The jobs are
 # deploy/run_distributed.sh on a generated 2 × 1 rank table running `diagnose allreduce`, then
 # `diagnose world` on one dataset, then `train` where the second server sees a renamed class folder.
 # Needs root (CAP_NET_ADMIN); otherwise it says so and exits 0 (skipped). Namespaces are
@@ -16,59 +16,26 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GHOSTNET_BIN=${1:-${GHOSTNET_BIN:-$SCRIPT_DIR/../.build/release/ghostnet-d}}
 GHOSTNET_BIN=$(cd "$(dirname "$GHOSTNET_BIN")" && pwd)/$(basename "$GHOSTNET_BIN")
-SUFFIX=$$
-NS_A=gnd-a-$SUFFIX
-NS_B=gnd-b-$SUFFIX
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ghostnet-netns.XXXXXX")
+# shellcheck source=deploy/netns_lib.sh
+source "$SCRIPT_DIR/netns_lib.sh"
 
 cleanup() {
-    ip netns del "$NS_A" 2>/dev/null || true
-    ip netns del "$NS_B" 2>/dev/null || true
+    netns_remove
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-if ! ip netns add "$NS_A" 2>/dev/null; then
+netns_create "" "$WORK"
+if [[ -z "$NETNS_A" ]]; then
     echo "SKIPPED: cannot create network namespaces here (needs root / CAP_NET_ADMIN)"
     exit 0
 fi
-ip netns add "$NS_B"
-ip link add "veth-a$SUFFIX" type veth peer name "veth-b$SUFFIX"
-ip link set "veth-a$SUFFIX" netns "$NS_A"
-ip link set "veth-b$SUFFIX" netns "$NS_B"
-ip -n "$NS_A" addr add 10.77.0.1/24 dev "veth-a$SUFFIX"
-ip -n "$NS_B" addr add 10.77.0.2/24 dev "veth-b$SUFFIX"
-for ns in "$NS_A" "$NS_B"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$NS_A" link set "veth-a$SUFFIX" up
-ip -n "$NS_B" link set "veth-b$SUFFIX" up
-
-# mpirun calls the agent as `agent HOST COMMAND...`; run COMMAND inside that host's namespace. When
-# $WORK/b-sees holds "SOURCE TARGET", server 10.77.0.2 also gets a private mount namespace in which
-# SOURCE is bind-mounted over TARGET: that server's copy of a folder differs from the other's.
-cat >"$WORK/netns-rsh" <<AGENT
-#!/usr/bin/env bash
-host=\$1; shift
-case "\$host" in
-    10.77.0.1) ns=$NS_A ;;
-    10.77.0.2) ns=$NS_B ;;
-    *) echo "netns-rsh: unknown host \$host" >&2; exit 255 ;;
-esac
-if [[ "\$host" == 10.77.0.2 && -s "$WORK/b-sees" ]]; then
-    read -r source target <"$WORK/b-sees"
-    exec ip netns exec "\$ns" unshare -m /bin/sh -c "mount --bind \$source \$target && exec \$*"
-fi
-exec ip netns exec "\$ns" /bin/sh -c "\$*"
-AGENT
-chmod +x "$WORK/netns-rsh"
 
 "$GHOSTNET_BIN" ranktable generate --servers 10.77.0.1,10.77.0.2 --ranks-per-server 1 --out "$WORK/rank_table_2x1.json"
 
 export GHOSTNET_BIN
 export GHOSTNET_COMMAND="diagnose allreduce --elements 300007 --bucket-bytes 65536 --collective-timeout 60"
-export MPIRUN="ip netns exec $NS_A mpirun"
-export MPIRUN_ARGS="--mca plm_rsh_agent $WORK/netns-rsh --mca btl self,tcp --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24"
 failed() {
     echo "FAILED: $*" >&2
     cat "$WORK/out" "$WORK/err" >&2

@@ -18,11 +18,13 @@ extension CoordinatorLoadTest {
         /// Ticks a sender started more than one interval late: the coordinator (or the sender) fell behind.
         package var lateTicks = 0
         package var latencies: [Double] = []
+        /// Seconds of the phase the reports were sent in.
+        package var seconds = 0.0
+        /// Reports acknowledged per progress job, for `verifyProgress`.
+        var acknowledgedPerJob: [Int] = []
 
-        /// Reports per second over the run.
-        package func rate(elapsedSeconds: Double) -> Double {
-            elapsedSeconds > 0 ? Double(sent) / elapsedSeconds : 0
-        }
+        /// Reports per second over the phase.
+        package var rate: Double { seconds > 0 ? Double(sent) / seconds : 0 }
     }
 
     /// The job that progress job `index` reports under.
@@ -38,9 +40,9 @@ extension CoordinatorLoadTest {
     /// Runs `progressSenders` threads from `start` until `deadline`; sender `s` posts one report of
     /// every job `j ≡ s (mod progressSenders)` per `progressInterval`, the report's step counting ticks.
     ///
-    /// - Returns: the tally and the reports acknowledged per job (for `verifyProgress`); failures
+    /// - Returns: the tally with the reports acknowledged per job (for `verifyProgress`); failures
     ///   go into `report`.
-    func runProgress(from start: Double, until deadline: Double, into report: inout Report) -> (ProgressTally, [Int]) {
+    func runProgress(from start: Double, until deadline: Double, into report: inout Report) -> ProgressTally {
         let results = Mutex<[SenderResult]>([])
         let group = DispatchGroup()
         for sender in 0..<min(progressSenders, progressJobs) {
@@ -65,7 +67,8 @@ extension CoordinatorLoadTest {
             for failure in result.failures { report.fail(failure) }
         }
         tally.latencies.sort()
-        return (tally, perJob)
+        tally.acknowledgedPerJob = perJob
+        return tally
     }
 
     /// One sender's loop over its `jobs`, one report each per tick.
@@ -109,8 +112,8 @@ extension CoordinatorLoadTest {
     }
 
     /// Reads every progress job's `progress.csv` back: one row per acknowledged report, none lost.
-    func verifyProgress(acknowledged: [Int], into tally: inout ProgressTally, report: inout Report) {
-        for (job, expected) in acknowledged.enumerated() where expected > 0 {
+    func verifyProgress(into tally: inout ProgressTally, report: inout Report) {
+        for (job, expected) in tally.acknowledgedPerJob.enumerated() where expected > 0 {
             do {
                 let response = try HTTPExchange.send(
                     "GET", "/v1/jobs/\(progressJob(job))/progress.csv", to: endpoint, headers: authorization,

@@ -1,5 +1,6 @@
-// `diagnose coordinator-load`: a bounded load test of a running coordinator, malformed requests and
-// the progress traffic of many running jobs included.
+// `diagnose coordinator-load`: a bounded load test of a running coordinator, malformed requests, a
+// scraper and the progress traffic of many running jobs included, with records-only and
+// records-plus-progress phases to compare.
 
 import CoordinatorClient
 import Foundation
@@ -12,19 +13,25 @@ import Synchronization
 ///
 /// Each client owns one job (`<jobPrefix>-<client>`) and loops until the duration ends, cycling
 /// through new records (until `recordsPerClient` are stored), idempotent re-posts of records it
-/// already stored, and reads (`/healthz`, the job's best set and records, `/v1/jobs`,
-/// `/metrics`). Every `malformedInterval`-th request is malformed instead: broken JSON, NaN, a
-/// missing field, an oversized body, a bad job name, a path trick, an unknown route, a
-/// conflicting record, bytes that are not HTTP, a body cut short. A valid request counts as
+/// already stored, and reads of what a worker reads: `/healthz` and its own job (summary, best set,
+/// records). The reads that grow with the number of jobs come from one scraper: `/metrics` and
+/// `/v1/jobs` every `scrapeInterval` seconds, as Prometheus would, and the dashboard every 10 s, as an
+/// open one reloads itself (see `CoordinatorLoadTest+Scraper`). Every `malformedInterval`-th request is malformed instead:
+/// broken JSON, NaN, a missing field, an oversized body, a bad job name, a path trick, an unknown
+/// route, a conflicting record, bytes that are not HTTP, a body cut short. A valid request counts as
 /// answered only with its exact expected status (201 new, 200 duplicate with `"duplicate":true`,
 /// 200 for reads); a malformed one must get its 4xx (or, for the last two kinds, a 4xx or a close)
-/// within the request timeout. Meanwhile `progressJobs` jobs each post a progress report per
-/// `progressInterval` (see `CoordinatorLoadTest+Progress`); every acknowledged one must be stored.
+/// within the request timeout.
+///
+/// With `progressJobs`, the same clients run two phases of `duration` each: records only, then records
+/// while `progressJobs` jobs each post a progress report per `progressInterval` (see
+/// `CoordinatorLoadTest+Progress`); every acknowledged report must be stored, and the report gives
+/// the clients' request rate in both phases and their ratio.
 package struct CoordinatorLoadTest: Sendable {
     package var endpoint: HTTPEndpoint
     /// Concurrent clients, each on its own thread with its own job.
     package var clients = 20
-    /// Seconds the clients keep sending.
+    /// Seconds the clients keep sending, per phase.
     package var duration = 30.0
     /// New records each client stores at most; later record posts are re-posts.
     package var recordsPerClient = 200
@@ -39,141 +46,114 @@ package struct CoordinatorLoadTest: Sendable {
     /// The bound in seconds on one exchange; a valid request not answered in time is a failure.
     package var requestTimeout = 10.0
     /// Jobs posting progress reports, one per `progressInterval` seconds each (0: none), from
-    /// `progressSenders` threads.
+    /// `progressSenders` threads, in a second phase after a records-only one.
     package var progressJobs = 0
     package var progressInterval = 1.0
-    package var progressSenders = 8
+    /// Threads posting progress, each for its share of the jobs in turn. A real job posts from its own
+    /// process; a thread has to post its share within one interval, so ~30 jobs each keep a tick to
+    /// ~30 × the request latency.
+    package var progressSenders = 32
+    /// Seconds between two scrapes of `/metrics` and `/v1/jobs` (0: no scraper).
+    package var scrapeInterval = 1.0
 
     package init(endpoint: HTTPEndpoint) {
         self.endpoint = endpoint
     }
 
-    /// What the load test saw.
-    package struct Report: Sendable {
-        package var validSent = 0
-        package var validAnswered = 0
-        package var malformedSent = 0
-        /// Malformed requests refused as expected (their 4xx, or a close where allowed).
-        package var malformedRefused = 0
-        /// New records the coordinator acknowledged with 201.
-        package var recordsStored = 0
-        /// Re-posts the coordinator acknowledged as duplicates.
-        package var duplicatesAcknowledged = 0
-        /// Records read back per job after the load, compared with those acknowledged.
-        package var recordsReadBack = 0
-        package var elapsedSeconds = 0.0
-        /// Latencies of valid requests, in seconds.
-        package var latencyMedian = 0.0
-        package var latencyP99 = 0.0
-        package var latencyMaximum = 0.0
-        /// Every unexpected answer or failed exchange, first ones first (at most 50 kept).
-        package var failures: [String] = []
-        /// Failures beyond those kept in `failures`.
-        package var failuresNotKept = 0
-        package var progress = ProgressTally()
-
-        package var failureCount: Int { failures.count + failuresNotKept }
-        package var passed: Bool {
-            failureCount == 0 && validAnswered == validSent && malformedRefused == malformedSent
-                && progress.acknowledged == progress.sent && progress.readBack == progress.acknowledged
-        }
-
-        /// The report as `key: value` lines, the verdict last.
-        package var lines: [String] {
-            let rate = elapsedSeconds > 0 ? Double(validSent + malformedSent) / elapsedSeconds : 0
-            return [
-                "requests: \(validSent + malformedSent) in \(String(format: "%.1f", elapsedSeconds)) s (\(String(format: "%.0f", rate))/s)",
-                "valid answered: \(validAnswered)/\(validSent)",
-                "malformed refused: \(malformedRefused)/\(malformedSent)",
-                "records stored: \(recordsStored), duplicates acknowledged: \(duplicatesAcknowledged), read back: \(recordsReadBack)",
-                String(
-                    format: "latency of valid requests: median %.1f ms, p99 %.1f ms, max %.1f ms",
-                    latencyMedian * 1000, latencyP99 * 1000, latencyMaximum * 1000),
-            ] + progressLines + failures.map { "failure: \($0)" }
-                + (failuresNotKept > 0 ? ["failure: \(failuresNotKept) more not shown"] : [])
-                + [passed ? "load test: ok" : "load test: FAILED (\(failureCount) failure(s))"]
-        }
-
-        private var progressLines: [String] {
-            guard progress.sent > 0 else { return [] }
-            let latencies = progress.latencies
-            let p99 = latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
-            return [
-                "progress reports: \(progress.sent) sent (\(String(format: "%.0f", progress.rate(elapsedSeconds: elapsedSeconds)))/s), "
-                    + "\(progress.acknowledged) acknowledged, \(progress.readBack) read back, \(progress.lateTicks) late ticks",
-                String(
-                    format: "latency of progress reports: median %.1f ms, p99 %.1f ms",
-                    (latencies.isEmpty ? 0 : latencies[latencies.count / 2]) * 1000, p99 * 1000),
-            ]
-        }
-
-        mutating func fail(_ message: String) {
-            if failures.count < 50 { failures.append(message) } else { failuresNotKept += 1 }
-        }
-
-        mutating func merge(_ other: Report) {
-            validSent += other.validSent
-            validAnswered += other.validAnswered
-            malformedSent += other.malformedSent
-            malformedRefused += other.malformedRefused
-            recordsStored += other.recordsStored
-            duplicatesAcknowledged += other.duplicatesAcknowledged
-            for failure in other.failures { fail(failure) }
-            failuresNotKept += other.failuresNotKept
-        }
-    }
-
-    /// Runs the clients, then reads every job back.
+    /// Runs the phases (records only, then with progress jobs records beside progress), then reads
+    /// every job back.
     ///
     /// - Returns: the report; ``Report/passed`` is the verdict.
     package func run() -> Report {
-        let results = Mutex<(report: Report, latencies: [Double], stored: [String: [PerformanceRecord]])>(
-            (Report(), [], [:]))
+        let acknowledged = AcknowledgedRecords(clients: clients)
+        var sessions = (0..<clients).map { ClientSession(test: self, client: $0, acknowledged: acknowledged) }
+        var report = Report()
         let start = LogTimestamp.now()
-        let deadline = start + duration
-        let group = DispatchGroup()
-        let progress = Mutex<(ProgressTally, [Int], Report)>((ProgressTally(), [], Report()))
+        report.phases.append(runPhase("records only", &sessions, acknowledged, withProgress: false, into: &report))
         if progressJobs > 0 {
-            group.enter()
-            let test = self
-            Thread {
-                var failures = Report()
-                let (tally, perJob) = test.runProgress(from: start, until: deadline, into: &failures)
-                progress.withLock { $0 = (tally, perJob, failures) }
-                group.leave()
-            }.start()
+            report.phases.append(
+                runPhase("records + progress", &sessions, acknowledged, withProgress: true, into: &report))
         }
-        for client in 0..<clients {
-            group.enter()
-            let test = self
-            Thread {
-                var session = ClientSession(test: test, client: client)
-                session.run(until: deadline)
-                results.withLock {
-                    $0.report.merge(session.report)
-                    $0.latencies += session.latencies
-                    $0.stored[session.job] = session.stored
-                }
-                group.leave()
-            }.start()
-        }
-        group.wait()
-        var (report, latencies, stored) = results.withLock { $0 }
         report.elapsedSeconds = LogTimestamp.now() - start
-        var (tally, acknowledged, progressFailures) = progress.withLock { $0 }
-        report.merge(progressFailures)
-        verifyProgress(acknowledged: acknowledged, into: &tally, report: &report)
-        report.progress = tally
+        var latencies: [Double] = []
+        for session in sessions {
+            report.merge(session.report)
+            latencies += session.latencies
+        }
+        if progressJobs > 0 {
+            var tally = report.progress
+            tally.seconds = report.phases[1].seconds
+            verifyProgress(into: &tally, report: &report)
+            report.progress = tally
+        }
         latencies.sort()
         if !latencies.isEmpty {
             report.latencyMedian = latencies[latencies.count / 2]
             report.latencyP99 = latencies[min(latencies.count - 1, latencies.count * 99 / 100)]
             report.latencyMaximum = latencies[latencies.count - 1]
         }
-        for (job, records) in stored.sorted(by: { $0.key < $1.key }) where !records.isEmpty {
-            verify(job: job, expected: records, into: &report)
+        for session in sessions where !session.stored.isEmpty {
+            verify(job: session.job, expected: session.stored, into: &report)
         }
         return report
+    }
+
+    /// Runs every session, the scraper and (`withProgress`) the progress senders for `duration`
+    /// seconds; the sessions carry on from where the last phase left them.
+    private func runPhase(
+        _ name: String, _ sessions: inout [ClientSession], _ acknowledged: AcknowledgedRecords, withProgress: Bool,
+        into report: inout Report
+    ) -> Report.Phase {
+        let requestsBefore = sessions.reduce(0) { $0 + $1.report.validSent + $1.report.malformedSent }
+        let start = LogTimestamp.now()
+        let deadline = start + duration
+        let group = DispatchGroup()
+        let finished = Mutex<[Int: ClientSession]>([:])
+        let sideResults = Mutex<(progress: ProgressTally?, scrapes: ScrapeTally?, failures: Report)>(
+            (nil, nil, Report()))
+        let test = self
+        if withProgress {
+            group.enter()
+            Thread {
+                var failures = Report()
+                let tally = test.runProgress(from: start, until: deadline, into: &failures)
+                sideResults.withLock {
+                    $0.progress = tally
+                    $0.failures.merge(failures)
+                }
+                group.leave()
+            }.start()
+        }
+        if scrapeInterval > 0 {
+            group.enter()
+            Thread {
+                var failures = Report()
+                let tally = test.runScraper(from: start, until: deadline, acknowledged: acknowledged, into: &failures)
+                sideResults.withLock {
+                    $0.scrapes = tally
+                    $0.failures.merge(failures)
+                }
+                group.leave()
+            }.start()
+        }
+        for (index, session) in sessions.enumerated() {
+            group.enter()
+            Thread {
+                var session = session
+                session.run(until: deadline)
+                finished.withLock { $0[index] = session }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        let seconds = LogTimestamp.now() - start
+        sessions = finished.withLock { finished in sessions.indices.map { finished[$0]! } }
+        let (tally, scrapes, failures) = sideResults.withLock { $0 }
+        report.merge(failures)
+        if let tally { report.progress = tally }
+        if let scrapes { report.scrapes.add(scrapes) }
+        let requests = sessions.reduce(0) { $0 + $1.report.validSent + $1.report.malformedSent } - requestsBefore
+        return Report.Phase(name: name, requests: requests, seconds: seconds)
     }
 
     /// Reads `job`'s records back and checks they are exactly `expected`, each once, in order.
@@ -204,11 +184,21 @@ package struct CoordinatorLoadTest: Sendable {
     }
 }
 
+/// The number of records each client has had acknowledged so far, for the scraper to expect.
+final class AcknowledgedRecords: Sendable {
+    let counts: Mutex<[Int]>
+
+    init(clients: Int) {
+        counts = Mutex(Array(repeating: 0, count: clients))
+    }
+}
+
 /// One client's loop: its job, the records it stored and its tally.
-private struct ClientSession {
+private struct ClientSession: Sendable {
     let test: CoordinatorLoadTest
     let client: Int
     let job: String
+    let acknowledged: AcknowledgedRecords
     var report = CoordinatorLoadTest.Report()
     var latencies: [Double] = []
     /// Records acknowledged with 201, in the order they were stored.
@@ -216,10 +206,11 @@ private struct ClientSession {
     private var requestIndex = 0
     private var malformedIndex = 0
 
-    init(test: CoordinatorLoadTest, client: Int) {
+    init(test: CoordinatorLoadTest, client: Int, acknowledged: AcknowledgedRecords) {
         self.test = test
         self.client = client
         self.job = "\(test.jobPrefix)-\(client)"
+        self.acknowledged = acknowledged
     }
 
     mutating func run(until deadline: Double) {
@@ -246,8 +237,9 @@ private struct ClientSession {
         case 1: read("/healthz")
         case 2, 6: repost()
         case 3: read("/v1/jobs/\(job)/best")
-        case 5: read(validIndex % 32 == 5 ? "/v1/jobs/\(job)/records" : "/v1/jobs")
-        default: read("/metrics")
+        // A worker reads its own job; `/metrics`, `/v1/jobs` and `/` are the scraper's.
+        case 5: read(validIndex % 32 == 5 ? "/v1/jobs/\(job)/records" : "/v1/jobs/\(job)")
+        default: read("/v1/jobs/\(job)/best")
         }
     }
 
@@ -268,6 +260,7 @@ private struct ClientSession {
                 report.validAnswered += 1
                 report.recordsStored += 1
                 stored.append(record)
+                acknowledged.counts.withLock { $0[client] = stored.count }
             } else {
                 report.fail(
                     "new record \(job) epoch \(record.epoch): \(response.status) \(response.bodyText.prefix(200))")

@@ -48,6 +48,9 @@ package struct StepBenchmark: Sendable {
     package var comparedMicroBatchSize: Int?
     /// Parameter slots left untrained, as `trainer.freeze` leaves them (see ``GhostNetModel/freeze(_:)``).
     package var frozenSlots: Set<Int> = []
+    /// Training only: keep a weight average with this decay, updated after every step, as
+    /// `trainer.ema_decay` does (see ``WeightEMA``); nil keeps none.
+    package var emaDecay: Double?
 
     /// - Precondition: `batchSize ≥ 2` for training (batch norm needs two values per channel),
     ///   `threads ≥ 1`, `steps ≥ 1`, `warmupSteps ≥ 0`.
@@ -96,6 +99,7 @@ package struct StepBenchmark: Sendable {
 
         var model = GhostNetModel(configuration: configuration, seed: seed)
         model.freeze(frozenSlots)
+        var average = kind == .training ? emaDecay.map { WeightEMA(decay: $0, startingAt: model) } : nil
         var random = SeededRandom(seed: seed, streams: 7)
         let size = configuration.imageSize
         let images = Tensor(shape: [batchSize, size, size, GhostNetStructure.imageChannels]) { values in
@@ -140,7 +144,9 @@ package struct StepBenchmark: Sendable {
             let start = KernelProfiler.monotonicNanoseconds()
             var exposed = 0
             switch kind {
-            case .training: exposed = try trainer.step(&model, images: images, labels: labels)
+            case .training:
+                exposed = try trainer.step(&model, images: images, labels: labels)
+                average?.update(from: model)
             case .inference: _ = try model.evaluate(images: images)
             }
             let elapsed = KernelProfiler.monotonicNanoseconds() - start
@@ -192,11 +198,14 @@ package struct StepBenchmark: Sendable {
     }
 
     /// The trainer's memory model for this run: passes of the largest size; split passes are
-    /// copies of the fixed batch, which then stays resident beside them (the trainer's pipeline).
+    /// copies of the fixed batch, which then stays resident beside them (the trainer's pipeline);
+    /// the weight average, frozen slots and precision as the run has them.
     func predictedPeakBytes(passSizes: [Int]) -> Int {
         let model = MemoryModel(
             structure: GhostNetStructure(configuration: configuration), imageSize: configuration.imageSize,
-            pipelineImages: passSizes.count > 1 ? batchSize : 0)
+            pipelineImages: passSizes.count > 1 ? batchSize : 0,
+            options: MemoryModel.Options(
+                keepsWeightAverage: emaDecay != nil, frozenSlots: frozenSlots, precision: Precision.current))
         return model.peakBytes(microBatch: passSizes.max() ?? batchSize)
     }
 

@@ -1,9 +1,12 @@
 // bfloat16 for CGEMMKernels: round-to-nearest-even conversion, the emulated path's rounding of fp32 operands,
 // the pair-interleaved packing of both operands, and the AVX512-BF16 micro-kernel (`vdpbf16ps`) that
-// multiplies them with fp32 accumulation. The portable kernel reads the same packed layout in plain C, so the
-// packing is checked on every CPU; the native kernel is kept to the same loop shape so that it is correct by
-// construction and checked against the emulated path where the CPU has AVX512_BF16.
+// multiplies them with fp32 accumulation. The portable kernel reads the same packed layout in plain C and
+// follows Intel's definition of `vdpbf16ps` step for step (order, rounding, DAZ/FTZ), so the packing and the
+// instruction's arithmetic are checked on every CPU; the native kernel keeps the same loop shape and is
+// checked against both where the CPU has AVX512_BF16.
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include <immintrin.h>
@@ -73,22 +76,26 @@ void CGEMMKernels_convertBF16(const float *a, long lda, int transposed, long m, 
     }
 }
 
-/// `rows` (≤ 6) rows of A times one panel with `vdpbf16ps`: each step broadcasts a row's pair to all 16
-/// lanes and adds `a[2p]·b[2p][j] + a[2p+1]·b[2p+1][j]` to column `j`'s fp32 sum.
-__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) static void tileNative(
-    long rows, long pairs, const unsigned int *a, const unsigned int *panel, float *c, long ldc, int accumulate) {
+/// `rows` (≤ 6, a constant after inlining, so the twelve accumulators stay in registers) rows of A times one
+/// panel with `vdpbf16ps`: each step broadcasts a row's pair to all 16 lanes and adds
+/// `a[2p+1]·b[2p+1][j]`, then `a[2p]·b[2p][j]`, to column `j`'s fp32 sum.
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"), always_inline)) static inline void tileNativeRows(
+    const int rows, long pairs, const unsigned int *a, const unsigned int *panel, float *c, long ldc, int accumulate) {
     __m512 low[bf16TileRows], high[bf16TileRows];
-    for (int row = 0; row < bf16TileRows; row++) low[row] = high[row] = _mm512_setzero_ps();
+#pragma clang loop unroll(full)
+    for (int row = 0; row < rows; row++) low[row] = high[row] = _mm512_setzero_ps();
     for (long pair = 0; pair < pairs; pair++) {
         const __m512bh panelLow = (__m512bh)_mm512_loadu_si512(panel + pair * bf16Width);
         const __m512bh panelHigh = (__m512bh)_mm512_loadu_si512(panel + pair * bf16Width + 16);
-        for (long row = 0; row < rows; row++) {
+#pragma clang loop unroll(full)
+        for (int row = 0; row < rows; row++) {
             const __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[row * pairs + pair]);
             low[row] = _mm512_dpbf16_ps(low[row], x, panelLow);
             high[row] = _mm512_dpbf16_ps(high[row], x, panelHigh);
         }
     }
-    for (long row = 0; row < rows; row++) {
+#pragma clang loop unroll(full)
+    for (int row = 0; row < rows; row++) {
         float *target = c + row * ldc;
         if (accumulate) {
             low[row] = _mm512_add_ps(low[row], _mm512_loadu_ps(target));
@@ -99,7 +106,30 @@ __attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) static void tile
     }
 }
 
-/// The same tile in plain C: per column, the pair's two products added to the running fp32 sum.
+/// ``tileNativeRows`` for 1–6 rows, each row count its own unrolled copy (a tile's last rows need not be six).
+__attribute__((target("avx512bf16,avx512f,avx512bw,avx512vl"))) static void tileNative(
+    long rows, long pairs, const unsigned int *a, const unsigned int *panel, float *c, long ldc, int accumulate) {
+    switch (rows) {
+    case 6: tileNativeRows(6, pairs, a, panel, c, ldc, accumulate); break;
+    case 5: tileNativeRows(5, pairs, a, panel, c, ldc, accumulate); break;
+    case 4: tileNativeRows(4, pairs, a, panel, c, ldc, accumulate); break;
+    case 3: tileNativeRows(3, pairs, a, panel, c, ldc, accumulate); break;
+    case 2: tileNativeRows(2, pairs, a, panel, c, ldc, accumulate); break;
+    default: tileNativeRows(1, pairs, a, panel, c, ldc, accumulate); break;
+    }
+}
+
+/// A bf16 as `vdpbf16ps` reads it: a denormal (zero exponent) is taken as a zero of its sign (DAZ).
+static inline float bf16Operand(unsigned short bits) {
+    return CGEMMKernels_bf16ToFloat((bits & 0x7f80u) == 0 ? (unsigned short)(bits & 0x8000u) : bits);
+}
+
+/// A `vdpbf16ps` result: a denormal is flushed to a zero of its sign (FTZ).
+static inline float flushedToZero(float value) { return fabsf(value) < FLT_MIN ? copysignf(0.0f, value) : value; }
+
+/// The same tile in plain C, step for step as Intel defines `vdpbf16ps` (SDM, "VDPBF16PS"): per column, the
+/// pair's high product and then its low product added to the running fp32 sum, each as a fused multiply-add
+/// rounded to nearest even whatever MXCSR says, denormal inputs read as zero and denormal sums flushed to zero.
 static void tilePortable(
     long rows, long pairs, const unsigned int *a, const unsigned int *panel, float *c, long ldc, int accumulate) {
     for (long row = 0; row < rows; row++) {
@@ -107,9 +137,9 @@ static void tilePortable(
             float sum = 0;
             for (long pair = 0; pair < pairs; pair++) {
                 const unsigned int x = a[row * pairs + pair], w = panel[pair * bf16Width + column];
-                sum += CGEMMKernels_bf16ToFloat((unsigned short)x) * CGEMMKernels_bf16ToFloat((unsigned short)w)
-                    + CGEMMKernels_bf16ToFloat((unsigned short)(x >> 16))
-                        * CGEMMKernels_bf16ToFloat((unsigned short)(w >> 16));
+                sum = flushedToZero(
+                    fmaf(bf16Operand((unsigned short)(x >> 16)), bf16Operand((unsigned short)(w >> 16)), sum));
+                sum = flushedToZero(fmaf(bf16Operand((unsigned short)x), bf16Operand((unsigned short)w), sum));
             }
             c[row * ldc + column] = accumulate ? c[row * ldc + column] + sum : sum;
         }

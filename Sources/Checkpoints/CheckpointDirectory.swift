@@ -49,6 +49,12 @@ package struct CheckpointDirectory: Sendable {
             optimizerURL: url.appendingPathComponent(stem + Self.optimizerSuffix))
     }
 
+    /// The optimizer file beside a model file: `X.safetensors` → `X.optimizer.safetensors`.
+    package static func optimizerPath(ofModelFile modelPath: String) -> String {
+        (modelPath.hasSuffix(modelSuffix) ? String(modelPath.dropLast(modelSuffix.count)) : modelPath)
+            + optimizerSuffix
+    }
+
     private static func padded(_ value: Int, _ width: Int) -> String {
         let digits = String(value)
         return String(repeating: "0", count: max(0, width - digits.count)) + digits

@@ -113,16 +113,7 @@ package struct TrainingCheckpoint: Sendable {
             try ModelParameters.checkValues(stored, named: name, in: optimizerPath)
             return slot.isConvolutionWeight ? Convolution2DGeometry.fromPyTorchLayout(stored) : stored
         }
-        var average: ModelParameters?
-        if optimizerFile.names.contains(where: { $0.hasPrefix(Self.averagePrefix) }) {
-            let tensors = try structure.tensors.map { spec throws -> Tensor in
-                let name = Self.averagePrefix + spec.name
-                let stored = try optimizerFile.tensor(named: name)
-                try ModelParameters.checkValues(stored, named: name, in: optimizerPath)
-                return stored
-            }
-            average = ModelParameters(structure: structure, orderedTensors: tensors)
-        }
+        let average = try Self.average(in: optimizerFile, structure: structure)
         self.init(parameters: checkpoint.parameters, momentum: momentum, state: state, average: average)
         let buffers = structure.tensors.filter { !$0.isTrainable }
         rankStatistics = try (0..<Self.rankStatisticsCount(optimizerFile.names)).map { rank throws in
@@ -131,6 +122,63 @@ package struct TrainingCheckpoint: Sendable {
                 let stored = try optimizerFile.tensor(named: name)
                 try ModelParameters.checkValues(stored, named: name, in: optimizerPath)
                 return stored
+            }
+        }
+    }
+
+    /// The weights' moving average a run with `trainer.ema_decay` saved beside the model file at
+    /// `modelPath` (the `ema.` tensors of its optimizer file), to evaluate it (`eval --weights ema`).
+    ///
+    /// - Throws: ``ModelFileError`` naming the model file when no optimizer file lies beside it or that
+    ///   file holds no `ema.` tensors, and naming the optimizer file when an average tensor is missing,
+    ///   mis-shaped, NaN or infinite; ``SafeTensorsError`` when it cannot be read.
+    package static func average(besideModelFile modelPath: String, structure: GhostNetStructure) throws
+        -> ModelParameters
+    {
+        let optimizerPath = CheckpointDirectory.optimizerPath(ofModelFile: modelPath)
+        let none = "no weight average (ema.*) to evaluate: the run that wrote it had no trainer.ema_decay"
+        guard FileManager.default.fileExists(atPath: optimizerPath) else {
+            throw ModelFileError(
+                .tensors, path: modelPath, "\(none), or its optimizer file \(optimizerPath) is missing")
+        }
+        let file = try SafeTensorsFile(contentsOf: optimizerPath) { header throws(ModelFileError) in
+            guard header.entries.contains(where: { $0.name.hasPrefix(averagePrefix) }) else {
+                throw ModelFileError(.tensors, path: modelPath, "\(none) (\(optimizerPath) holds no ema.* tensor)")
+            }
+            try checkEntries(averageEntries(structure), in: header, path: optimizerPath)
+        }
+        return try average(in: file, structure: structure)!
+    }
+
+    /// The `ema.` tensors of an optimizer file, checked for finite values; nil when it holds none.
+    private static func average(in file: SafeTensorsFile, structure: GhostNetStructure) throws -> ModelParameters? {
+        guard file.names.contains(where: { $0.hasPrefix(averagePrefix) }) else { return nil }
+        let tensors = try structure.tensors.map { spec throws -> Tensor in
+            let name = averagePrefix + spec.name
+            let stored = try file.tensor(named: name)
+            try ModelParameters.checkValues(stored, named: name, in: file.path)
+            return stored
+        }
+        return ModelParameters(structure: structure, orderedTensors: tensors)
+    }
+
+    /// The name, shape and role of every `ema.` tensor of `structure`'s average.
+    private static func averageEntries(_ structure: GhostNetStructure) -> [(String, [Int], String)] {
+        structure.tensors.map { (averagePrefix + $0.name, $0.shape, "moving average") }
+    }
+
+    /// Requires each `expected` tensor (name, shape, role) among `stored`, as F32 of that shape.
+    private static func checkEntries(
+        _ expected: [(String, [Int], String)], in header: SafeTensorsHeader, path: String
+    ) throws(ModelFileError) {
+        let stored = Dictionary(header.entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for (name, shape, what) in expected {
+            guard let entry = stored[name] else {
+                throw ModelFileError(.tensors, path: path, "no \(what) '\(name)'")
+            }
+            guard entry.dtype == .float32, entry.shape == shape else {
+                throw ModelFileError(
+                    .tensors, path: path, "'\(name)' is \(entry.dtype.rawValue) \(entry.shape), expected F32 \(shape)")
             }
         }
     }
@@ -153,24 +201,15 @@ package struct TrainingCheckpoint: Sendable {
     private static func checkOptimizerHeader(
         _ header: SafeTensorsHeader, slots: [TensorSlot], average: GhostNetStructure, path: String
     ) throws(ModelFileError) {
-        let stored = Dictionary(header.entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var expected = slots.map { (momentumPrefix + $0.name, $0.pytorchShape, "momentum buffer") }
         if header.entries.contains(where: { $0.name.hasPrefix(averagePrefix) }) {
-            expected += average.tensors.map { (averagePrefix + $0.name, $0.shape, "moving average") }
+            expected += averageEntries(average)
         }
         let buffers = average.tensors.filter { !$0.isTrainable }
         for rank in 0..<rankStatisticsCount(header.entries.map(\.name)) {
             expected += buffers.map { (rankStatisticsName(rank: rank, $0.name), $0.shape, "rank's running statistic") }
         }
-        for (name, shape, what) in expected {
-            guard let entry = stored[name] else {
-                throw ModelFileError(.tensors, path: path, "no \(what) '\(name)'")
-            }
-            guard entry.dtype == .float32, entry.shape == shape else {
-                throw ModelFileError(
-                    .tensors, path: path, "'\(name)' is \(entry.dtype.rawValue) \(entry.shape), expected F32 \(shape)")
-            }
-        }
+        try checkEntries(expected, in: header, path: path)
         guard header.entries.count == expected.count else {
             let known = Set(expected.map(\.0))
             let extra = header.entries.map(\.name).filter { !known.contains($0) }

@@ -29,11 +29,22 @@ package struct APIError: HTTPResponseError, CustomStringConvertible {
 }
 
 /// JSON responses from ordered values, so record keys keep their order on the way out too.
-enum JSONResponse {
+package enum JSONResponse {
     static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        make(serialized: value.serialized, status: status)
+    }
+
+    /// A response from JSON text already serialized.
+    static func make(serialized: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
+            body: .init(byteBuffer: ByteBuffer(string: serialized + "\n")))
+    }
+
+    /// The `/v1/jobs` body rendered from scratch: every job's summary (see `job`), in name order.
+    /// The route serves the same text from `JobFragmentCache`.
+    package static func jobList(_ state: CoordinatorState) -> JSONValue {
+        .object([("jobs", .array(state.allJobNames.map { job($0, in: state, detailed: false) }))])
     }
 
     static func records(_ records: [PerformanceRecord]) -> JSONValue {
@@ -241,14 +252,7 @@ package enum CoordinatorRoutes {
                 ]))
         }
         router.get("/v1/jobs") { _, _ -> Response in
-            let state = service.snapshot
-            return JSONResponse.make(
-                .object([
-                    (
-                        "jobs",
-                        .array(state.allJobNames.map { JSONResponse.job($0, in: state, detailed: false) })
-                    )
-                ]))
+            JSONResponse.make(serialized: service.jobsJSON)
         }
         router.get("/healthz") { _, _ -> Response in
             JSONResponse.make(.object([("status", .string("ok"))]))
@@ -256,7 +260,7 @@ package enum CoordinatorRoutes {
         router.get("/metrics") { _, _ -> Response in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: MetricsText.render(service.snapshot))))
+                body: .init(byteBuffer: ByteBuffer(string: service.metricsText)))
         }
         router.get("/") { _, _ -> Response in
             Response(

@@ -1,7 +1,8 @@
 // The coordinator's logic between HTTP and storage: accept a record, commit it, update the best
 // set, log the Best values line when the set changed; accept progress and the supervisor's state
 // changes, commit them, log and store state changes and stragglers, find stalled jobs on the clock;
-// append TensorBoard events when asked to; answer queries from memory.
+// append TensorBoard events when asked to; answer queries from memory (`/metrics` and `/v1/jobs`
+// from per-job fragments kept until the job changes).
 
 import Logging
 import PerformanceRecords
@@ -22,6 +23,7 @@ package final class CoordinatorService: Sendable {
     /// The TensorBoard event writer, with `--tensorboard-dir`.
     package let tensorBoard: TensorBoardWriter?
     private let state: Mutex<CoordinatorState>
+    private let fragments = JobFragmentCache()
     /// Seconds since 1970; injected so tests can drive stalls without waiting.
     private let clock: @Sendable () -> Double
 
@@ -70,6 +72,12 @@ package final class CoordinatorService: Sendable {
 
     /// A snapshot of the in-memory state.
     package var snapshot: CoordinatorState { state.withLock { $0 } }
+
+    /// The `/metrics` page of the current state (re-rendering only the jobs changed since the last read).
+    package var metricsText: String { fragments.metricsText(snapshot) }
+
+    /// The `/v1/jobs` body of the current state (re-rendering only the jobs changed since the last read).
+    package var jobsJSON: String { fragments.jobsJSON(snapshot) }
 
     /// Commits `record` to `job` unless its key is taken or the job cannot take it; when the
     /// record joins the best set, logs the job's Best values line after the commit. The work does

@@ -1,6 +1,7 @@
 // The coordinator's in-memory state: each job's records, best set and accuracy maxima, kept up to
 // date per committed record at a cost independent of the job's history, each job's progress and
-// lifecycle (JobProgress), plus request counters.
+// lifecycle (JobProgress), a revision per job that counts its changes (for JobFragmentCache), plus
+// request counters.
 
 import PerformanceRecords
 
@@ -60,6 +61,9 @@ package struct CoordinatorState: Sendable {
     package private(set) var jobs: [String: JobRecords] = [:]
     /// The progress and lifecycle state of every job that sent a progress report.
     package private(set) var progress: [String: JobProgress] = [:]
+    /// Per job, the number of changes to its records or progress: along one history of states, equal
+    /// revisions mean an unchanged job, so a rendering of it can be reused (`JobFragmentCache`).
+    package private(set) var revisions: [String: Int] = [:]
     /// Records stored (new rows) since start, including reloaded ones.
     package private(set) var storedCount = 0
     /// Records received over HTTP since start: stored, duplicate or conflicting.
@@ -81,7 +85,8 @@ package struct CoordinatorState: Sendable {
 
     /// Applies a committed progress report of `job` that arrived at `now` (see `JobProgress.apply`).
     package mutating func apply(_ report: ProgressUpdate, job: String, now: Double) -> ProgressEvents {
-        progress[job, default: JobProgress(name: job, now: now)].apply(report, now: now)
+        revisions[job, default: 0] += 1
+        return progress[job, default: JobProgress(name: job, now: now)].apply(report, now: now)
     }
 
     /// Marks every job stalled that missed its reports by `now`; returns the jobs that changed.
@@ -89,7 +94,10 @@ package struct CoordinatorState: Sendable {
         var changed: [(job: String, events: ProgressEvents)] = []
         for name in progress.keys.sorted() {
             let events = progress[name]!.checkStall(now: now)
-            if events.stateChange != nil { changed.append((name, events)) }
+            if events.stateChange != nil {
+                revisions[name, default: 0] += 1
+                changed.append((name, events))
+            }
         }
         return changed
     }
@@ -97,11 +105,13 @@ package struct CoordinatorState: Sendable {
     /// Applies a committed state change of `job` from its supervisor (see `JobProgress.apply`); a
     /// job may be known by its state changes before its first report.
     package mutating func apply(_ change: JobStateReport, job: String, now: Double) -> ProgressEvents {
-        progress[job, default: JobProgress(name: job, now: now)].apply(change, now: now)
+        revisions[job, default: 0] += 1
+        return progress[job, default: JobProgress(name: job, now: now)].apply(change, now: now)
     }
 
     /// Restores `job`'s last stored state and its line (after its reports were replayed).
     package mutating func restore(state: JobState, job: String, since: Double, line: String) {
+        revisions[job, default: 0] += 1
         progress[job, default: JobProgress(name: job, now: since)].restore(state: state, since: since, line: line)
     }
 
@@ -111,6 +121,7 @@ package struct CoordinatorState: Sendable {
     @discardableResult
     package mutating func append(_ record: PerformanceRecord, job: String) -> Bool {
         storedCount += 1
+        revisions[job, default: 0] += 1
         return jobs[job, default: JobRecords(name: job, configuredObjectives: objectives)].append(record)
     }
 

@@ -47,6 +47,10 @@ struct BenchStepOptions: ParsableArguments {
         try OptionRange.check("--steps", steps, 1...10_000)
         try OptionRange.check("--warmup", warmup, 0...10_000)
         try OptionRange.checkInputBatch(batch: batch, imageSize: imageSize)
+        guard precision != .reference else {
+            throw ValidationError(
+                "--precision reference (float64 sums) is for `model grad`, not timed: use fp32 or bf16")
+        }
     }
 
     /// The benchmark of `kind` these options describe.
@@ -130,6 +134,11 @@ struct BenchTrainCommand: ParsableCommand {
             valueName: "prefixes"))
     var freeze: String?
 
+    @Option(
+        name: .customLong("ema-decay"), parsing: .unconditional,
+        help: "Keep a weight average with this decay, updated after every step, as trainer.ema_decay ([0, 1)).")
+    var emaDecay: Double?
+
     /// The prefixes of --freeze.
     private var frozenPrefixes: [String] { freeze?.split(separator: ",").map(String.init) ?? [] }
 
@@ -138,6 +147,7 @@ struct BenchTrainCommand: ParsableCommand {
             throw ValidationError("bench train sets OpenBLAS threads with --threads, not --openblas-threads")
         }
         if let microBatch { try OptionRange.check("--micro-batch", microBatch, 2...options.batch) }
+        try OptionRange.check("--ema-decay", emaDecay, ConfigurationKeys.emaDecay)
         if let comparedMicroBatch {
             try OptionRange.check("--compare-micro-batch", comparedMicroBatch, 2...options.batch)
         }
@@ -147,6 +157,7 @@ struct BenchTrainCommand: ParsableCommand {
         var benchmark = try options.benchmark(.training)
         benchmark.microBatchSize = microBatch
         benchmark.comparedMicroBatchSize = comparedMicroBatch
+        benchmark.emaDecay = emaDecay
         let names = FrozenParameters.parameterNames(of: GhostNetStructure(configuration: benchmark.configuration))
         if let problem = FrozenParameters.problems(frozenPrefixes, names: names).first {
             throw ValidationError("--freeze: \(problem)")

@@ -14,11 +14,18 @@ extension DiagnoseCommand {
                 "Load-test a running coordinator with valid and malformed requests, then check every stored record.",
             discussion: """
                 --clients threads each own the job PREFIX-N and, for --duration seconds, post new records (up to \
-                --records-per-client), re-post stored ones (answered as duplicates), read the API and, every \
-                --malformed-interval requests, send a malformed request (broken JSON, NaN, missing field, oversized \
-                body, bad job name, path trick, unknown route, conflicting record, non-HTTP bytes, body cut short). \
-                With --progress-jobs N, N more jobs (PREFIX-progress-N) each post a progress report every \
-                --progress-interval seconds throughout, as rank 0 of N running jobs would. \
+                --records-per-client), re-post stored ones (answered as duplicates), read what a worker reads \
+                (/healthz and their own job: summary, best set, records) and, every --malformed-interval \
+                requests, send a malformed request (broken JSON, NaN, missing field, oversized body, bad job \
+                name, path trick, unknown route, conflicting record, non-HTTP bytes, body cut short). \
+                The pages that grow with the number of jobs are read by one scraper: /metrics and /v1/jobs every \
+                --scrape-interval seconds (Prometheus scrapes every 15 s by default), the dashboard / every 10 s \
+                (as an open one reloads itself); each answer must count every record the clients had \
+                acknowledged before it. \
+                With --progress-jobs N, a second phase of --duration seconds follows the records-only one: the \
+                same clients again while N more jobs (PREFIX-progress-N) each post a progress report every \
+                --progress-interval seconds, as rank 0 of N running jobs would, from --progress-senders \
+                threads. The summary gives the clients' request rate in both phases and their ratio. \
                 Afterwards every job is read back and compared with the records and progress reports the \
                 coordinator acknowledged. \
                 Prints a summary ending in 'load test: ok'; exits non-zero on any unanswered valid request, \
@@ -31,7 +38,7 @@ extension DiagnoseCommand {
         @Option(parsing: .unconditional, help: "Concurrent clients (1-64).")
         var clients = 20
 
-        @Option(parsing: .unconditional, help: "Seconds of load (0-300, more than 0).")
+        @Option(parsing: .unconditional, help: "Seconds of load per phase (0-300, more than 0).")
         var duration = 30.0
 
         @Option(
@@ -56,9 +63,21 @@ extension DiagnoseCommand {
         @Option(parsing: .unconditional, help: "Seconds between two progress reports of one job (0.1-3600).")
         var progressInterval = 1.0
 
+        @Option(
+            parsing: .unconditional,
+            help: "Threads posting the progress reports, each for its share of the jobs in turn (1-1000).")
+        var progressSenders = 32
+
+        @Option(
+            parsing: .unconditional,
+            help: "Seconds between two scrapes of /metrics and /v1/jobs (0-3600; 0: no scraper).")
+        var scrapeInterval = 1.0
+
         func validate() throws {
             try OptionRange.check("--progress-jobs", progressJobs, 0...100_000)
             try OptionRange.check("--progress-interval", progressInterval, 0.1...3600)
+            try OptionRange.check("--progress-senders", progressSenders, 1...1000)
+            try OptionRange.check("--scrape-interval", scrapeInterval, 0...3600)
             try OptionRange.check("--clients", clients, 1...64)
             guard duration > 0 else { throw ValidationError("--duration must be more than 0 seconds, got \(duration)") }
             try OptionRange.check("--duration", duration, 0...300)
@@ -80,6 +99,8 @@ extension DiagnoseCommand {
             test.jobPrefix = jobPrefix
             test.progressJobs = progressJobs
             test.progressInterval = progressInterval
+            test.progressSenders = progressSenders
+            test.scrapeInterval = scrapeInterval
             test.token = try tokenFile.map { path throws(HTTPClientError) in try BearerToken.read(from: path) }
             let report = test.run()
             for line in report.lines { print(line) }

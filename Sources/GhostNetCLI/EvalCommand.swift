@@ -1,10 +1,12 @@
-// `ghostnet-d eval`: its options and configuration, then the library's checkpoint evaluation on a
-// launched worker.
+// `ghostnet-d eval`: its options (which checkpoints, which of their weights) and configuration, then
+// the library's checkpoint evaluation on a launched worker.
 
 import ArgumentParser
 import Distributed
 import Foundation
 import Training
+
+extension CheckpointEvaluation.Weights: ExpressibleByArgument {}
 
 /// `ghostnet-d eval`: validation accuracy of saved checkpoints (the seed's `eval.py`).
 struct EvalCommand: ParsableCommand {
@@ -22,7 +24,10 @@ struct EvalCommand: ParsableCommand {
             when none could be evaluated. Batches run as micro-batches of at most runtime.micro_batch_size \
             images, else of the size the memory planner chooses under runtime.memory_limit (as in training; \
             'memory plan: ...' is logged); batch norm uses its running statistics, so the split does not \
-            change the metrics.
+            change the metrics. --weights ema evaluates each checkpoint's weight average instead (the ema.* \
+            tensors that a run with trainer.ema_decay keeps in the optimizer file beside the model file, as \
+            timm's validate.py --use-ema); a checkpoint without one is reported by name and skipped. The log \
+            names the weights evaluated, and the record's accuracy_top1 is theirs.
             """)
 
     @Option(help: "The YAML configuration file with an eval step (see conf/eval.yml).")
@@ -35,6 +40,9 @@ struct EvalCommand: ParsableCommand {
 
     @Option(help: "One checkpoint file to evaluate instead of a folder.")
     var checkpoint: String?
+
+    @Option(help: "Which weights of each checkpoint: model (the trained weights) or ema (the weight average).")
+    var weights: CheckpointEvaluation.Weights = .model
 
     @Option(help: "The ImageNet-layout dataset folder (eval.dataset.common.data_path).")
     var dataPath: String?
@@ -60,7 +68,7 @@ struct EvalCommand: ParsableCommand {
         do {
             try CheckpointEvaluation(
                 configuration: configuration, step: step, dataset: launch.dataset, communicator: launch.communicator,
-                ranksOnServer: launch.worker.identity.ranksOnServer
+                ranksOnServer: launch.worker.identity.ranksOnServer, weights: weights
             ).run(files: files, logger: launch.logger, coordinator: launch.coordinator)
         } catch {
             try launch.exit(after: error)

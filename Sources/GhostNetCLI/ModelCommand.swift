@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Checkpoints
+import Foundation
 import GhostNet
 import TensorEngine
 
@@ -15,7 +16,8 @@ struct ModelCommand: ParsableCommand {
         commandName: "model",
         abstract: "Describe GhostNet-D networks, create, run, export, import and average model checkpoints.",
         subcommands: [
-            Summary.self, Initialize.self, Forward.self, Gradient.self, Export.self, Import.self, Average.self,
+            Summary.self, Initialize.self, Forward.self, Gradient.self, GradientError.self, Export.self, Import.self,
+            Average.self,
         ])
 }
 
@@ -181,7 +183,10 @@ extension ModelCommand {
 
         @OptionGroup var network: NetworkOptions
 
-        @Option(help: "The matrix products' precision: fp32, or bf16 (operands rounded to bf16, fp32 sums).")
+        @Option(
+            help: ArgumentHelp(
+                "The matrix products' precision: fp32, bf16 (operands rounded to bf16, fp32 sums), or reference "
+                    + "(fp32 operands, float64 sums, each output rounded once; see `model grad-error`)."))
         var precision: Precision = .fp32
 
         func run() throws {
@@ -193,5 +198,91 @@ extension ModelCommand {
             }
             print("wrote \(files.output): loss \(loss) (\(precision.label))")
         }
+    }
+
+    /// `ghostnet-d model grad-error`.
+    struct GradientError: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "grad-error",
+            abstract: "Measure fp32's and bf16's parameter gradients against float64-accumulated products.",
+            discussion: """
+                Initialises the network from --seed, draws --batch random images and labels from the same seed, \
+                and computes the mean cross-entropy's gradient (batch norm in training mode) with `model grad`'s \
+                three precisions: fp32, bf16 and reference (every matrix product's fp32 operands summed in \
+                float64, each output rounded once; batch norm, ReLU, pooling and the loss are fp32 in all \
+                three). Prints per parameter tensor ‖g − g_ref‖/‖g_ref‖ and max|g − g_ref|/max|g_ref| for fp32 \
+                and bf16 and the ratio of the relative errors, then a summary per stage. Exits 1 when a ratio \
+                exceeds the bound docs/PERFORMANCE.md derives (\(Int(GradientPrecisionErrors.ratioBound))).
+                """)
+
+        @OptionGroup var network: NetworkOptions
+
+        @Option(parsing: .unconditional, help: "Images in the batch (2-256; training batch norm needs two).")
+        var batch = 4
+
+        @Option(parsing: .unconditional, help: "Seed of the weights, images and labels (0-\(UInt64.max)).")
+        var seed: UInt64 = 0
+
+        func validate() throws {
+            try OptionRange.check("--batch", batch, 2...256)
+            try OptionRange.checkInputBatch(batch: batch, imageSize: network.imageSize)
+        }
+
+        func run() throws {
+            let configuration = try network.makeConfiguration()
+            let (images, labels) = GradientPrecisionErrors.syntheticBatch(
+                configuration: configuration, batch: batch, seed: seed)
+            let errors = try GradientPrecisionErrors(
+                model: GhostNetModel(configuration: configuration, seed: seed), images: images, labels: labels)
+            for line in errors.reportLines { print(line) }
+            if errors.rows.contains(where: { !($0.ratio <= GradientPrecisionErrors.ratioBound) }) {
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+extension GradientPrecisionErrors {
+    /// The per-tensor table, a summary per stage (the name's first component; `conv1`/`bn1` are the stem) and
+    /// the bound's verdict, as Markdown tables.
+    fileprivate var reportLines: [String] {
+        func scientific(_ value: Double) -> String { String(format: "%.2e", value) }
+        func ratio(_ value: Double) -> String { String(format: "%.0f", value) }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        var lines = [
+            "loss: fp32 \(losses.fp32), bf16 \(losses.bf16), reference \(losses.reference)", "",
+            "| tensor | scalars | fp32 ‖Δ‖/‖g‖ | fp32 max | bf16 ‖Δ‖/‖g‖ | bf16 max | bf16/fp32 |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for row in rows {
+            lines.append(
+                "| \(row.name) | \(row.scalars) | \(scientific(row.fp32.relative)) | \(scientific(row.fp32.largest)) | "
+                    + "\(scientific(row.bf16.relative)) | \(scientific(row.bf16.largest)) | \(ratio(row.ratio)) |")
+        }
+        lines += [
+            "",
+            "| stage | tensors | fp32 ‖Δ‖/‖g‖ median / max | bf16 ‖Δ‖/‖g‖ median / max | bf16/fp32 min / median / max |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        let stages = Dictionary(grouping: rows) { row in
+            let stage = String(row.name.prefix { $0 != "." })
+            return stage.hasPrefix("layer") || stage == "fc" ? stage : "stem"
+        }
+        for stage in ["stem", "layer1", "layer2", "layer3", "layer4", "fc"] {
+            guard let group = stages[stage] else { continue }
+            let (fp32, bf16, ratios) = (group.map(\.fp32.relative), group.map(\.bf16.relative), group.map(\.ratio))
+            lines.append(
+                "| \(stage) | \(group.count) | \(scientific(median(fp32))) / \(scientific(fp32.max()!)) | "
+                    + "\(scientific(median(bf16))) / \(scientific(bf16.max()!)) | "
+                    + "\(ratio(ratios.min()!)) / \(ratio(median(ratios))) / \(ratio(ratios.max()!)) |")
+        }
+        let exceeding = rows.filter { !($0.ratio <= Self.ratioBound) }.map(\.name)
+        lines.append("")
+        lines.append(
+            exceeding.isEmpty
+                ? "bf16/fp32 ≤ \(ratio(Self.ratioBound)) (the documented bound) for all \(rows.count) tensors"
+                : "bf16/fp32 exceeds the documented bound \(ratio(Self.ratioBound)) for: "
+                    + exceeding.joined(separator: ", "))
+        return lines
     }
 }

@@ -1,5 +1,5 @@
 // How the command line shows what a worker reports: its start-up notes and the error that ended a
-// run, on standard error where they must not mix with a command's output.
+// run, on standard error where they must not mix with a command's output; which commands are workers.
 
 import ArgumentParser
 import Training
@@ -7,6 +7,13 @@ import Training
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// The commands a job runs on every rank (under `mpirun`, `ghostnet-d launch` or a scheduler): every
+/// way they end is a ``WorkerExitStatus``, whose class tells the supervisor whether to restart them.
+protocol WorkerCommand {}
+
+extension TrainCommand: WorkerCommand {}
+extension EvalCommand: WorkerCommand {}
 
 /// Diagnostics that must not mix with a command's standard output.
 enum StandardError {

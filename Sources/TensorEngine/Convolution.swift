@@ -130,9 +130,7 @@ private func convolve(
         input: input.shape, output: outputShape, geometry: geometry, limits: limits)
     return Tensor(shape: outputShape) { output in
         input.withUnsafeBufferPointer { input in
-            weight.withUnsafeBufferPointer { weight in
-                plan.forward(input: input.baseAddress!, weight: weight.baseAddress!, output: output.baseAddress!)
-            }
+            plan.forward(input: input.baseAddress!, weight: weight, output: output.baseAddress!)
         }
     }
 }
@@ -168,20 +166,16 @@ package func conv2d(
             input: input.shape, output: outputShape, geometry: geometry, limits: ConvolutionLimits())
         return Tensor(shape: outputShape) { output in
             input.withUnsafeBufferPointer { inputValues in
-                weight.withUnsafeBufferPointer { weightValues in
-                    scale.withUnsafeBufferPointer { scaleValues in
-                        shift.withUnsafeBufferPointer { shiftValues in
-                            residual.withUnsafeBaseAddress { residual in
-                                let output = output.baseAddress!
-                                plan.forward(
-                                    input: inputValues.baseAddress!, weight: weightValues.baseAddress!, output: output
-                                ) { _, rows in
-                                    let first = rows.lowerBound * channels
-                                    scaleAndShiftRows(
-                                        output + first, output + first, rows: rows.count, channels: channels,
-                                        scale: scaleValues.baseAddress!, shift: shiftValues.baseAddress!,
-                                        adding: residual.map { $0 + first }, clampAtZero: clampAtZero)
-                                }
+                scale.withUnsafeBufferPointer { scaleValues in
+                    shift.withUnsafeBufferPointer { shiftValues in
+                        residual.withUnsafeBaseAddress { residual in
+                            let output = output.baseAddress!
+                            plan.forward(input: inputValues.baseAddress!, weight: weight, output: output) { _, rows in
+                                let first = rows.lowerBound * channels
+                                scaleAndShiftRows(
+                                    output + first, output + first, rows: rows.count, channels: channels,
+                                    scale: scaleValues.baseAddress!, shift: shiftValues.baseAddress!,
+                                    adding: residual.map { $0 + first }, clampAtZero: clampAtZero)
                             }
                         }
                     }
@@ -205,11 +199,9 @@ package func conv2dWithChannelMoments(
         let moments = ChannelMoments(channels: channels, parts: plan.forwardParts)
         let output = Tensor(shape: outputShape) { output in
             input.withUnsafeBufferPointer { input in
-                weight.withUnsafeBufferPointer { weight in
-                    let output = output.baseAddress!
-                    plan.forward(input: input.baseAddress!, weight: weight.baseAddress!, output: output) { part, rows in
-                        moments.add(output + rows.lowerBound * channels, rows: rows.count, part: part)
-                    }
+                let output = output.baseAddress!
+                plan.forward(input: input.baseAddress!, weight: weight, output: output) { part, rows in
+                    moments.add(output + rows.lowerBound * channels, rows: rows.count, part: part)
                 }
             }
         }
@@ -318,22 +310,18 @@ private func convolveBackward(
     var gradWeight = Tensor(shape: weightGradient ? weight.shape : [1])
     gradOutput.withUnsafeBufferPointer { gradOutput in
         input.withUnsafeBufferPointer { input in
-            weight.withUnsafeBufferPointer { weight in
-                gradWeight.withUnsafeMutableBufferPointer { gradWeightElements in
-                    let gradWeight = weightGradient ? gradWeightElements.baseAddress! : nil
-                    if gradInput != nil {
-                        gradInput!.withUnsafeMutableBufferPointer { gradInput in
-                            plan.backward(
-                                gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
-                                weight: weight.baseAddress!, gradWeight: gradWeight,
-                                gradInput: gradInput.baseAddress!, accumulate: accumulate)
-                        }
-                    } else {
+            gradWeight.withUnsafeMutableBufferPointer { gradWeightElements in
+                let gradWeight = weightGradient ? gradWeightElements.baseAddress! : nil
+                if gradInput != nil {
+                    gradInput!.withUnsafeMutableBufferPointer { gradInput in
                         plan.backward(
-                            gradOutput: gradOutput.baseAddress!, input: input.baseAddress!,
-                            weight: weight.baseAddress!, gradWeight: gradWeight, gradInput: nil,
-                            accumulate: false)
+                            gradOutput: gradOutput.baseAddress!, input: input.baseAddress!, weight: weight,
+                            gradWeight: gradWeight, gradInput: gradInput.baseAddress!, accumulate: accumulate)
                     }
+                } else {
+                    plan.backward(
+                        gradOutput: gradOutput.baseAddress!, input: input.baseAddress!, weight: weight,
+                        gradWeight: gradWeight, gradInput: nil, accumulate: false)
                 }
             }
         }
@@ -380,8 +368,9 @@ struct ConvolutionPlan {
 
     /// Computes the output; when `epilogue` is given, calls it on every block of output rows right
     /// after the GEMM wrote the block (while it is in cache), from the thread `part` that wrote it.
+    /// `weight` (OHWI) is the tensor itself: in bf16 its conversion is cached (``ConvertedWeights``).
     func forward(
-        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        input: UnsafePointer<Float>, weight: Tensor, output: UnsafeMutablePointer<Float>,
         epilogue: OutputBlockEpilogue? = nil
     ) {
         if let winograd {
@@ -389,7 +378,7 @@ struct ConvolutionPlan {
         }
         if geometry.isPointwise, epilogue == nil {
             GEMM.multiply(
-                transposeB: true, m: rows, n: outputChannels, k: columns, a: input, b: weight, c: output,
+                m: rows, a: input, weight: weight, transposeB: true, k: columns, n: outputChannels, c: output,
                 threads: threads)
             return
         }
@@ -397,7 +386,7 @@ struct ConvolutionPlan {
         // while the other's GEMM keeps the FMA units busy, instead of both waiting on one copy. The
         // weight is prepared for the GEMMs once, not for every block.
         let bands = forwardParts
-        GEMM.withSharedOperand(transposeB: true, k: columns, n: outputChannels, b: weight) { weight in
+        GEMM.withWeightOperand(weight, transposeB: true, k: columns, n: outputChannels) { weight in
             inParallel(bands) { part in
                 let bandRows = share(part, of: bands, in: rows)
                 forwardChunks(
@@ -440,7 +429,7 @@ struct ConvolutionPlan {
     /// what `gradInput` holds when `accumulate` is true).
     /// A nil `gradWeight` skips the weight gradient (a frozen layer): only the input gradient is computed.
     func backward(
-        gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>, weight: Tensor,
         gradWeight: UnsafeMutablePointer<Float>?, gradInput: UnsafeMutablePointer<Float>?, accumulate: Bool
     ) {
         if geometry.isPointwise {
@@ -452,10 +441,17 @@ struct ConvolutionPlan {
             }
             if let gradInput {
                 GEMM.multiply(
-                    m: rows, n: columns, k: outputChannels, a: gradOutput, b: weight, beta: accumulate ? 1 : 0,
-                    c: gradInput, threads: threads)
+                    m: rows, a: gradOutput, weight: weight, transposeB: false, k: outputChannels, n: columns,
+                    beta: accumulate ? 1 : 0, c: gradInput, threads: threads)
             }
             return
+        }
+        if Precision.current == .reference {
+            return weight.withUnsafeBufferPointer { weight in
+                referenceBackward(
+                    gradOutput: gradOutput, input: input, weight: weight.baseAddress!, gradWeight: gradWeight,
+                    gradInput: gradInput, accumulate: accumulate)
+            }
         }
         if let winograd {
             if let gradWeight {
@@ -471,31 +467,42 @@ struct ConvolutionPlan {
         // and sums its own weight gradient; the partial sums are added in part order afterwards.
         let parts = min(threads, batch)
         let weightCount = gradWeight == nil ? 0 : outputChannels * columns
-        Workspace.withScratch(count: (parts - 1) * weightCount) { partialWeights in
-            inParallel(parts) { part in
-                let images = share(part, of: parts, in: batch)
-                backwardChunks(
-                    images: images, gradOutput: gradOutput, input: input, weight: weight,
-                    gradWeight: part == 0
-                        ? gradWeight
-                        : gradWeight.map { _ in
-                            partialWeights.baseAddress! + (part - 1) * weightCount
-                        },
-                    gradInput: gradInput, accumulate: accumulate, gemmThreads: parts == 1 ? threads : 1)
-            }
-            if let gradWeight {
-                addPartialSums(
-                    partialWeights.baseAddress!, parts: parts - 1, rows: 1, columns: weightCount, into: gradWeight,
-                    totalStride: weightCount)
+        withInputGradientOperand(weight, needed: gradInput != nil) { weight in
+            Workspace.withScratch(count: (parts - 1) * weightCount) { partialWeights in
+                inParallel(parts) { part in
+                    let images = share(part, of: parts, in: batch)
+                    backwardChunks(
+                        images: images, gradOutput: gradOutput, input: input, weight: weight,
+                        gradWeight: part == 0
+                            ? gradWeight
+                            : gradWeight.map { _ in
+                                partialWeights.baseAddress! + (part - 1) * weightCount
+                            },
+                        gradInput: gradInput, accumulate: accumulate, gemmThreads: parts == 1 ? threads : 1)
+                }
+                if let gradWeight {
+                    addPartialSums(
+                        partialWeights.baseAddress!, parts: parts - 1, rows: 1, columns: weightCount,
+                        into: gradWeight, totalStride: weightCount)
+                }
             }
         }
+    }
+
+    /// Calls `body` with the input gradient's `op(W)`, the OHWI weight as `[C_out, KH·KW·C_in]`, prepared
+    /// once for every chunk (in bf16, the cached conversion), or with nil when no input gradient is `needed`.
+    private func withInputGradientOperand(
+        _ weight: Tensor, needed: Bool, _ body: (GEMM.SharedOperand?) -> Void
+    ) {
+        guard needed else { return body(nil) }
+        GEMM.withWeightOperand(weight, transposeB: false, k: outputChannels, n: columns) { body($0) }
     }
 
     /// Both gradients of the images `images`: the weight gradient written to `gradWeight`, the
     /// input gradient into those images of `gradInput` (each skipped when nil).
     private func backwardChunks(
         images: Range<Int>, gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
-        weight: UnsafePointer<Float>, gradWeight: UnsafeMutablePointer<Float>?,
+        weight: GEMM.SharedOperand?, gradWeight: UnsafeMutablePointer<Float>?,
         gradInput: UnsafeMutablePointer<Float>?, accumulate: Bool, gemmThreads: Int
     ) {
         let inputImageFloats = height * width * inputChannels
@@ -518,10 +525,9 @@ struct ConvolutionPlan {
                         a: chunkGradOutput, b: scratch.baseAddress!, beta: firstRow == rows.lowerBound ? 0 : 1,
                         c: gradWeight, threads: gemmThreads)
                 }
-                if let gradInput {
+                if let gradInput, let weight {
                     GEMM.multiply(
-                        m: rowCount, n: columns, k: outputChannels,
-                        a: chunkGradOutput, b: weight, c: scratch.baseAddress!, threads: gemmThreads)
+                        m: rowCount, a: chunkGradOutput, b: weight, c: scratch.baseAddress!, threads: gemmThreads)
                     scatterColumns(scratch.baseAddress!, rows: chunkRows, into: gradInput)
                 }
             }
@@ -532,7 +538,7 @@ struct ConvolutionPlan {
     /// in-bounds kernel taps of one kernel row: those taps read `kernelColumnCount·C_in` contiguous
     /// input floats starting at `offset`.
     @inline(__always)
-    private func forEachInputRun(
+    func forEachInputRun(
         rows: Range<Int>,
         _ body: (_ row: Int, _ inputOffset: Int, _ kernelRow: Int, _ firstKernelColumn: Int, _ kernelColumns: Int) ->
             Void
@@ -560,8 +566,7 @@ struct ConvolutionPlan {
     }
 
     /// Writes the im2col rows `rows` (each `[KH, KW, C_in]`, zeros for padding) to `columns`.
-    private func gatherColumns(input: UnsafePointer<Float>, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>)
-    {
+    func gatherColumns(input: UnsafePointer<Float>, rows: Range<Int>, into columns: UnsafeMutablePointer<Float>) {
         let kernel = geometry.kernelSize
         let channels = inputChannels
         let rowLength = self.columns

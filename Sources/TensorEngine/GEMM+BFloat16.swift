@@ -1,6 +1,7 @@
 // GEMM's bf16 products (``Precision/bf16``): both operands rounded to bfloat16, fp32 accumulation — on the
 // AVX512-BF16 kernel with operands packed as bf16 pairs where the CPU has it and `op(B)` is whole 32-column
-// panels, otherwise emulated (operands rounded but kept as floats, multiplied by the fp32 kernels).
+// panels, otherwise emulated (operands rounded but kept as floats, multiplied by the fp32 kernels). The
+// conversions of `op(B)` that weights' products reuse are in GEMM+WeightOperands.swift.
 
 internal import CGEMMKernels
 
@@ -42,37 +43,6 @@ extension GEMM {
         }
     }
 
-    /// ``withSharedOperands(count:transposeB:k:n:b:matrixStride:ldb:_:)`` in bf16: `op(B)` converted once
-    /// for every product that shares it — packed as bf16 pairs for the native kernel, or rounded and then
-    /// prepared for the fp32 kernels (the emulated path, which rounds each `A` as it multiplies).
-    static func withBF16SharedOperands<Result>(
-        count: Int, transposeB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, matrixStride: Int, ldb: Int,
-        _ body: ([SharedOperand]) throws -> Result
-    ) rethrows -> Result {
-        let kernel = BFloat16Kernel.preferred
-        if kernel != .emulated, n % bf16PanelWidth == 0, k > 0 {
-            return try withBF16Panels(
-                count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride, ldb: ldb
-            ) { panels in
-                try body(panels.map { SharedOperand(k: k, n: n, form: .bf16Pairs($0, native: kernel == .native)) })
-            }
-        }
-        let (rows, columns) = transposeB ? (n, k) : (k, n)
-        return try Workspace.withScratch(count: max(count * rows * columns, 1)) { scratch in
-            let rounded = scratch.baseAddress!
-            for index in 0..<count {
-                roundToBF16(
-                    rows: rows, columns: columns, b + index * matrixStride, ldb, into: rounded + index * rows * columns)
-            }
-            return try withFP32SharedOperands(
-                count: count, transposeB: transposeB, k: k, n: n, b: rounded, matrixStride: rows * columns,
-                ldb: columns
-            ) { operands in
-                try body(operands.map { SharedOperand(k: $0.k, n: $0.n, form: $0.form, roundsA: true) })
-            }
-        }
-    }
-
     /// The emulated bf16 product with a shared operand: `A` rounded into scratch, then the fp32 product.
     static func multiplyRoundingA(
         m: Int, a: UnsafePointer<Float>, lda: Int, b: SharedOperand, beta: Float, c: UnsafeMutablePointer<Float>,
@@ -84,6 +54,14 @@ extension GEMM {
             multiply(
                 m: m, a: scratch.baseAddress!, lda: b.k, b: SharedOperand(k: b.k, n: b.n, form: b.form), beta: beta,
                 c: c, ldc: ldc, threads: threads)
+        }
+    }
+
+    /// `count` floats of `source` rounded to bf16 into `target`.
+    static func roundToBF16(count: Int, _ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+        inFlatBands(count: count) { elements in
+            CGEMMKernels_roundToBF16(
+                1, elements.count, source + elements.lowerBound, 0, target + elements.lowerBound, 0)
         }
     }
 
@@ -102,14 +80,29 @@ extension GEMM {
         count: Int, transposeB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, matrixStride: Int, ldb: Int,
         _ body: ([UnsafePointer<UInt32>]) throws -> Result
     ) rethrows -> Result {
-        let words = CGEMMKernels_bf16Pairs(k) * n
+        let words = bf16PanelWords(k: k, n: n)
         return try withWordScratch(count: count * words) { panels in
-            try body(
-                (0..<count).map { index in
-                    CGEMMKernels_packBF16(
-                        b + index * matrixStride, ldb, transposeB ? 1 : 0, k, n, panels + index * words)
-                    return UnsafePointer(panels + index * words)
-                })
+            packBF16(
+                count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride, ldb: ldb,
+                into: panels)
+            return try body((0..<count).map { UnsafePointer(panels + $0 * words) })
+        }
+    }
+
+    /// The 32-bit words of one `k × n` `op(B)` packed as panels of bf16 pairs.
+    static func bf16PanelWords(k: Int, n: Int) -> Int { CGEMMKernels_bf16Pairs(k) * n }
+
+    /// Packs `count` matrices `op(B)` (`matrixStride` floats apart) as panels of bf16 pairs, one after another
+    /// (``bf16PanelWords(k:n:)`` words each), on up to ``threadCount`` threads.
+    static func packBF16(
+        count: Int, transposeB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, matrixStride: Int, ldb: Int,
+        into panels: UnsafeMutablePointer<UInt32>
+    ) {
+        let words = bf16PanelWords(k: k, n: n)
+        inRowBands(rows: count, rowLength: k * n) { matrices in
+            for index in matrices {
+                CGEMMKernels_packBF16(b + index * matrixStride, ldb, transposeB ? 1 : 0, k, n, panels + index * words)
+            }
         }
     }
 

@@ -85,6 +85,11 @@ package enum GEMM {
                 transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                 b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
         }
+        if kernel == nil, Precision.current == .reference {
+            return multiplyReference(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
         let packs = !transposeA && alpha == 1 && (beta == 0 || beta == 1)
         if packs, case .packed(let instructions) = kernel ?? sharedOperandKernel(k: k, n: n),
             n % instructions.panelWidth == 0
@@ -235,7 +240,8 @@ extension GEMM {
 extension GEMM {
     /// The `op(B)` of products `A · op(B)` that share it (a convolution's weight, for each block of
     /// its rows), prepared once: packed into the packed kernels' panels when they compute these
-    /// products, otherwise left as it is for OpenBLAS. Valid only inside the closure that made it.
+    /// products, otherwise left as it is for OpenBLAS, or in bf16 a converted weight
+    /// (``ConvertedWeights``). Valid only inside the closure that made it.
     package struct SharedOperand {
         /// Rows (the products' shared dimension) and columns of `op(B)`.
         let k: Int, n: Int
@@ -257,38 +263,17 @@ extension GEMM {
         n <= 1024 && k <= 1024 ? packedKernel : .openBLAS
     }
 
-    /// Calls `body` with `op(B)` (`B` stored `[n, k]` when `transposeB`, else `[k, n]`, row stride
-    /// `ldb`) prepared for any number of products ``multiply(m:a:lda:b:beta:c:ldc:threads:)``.
-    package static func withSharedOperand<Result>(
-        transposeB: Bool = false, k: Int, n: Int, b: UnsafePointer<Float>, ldb: Int? = nil,
-        _ body: (SharedOperand) throws -> Result
-    ) rethrows -> Result {
-        try withSharedOperands(count: 1, transposeB: transposeB, k: k, n: n, b: b, matrixStride: 0, ldb: ldb) {
-            try body($0[0])
-        }
-    }
-
-    /// ``withSharedOperand(transposeB:k:n:b:ldb:_:)`` for `count` matrices of the same shape,
-    /// `matrixStride` floats apart (a Winograd convolution's transformed filters, one per position).
-    package static func withSharedOperands<Result>(
-        count: Int, transposeB: Bool = false, k: Int, n: Int, b: UnsafePointer<Float>, matrixStride: Int,
-        ldb: Int? = nil, _ body: ([SharedOperand]) throws -> Result
-    ) rethrows -> Result {
-        let ldb = ldb ?? (transposeB ? k : n)
-        if Precision.current == .bf16 {
-            return try withBF16SharedOperands(
-                count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride, ldb: ldb, body)
-        }
-        return try withFP32SharedOperands(
-            count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride, ldb: ldb, body)
-    }
-
-    /// ``withSharedOperands(count:transposeB:k:n:b:matrixStride:ldb:_:)`` for fp32 products.
+    /// Calls `body` with `count` matrices `op(B)` of the same shape, `matrixStride` floats apart (`B` stored
+    /// `[n, k]` when `transposeB`, else `[k, n]`, row stride `ldb`), prepared for fp32 products
+    /// ``multiply(m:a:lda:b:beta:c:ldc:threads:)``, and for ``Precision/reference`` ones, which take `op(B)`
+    /// unpacked. Weights' products reach it through ``withWeightOperand(_:transposeB:k:n:_:)``.
     static func withFP32SharedOperands<Result>(
         count: Int, transposeB: Bool, k: Int, n: Int, b: UnsafePointer<Float>, matrixStride: Int, ldb: Int,
         _ body: ([SharedOperand]) throws -> Result
     ) rethrows -> Result {
-        if case .packed(let instructions) = sharedOperandKernel(k: k, n: n), n % instructions.panelWidth == 0 {
+        if Precision.current != .reference, case .packed(let instructions) = sharedOperandKernel(k: k, n: n),
+            n % instructions.panelWidth == 0
+        {
             return try withPackedOperands(
                 instructions, count: count, transposeB: transposeB, k: k, n: n, b: b, matrixStride: matrixStride,
                 ldb: ldb, body)
@@ -322,6 +307,9 @@ extension GEMM {
     ) {
         let (k, n) = (b.k, b.n)
         let (lda, ldc) = (lda ?? k, ldc ?? n)
+        if Precision.current == .reference {
+            return multiplyReference(m: m, a: a, lda: lda, b: b, beta: beta, c: c, ldc: ldc, threads: threads)
+        }
         if b.roundsA {
             return multiplyRoundingA(m: m, a: a, lda: lda, b: b, beta: beta, c: c, ldc: ldc, threads: threads)
         }

@@ -1,4 +1,5 @@
-// The fully connected layer's kernels: `y = x · weightᵀ + bias` as one GEMM, and its three gradients.
+// The fully connected layer's kernels: `y = x · weightᵀ + bias` as one GEMM, and its three gradients (the
+// weight's products through GEMM's weight operands, whose bf16 conversions are cached).
 
 /// A fully connected layer, `y = x · weightᵀ + bias`, as one GEMM.
 ///
@@ -18,11 +19,9 @@ package func linear(_ input: Tensor, weight: Tensor, bias: Tensor) -> Tensor {
                 }
             }
             input.withUnsafeBufferPointer { input in
-                weight.withUnsafeBufferPointer { weight in
-                    GEMM.multiply(
-                        transposeB: true, m: rows, n: outputs, k: features,
-                        a: input.baseAddress!, b: weight.baseAddress!, beta: 1, c: output.baseAddress!)
-                }
+                GEMM.multiply(
+                    m: rows, a: input.baseAddress!, weight: weight, transposeB: true, k: features, n: outputs, beta: 1,
+                    c: output.baseAddress!)
             }
         }
     }
@@ -46,7 +45,13 @@ package func linearBackward(
             "linear backward: gradient \(gradOutput.shape) does not match input \(input.shape) "
                 + "and weight \(weight.shape)")
         let flatGradOutput = gradOutput.reshaped(to: [rows, outputs])
-        let gradInput = matmul(flatGradOutput, weight).reshaped(to: input.shape)
+        let gradInput = Tensor(shape: input.shape) { gradInput in
+            flatGradOutput.withUnsafeBufferPointer { gradOutput in
+                GEMM.multiply(
+                    m: rows, a: gradOutput.baseAddress!, weight: weight, transposeB: false, k: outputs, n: features,
+                    c: gradInput.baseAddress!)
+            }
+        }
         let gradWeight = matmul(flatGradOutput, input.reshaped(to: [rows, features]), transposeA: true)
         // The bias gradient sums over rows: the rows viewed as the pixels of one image.
         let gradBias = sumOverPixels(flatGradOutput.reshaped(to: [1, 1, rows, outputs])).reshaped(to: [outputs])

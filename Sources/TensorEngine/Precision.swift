@@ -1,5 +1,6 @@
-// The precision the engine's matrix products run in (fp32, or bf16 operands with fp32 accumulation), how a
-// configuration's `fp32 | bf16 | auto` resolves on this CPU, and which bf16 kernel computes the products.
+// The precision the engine's matrix products run in (fp32, bf16 operands with fp32 accumulation, or the
+// float64-accumulated reference), how a configuration's `fp32 | bf16 | auto` resolves on this CPU, and which
+// bf16 kernel computes the products.
 
 /// The arithmetic of the engine's matrix products: every convolution, linear layer and their gradients.
 ///
@@ -11,6 +12,10 @@
 package enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
     case fp32
     case bf16
+    /// Every product's fp32 operands taken exactly, summed in float64 and each output rounded once to fp32;
+    /// no Winograd, no packed fp32 kernels (GEMM+Float64Reference.swift). The yardstick `model grad-error`
+    /// measures fp32 and bf16 against: slow, not for training.
+    case reference
 
     /// The precision of the products started from this task (and the engine threads it hands work to).
     @TaskLocal package static var current: Precision = .fp32
@@ -22,6 +27,7 @@ package enum Precision: String, Sendable, CaseIterable, CustomStringConvertible 
         switch self {
         case .fp32: "fp32"
         case .bf16: "bf16 (\(BFloat16Kernel.preferred.label))"
+        case .reference: "reference (fp32 operands, float64 sums, each output rounded once)"
         }
     }
 }

@@ -62,7 +62,8 @@ package struct Tensor: Sendable {
     }
 
     /// Calls `body` with the elements for writing, first copying them if the storage is shared.
-    /// The pointer must not escape `body`.
+    /// The pointer must not escape `body`. Every write to a tensor's elements goes through here, and
+    /// ends by bumping the storage's version (which invalidates its ``ConvertedWeights``).
     @inlinable
     package mutating func withUnsafeMutableBufferPointer<R, E: Error>(
         _ body: (UnsafeMutableBufferPointer<Float>) throws(E) -> R
@@ -70,6 +71,7 @@ package struct Tensor: Sendable {
         if !isKnownUniquelyReferenced(&storage) {
             storage = storage.copy()
         }
+        defer { storage.version &+= 1 }
         return try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
     }
 

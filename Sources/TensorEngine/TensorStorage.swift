@@ -20,6 +20,9 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let count: Int
     /// The block's size in bytes (its size class when it is large).
     let capacity: Int
+    /// Bumped when each write through ``Tensor/withUnsafeMutableBufferPointer(_:)`` ends: with the storage's
+    /// identity, what keeps a weight's bf16 conversions (``ConvertedWeights``) from outliving its values.
+    @usableFromInline var version = 0
 
     @usableFromInline
     init(uninitializedCount count: Int) {

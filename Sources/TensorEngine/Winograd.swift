@@ -60,7 +60,7 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
 
     /// See ``WinogradTiling/forward(plan:input:weight:output:epilogue:)``.
     func forward(
-        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+        input: UnsafePointer<Float>, weight: Tensor, output: UnsafeMutablePointer<Float>,
         epilogue: OutputBlockEpilogue?
     ) {
         correlate(
@@ -70,8 +70,7 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
 
     /// See ``WinogradTiling/inputGradient(plan:gradOutput:weight:gradInput:accumulate:)``.
     func inputGradient(
-        gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>, gradInput: UnsafeMutablePointer<Float>,
-        accumulate: Bool
+        gradOutput: UnsafePointer<Float>, weight: Tensor, gradInput: UnsafeMutablePointer<Float>, accumulate: Bool
     ) {
         correlate(
             gradOutput, channels: outputChannels, with: weight, flipped: true, into: gradInput, channels: inputChannels,
@@ -142,36 +141,35 @@ struct WinogradConvolution<Tiling: WinogradTiling> {
     /// are the input gradient's (rotated, their transform `[ξ][C_out][C_in]` read as `C_out × C_in`),
     /// and the scratch roles swap.
     private func correlate(
-        _ source: UnsafePointer<Float>, channels sourceChannels: Int, with weight: UnsafePointer<Float>,
+        _ source: UnsafePointer<Float>, channels sourceChannels: Int, with weight: Tensor,
         flipped: Bool, into destination: UnsafeMutablePointer<Float>, channels destinationChannels: Int,
         accumulate: Bool, epilogue: OutputBlockEpilogue?
     ) {
-        Workspace.withScratch(count: transformedWeightCount) { scratch in
-            let transformed = scratch.baseAddress!
+        // Each position's filters are transformed and prepared for the GEMMs once, not for every block; in
+        // bf16 once per version of the weight (``ConvertedWeights``).
+        let transform: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void = { weight, transformed in
             transformWeight(weight, flipped: flipped, into: transformed)
-            // Each position's filters are prepared for the GEMMs once, not for every block.
-            GEMM.withSharedOperands(
-                count: Self.positions, transposeB: !flipped, k: sourceChannels, n: destinationChannels, b: transformed,
-                matrixStride: outputChannels * inputChannels
-            ) { filters in
-                let parts = threads
-                inParallel(parts) { part in
-                    forEachBlock(of: part, parts: parts, zeros: sourceChannels) {
-                        block, tiles, forwardIn, forwardOut, zeros in
-                        let (sourceTiles, destinationTiles) =
-                            flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
-                        transformWindows(
-                            source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
-                        for position in 0..<Self.positions {
-                            GEMM.multiply(
-                                m: tiles, a: sourceTiles + position * tiles * sourceChannels, b: filters[position],
-                                c: destinationTiles + position * tiles * destinationChannels, threads: 1)
-                        }
-                        transformOutput(
-                            destinationTiles, channels: destinationChannels, tileRows: block, into: destination,
-                            accumulate: accumulate)
-                        epilogue?(part, pixels(ofTileRows: block))
+        }
+        GEMM.withWeightOperands(
+            weight, derivation: .winograd(tile: Self.tile, flipped: flipped), count: Self.positions,
+            transposeB: !flipped, k: sourceChannels, n: destinationChannels,
+            matrixStride: outputChannels * inputChannels, derive: transform
+        ) { filters in
+            let parts = threads
+            inParallel(parts) { part in
+                forEachBlock(of: part, parts: parts, zeros: sourceChannels) {
+                    block, tiles, forwardIn, forwardOut, zeros in
+                    let (sourceTiles, destinationTiles) = flipped ? (forwardOut, forwardIn) : (forwardIn, forwardOut)
+                    transformWindows(source, channels: sourceChannels, tileRows: block, into: sourceTiles, zeros: zeros)
+                    for position in 0..<Self.positions {
+                        GEMM.multiply(
+                            m: tiles, a: sourceTiles + position * tiles * sourceChannels, b: filters[position],
+                            c: destinationTiles + position * tiles * destinationChannels, threads: 1)
                     }
+                    transformOutput(
+                        destinationTiles, channels: destinationChannels, tileRows: block, into: destination,
+                        accumulate: accumulate)
+                    epilogue?(part, pixels(ofTileRows: block))
                 }
             }
         }
@@ -367,8 +365,10 @@ extension ConvolutionPlan {
     /// In ``Precision/bf16`` (transforms in fp32, the products' operands rounded to bf16) always
     /// F(2×2, 3×3) unless a tile is forced: its largest error measured 0.29× the bound of a direct
     /// bf16 convolution, F(4×4, 3×3)'s 5.8× (BFloat16ConvolutionTests, docs/PERFORMANCE.md).
+    /// Never in ``Precision/reference``, whose products are im2col's, summed in float64.
     var winograd: (any WinogradTiling.Type)? {
-        guard geometry.kernelSize == 3, geometry.stride == 1, geometry.padding == 1 else { return nil }
+        guard geometry.kernelSize == 3, geometry.stride == 1, geometry.padding == 1, Precision.current != .reference
+        else { return nil }
         let largeTiles = Precision.current == .fp32 && min(height, width) >= WinogradLargeTiles.minimumExtent
         let tile = winogradTile ?? (largeTiles ? 4 : 2)
         return tile == 4 ? WinogradLargeTiles.self : WinogradSmallTiles.self
@@ -401,12 +401,12 @@ protocol WinogradTiling {
     /// `output = conv(input, weight)`; `epilogue` runs on each block of output pixels right after
     /// it is written, on the thread `part` that wrote it.
     static func forward(
-        plan: ConvolutionPlan, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        output: UnsafeMutablePointer<Float>, epilogue: OutputBlockEpilogue?)
+        plan: ConvolutionPlan, input: UnsafePointer<Float>, weight: Tensor, output: UnsafeMutablePointer<Float>,
+        epilogue: OutputBlockEpilogue?)
     /// The input gradient, written to `gradInput` (added to it when `accumulate` is true).
     static func inputGradient(
-        plan: ConvolutionPlan, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        gradInput: UnsafeMutablePointer<Float>, accumulate: Bool)
+        plan: ConvolutionPlan, gradOutput: UnsafePointer<Float>, weight: Tensor, gradInput: UnsafeMutablePointer<Float>,
+        accumulate: Bool)
     /// The weight gradient `[C_out, 3, 3, C_in]`.
     static func weightGradient(
         plan: ConvolutionPlan, gradOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
@@ -415,15 +415,15 @@ protocol WinogradTiling {
 
 extension WinogradTiling {
     static func forward(
-        plan: ConvolutionPlan, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        output: UnsafeMutablePointer<Float>, epilogue: OutputBlockEpilogue?
+        plan: ConvolutionPlan, input: UnsafePointer<Float>, weight: Tensor, output: UnsafeMutablePointer<Float>,
+        epilogue: OutputBlockEpilogue?
     ) {
         WinogradConvolution<Self>(plan: plan).forward(input: input, weight: weight, output: output, epilogue: epilogue)
     }
 
     static func inputGradient(
-        plan: ConvolutionPlan, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-        gradInput: UnsafeMutablePointer<Float>, accumulate: Bool
+        plan: ConvolutionPlan, gradOutput: UnsafePointer<Float>, weight: Tensor, gradInput: UnsafeMutablePointer<Float>,
+        accumulate: Bool
     ) {
         WinogradConvolution<Self>(plan: plan).inputGradient(
             gradOutput: gradOutput, weight: weight, gradInput: gradInput, accumulate: accumulate)

@@ -1,5 +1,6 @@
-// `ghostnet-d eval` as a library: the validation accuracy of a folder of checkpoints (or one),
-// sharded over the ranks, with the per-checkpoint lines and the best one's Best values line.
+// `ghostnet-d eval` as a library: the validation accuracy of a folder of checkpoints (or one), of
+// their trained weights or their weight averages (`--weights ema`), sharded over the ranks, with the
+// per-checkpoint lines and the best one's Best values line.
 
 import Checkpoints
 import CoordinatorClient
@@ -20,10 +21,29 @@ import TensorEngine
 /// Batches run as micro-batches under `runtime.memory_limit` (or `runtime.micro_batch_size`), as in
 /// training.
 package struct CheckpointEvaluation {
+    /// Which weights of a checkpoint are evaluated (timm's `validate.py --use-ema`).
+    package enum Weights: String, Sendable, CaseIterable {
+        /// The trained parameters and running statistics of the model file.
+        case model
+        /// The weights' moving average (`trainer.ema_decay`): the `ema.` tensors of the optimizer
+        /// file beside the model file.
+        case ema
+
+        /// How the log lines name them.
+        package var label: String {
+            switch self {
+            case .model: "the trained weights (model file)"
+            case .ema: "the weight average (ema.* tensors of each checkpoint's optimizer file)"
+            }
+        }
+    }
+
     /// The evaluation of one checkpoint.
     package struct Result: Sendable {
         /// The model file evaluated.
         package var path: String
+        /// Which of its weights.
+        package var weights: Weights
         package var configuration: GhostNetConfiguration
         /// Completed epochs and steps when the checkpoint was written.
         package var epoch: Int
@@ -54,12 +74,15 @@ package struct CheckpointEvaluation {
     package let configuration: TrainingConfiguration
     /// The ranks sharing this server, which share an `auto` memory limit.
     package let ranksOnServer: Int
+    /// Which weights of each checkpoint are evaluated.
+    package let weights: Weights
 
     package init(
         configuration: TrainingConfiguration, step: TrainingConfiguration.Step, dataset: DatasetIndex,
-        communicator: any Communicator, ranksOnServer: Int = 1
+        communicator: any Communicator, ranksOnServer: Int = 1, weights: Weights = .model
     ) {
         self.configuration = configuration
+        self.weights = weights
         self.ranksOnServer = ranksOnServer
         self.step = step
         self.dataset = dataset
@@ -107,20 +130,23 @@ package struct CheckpointEvaluation {
         return files.map { URL(fileURLWithPath: folder).appendingPathComponent($0).path }
     }
 
-    /// Evaluates the checkpoint at `path` on the validation split.
+    /// Evaluates ``weights`` of the checkpoint at `path` on the validation split.
     ///
     /// All ranks first agree whether every one of them could read the checkpoint, so an unreadable
     /// file is skipped together and never leaves a rank waiting.
     ///
-    /// - Throws: ``TrainingError`` of kind `.checkpoint` (unreadable, corrupt, for another number
-    ///   of classes than the dataset has, or too large for `runtime.memory_limit`; `isCollective`),
-    ///   or from the evaluation.
+    /// - Throws: ``TrainingError`` of kind `.checkpoint` (unreadable, corrupt, without a weight
+    ///   average when ``weights`` is `.ema`, for another number of classes than the dataset has, or
+    ///   too large for `runtime.memory_limit`; `isCollective`), or from the evaluation.
     package func evaluate(checkpointAt path: String) throws(TrainingError) -> Result {
         var failure: String?
         var checkpoint: Checkpoint?
         var memoryPlan: MemoryPlan?
         do {
             checkpoint = try Checkpoint(contentsOf: path)
+            if weights == .ema, let structure = checkpoint?.parameters.structure {
+                checkpoint?.parameters = try TrainingCheckpoint.average(besideModelFile: path, structure: structure)
+            }
         } catch {
             failure = "\(error)"
         }
@@ -158,8 +184,8 @@ package struct CheckpointEvaluation {
         let metrics = try evaluation.evaluate(&model)
         let figures = PerformanceReporter.modelFigures(of: model.structure)
         return Result(
-            path: path, configuration: configuration, epoch: checkpoint.epoch, step: checkpoint.step, metrics: metrics,
-            memoryPlan: memoryPlan, flops: figures.flops, params: figures.params)
+            path: path, weights: weights, configuration: configuration, epoch: checkpoint.epoch, step: checkpoint.step,
+            metrics: metrics, memoryPlan: memoryPlan, flops: figures.flops, params: figures.params)
     }
 
     /// Evaluates every file in turn and logs the best one's `Best values` line. Rank 0 logs one
@@ -174,6 +200,7 @@ package struct CheckpointEvaluation {
     ) throws(TrainingError) -> Result {
         let reporter = communicator.rank == 0 ? PerformanceReporter(coordinator: coordinator, logger: logger) : nil
         var results: [Result] = []
+        logger.info("evaluating \(weights.label) of \(files.count) checkpoint(s)")
         for file in files {
             do {
                 let result = try evaluate(checkpointAt: file)
@@ -181,7 +208,8 @@ package struct CheckpointEvaluation {
                     logger.info("memory plan: \(result.memoryPlan.description)")
                 }
                 results.append(result)
-                logger.info("\(file): epoch \(result.epoch) step \(result.step): \(result.metrics.summary)")
+                let weights = result.weights == .ema ? " (ema weights)" : ""
+                logger.info("\(file): epoch \(result.epoch) step \(result.step)\(weights): \(result.metrics.summary)")
                 if result.metrics.loss.isFinite { reporter?.report(result.record) }
             } catch  where error.kind == .checkpoint && error.isCollective {
                 logger.warning("skipping \(file): \(error.message)")
@@ -190,7 +218,7 @@ package struct CheckpointEvaluation {
         guard let best = results.max(by: { $0.metrics.top1 < $1.metrics.top1 }) else {
             throw TrainingError(.checkpoint, "no checkpoint could be evaluated", isCollective: true)
         }
-        logger.info("best: \(best.path)")
+        logger.info("best: \(best.path) (\(best.weights.rawValue) weights)")
         // The sink writes "<time> INFO <message>", the coordinator's BestValuesLine.logLine format.
         logger.info("\(BestValuesLine.message(for: [best.record]))")
         reporter?.finish(logBestValues: false)

@@ -2,6 +2,7 @@
 // fastest that fits, from the memory model — or why no micro-batch fits, before training starts.
 
 import GhostNet
+import TensorEngine
 
 /// How one rank runs its batch under its memory limit.
 package struct MemoryPlan: Sendable, Equatable {
@@ -15,6 +16,10 @@ package struct MemoryPlan: Sendable, Equatable {
     package let limitBytes: Int
     /// Images per rank per optimizer step.
     package let batchSize: Int
+    /// The weight average's share of the prediction (`trainer.ema_decay`; 0 without one).
+    package let weightAverageBytes: Int
+    /// The bf16 converted-weight cache's share of the prediction (0 in fp32).
+    package let convertedWeightBytes: Int
 
     /// The micro-batch that runs fastest at 224² (`bench train`, issue 14: 71 % of the in-run sgemm
     /// peak at 16 against 63 % at 128). The GEMMs' long side is micro-batch × pixels, so at other
@@ -43,7 +48,8 @@ package struct MemoryPlan: Sendable, Equatable {
             let largest = sizes.max() ?? batchSize
             return MemoryPlan(
                 microBatchSize: largest, passes: sizes.count, predictedPeakBytes: model.peakBytes(microBatch: largest),
-                limitBytes: limitBytes, batchSize: batchSize)
+                limitBytes: limitBytes, batchSize: batchSize, weightAverageBytes: model.weightAverageBytes,
+                convertedWeightBytes: model.convertedWeightBytes)
         }
         let smallest = min(minimumSize, batchSize)
         guard model.fixedBytes < limitBytes else {
@@ -68,10 +74,17 @@ package struct MemoryPlan: Sendable, Equatable {
         return plan(micro)
     }
 
-    /// `micro-batch 16 × 8 passes per step, predicted peak 3.10 GB per rank (limit 19.2 GB)`.
+    /// `micro-batch 16 × 8 pass(es) per step, predicted peak 3.10 GB per rank (limit 19.2 GB)`, with
+    /// `, of which the weight average (trainer.ema_decay) 154 MB, bf16 weight cache 224 MB` for the
+    /// parts a run has.
     package var description: String {
-        "micro-batch \(microBatchSize) × \(passes) pass(es) per step, predicted peak "
-            + "\(MemoryLimit.describe(predictedPeakBytes)) per rank (limit \(MemoryLimit.describe(limitBytes)))"
+        let parts = [
+            (weightAverageBytes, "the weight average (trainer.ema_decay)"), (convertedWeightBytes, "bf16 weight cache"),
+        ].filter { $0.0 > 0 }.map { "\($0.1) \(MemoryLimit.describe($0.0))" }
+        let included = parts.isEmpty ? "" : ", of which " + parts.joined(separator: ", ")
+        return "micro-batch \(microBatchSize) × \(passes) pass(es) per step, predicted peak "
+            + "\(MemoryLimit.describe(predictedPeakBytes)) per rank\(included) "
+            + "(limit \(MemoryLimit.describe(limitBytes)))"
     }
 }
 
@@ -104,8 +117,8 @@ package struct MemoryPlanError: Error, Sendable, Equatable, CustomStringConverti
         let needed = MemoryLimit.describe(neededBytes)
         switch code {
         case .belowFixedPart:
-            return "\(limit) is below the model's fixed part (parameters, gradients, momentum, buffers) "
-                + "of \(needed); raise the limit or run fewer ranks per server"
+            return "\(limit) is below the model's fixed part (parameters, gradients, momentum, buffers and "
+                + "any weight average) of \(needed); raise the limit or run fewer ranks per server"
         case .noImageFits:
             return "\(limit) does not fit even \(microBatch ?? 1) image(s) per pass; "
                 + "the minimum needed is \(needed); raise the limit or lower the image size"
@@ -118,13 +131,19 @@ package struct MemoryPlanError: Error, Sendable, Equatable, CustomStringConverti
 
 extension TrainingConfiguration {
     /// The memory plan of `step`'s training on one of `ranksOnServer` ranks of a server, its
-    /// minimum pass size set by the batch-norm mode (`runtime.freeze_batch_norm`).
+    /// minimum pass size set by the batch-norm mode (`runtime.freeze_batch_norm`), with the weight
+    /// average and frozen prefixes of `step.trainer`.
     package func memoryPlan(
         for step: Step, structure: GhostNetStructure, ranksOnServer: Int
     ) throws(MemoryPlanError) -> MemoryPlan {
         let model = MemoryModel(
             structure: structure, imageSize: step.dataset.imageSize,
-            pipelineImages: MemoryModel.batchesInFlight * step.dataset.batchSize)
+            pipelineImages: MemoryModel.batchesInFlight * step.dataset.batchSize,
+            options: MemoryModel.Options(
+                keepsWeightAverage: step.trainer.emaDecay > 0,
+                frozenSlots: FrozenParameters.indices(
+                    step.trainer.freeze, names: FrozenParameters.parameterNames(of: structure)),
+                precision: step.trainer.precision.resolved))
         return try MemoryPlan.plan(
             model: model, imageSize: step.dataset.imageSize, batchSize: step.dataset.batchSize,
             requested: runtime.microBatchSize, minimumSize: runtime.freezeBatchNorm ? 1 : 2,

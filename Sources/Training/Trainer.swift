@@ -48,6 +48,8 @@ package final class Trainer {
     package internal(set) var state: TrainingState
     /// The weights' moving average (`trainer.ema_decay`); nil without one, and until the run starts.
     package internal(set) var average: WeightEMA?
+    /// What progress reporting has cost this rank's training threads in this process.
+    package internal(set) var progressOverhead = ProgressOverhead()
 
     let step: TrainingConfiguration.Step
     /// The input side: the rank's virtual shards of the training split, the sharded validation, mixup.
@@ -147,7 +149,6 @@ package final class Trainer {
         try settleFineTuning()
         let hosts = try announceStart()
         var lastMetrics: ValidationMetrics?
-        var progressShown = false
         // The ranks that asked to stop, once agreed: the run checkpoints and ends at the next boundary.
         var preemption: [Int] = []
         var tracker = ProgressTracker(
@@ -161,13 +162,8 @@ package final class Trainer {
                 tracker.record(
                     loss: timing.loss, dataWait: timing.dataWait, compute: timing.compute,
                     communication: timing.communication)
-                if isProgressDue {
-                    let stepInEpoch = state.stepInEpoch
-                    let report = tracker.report(
-                        epoch: epoch, stepInEpoch: stepInEpoch, learningRate: state.learningRate)
-                    try shareProgress(report, hosts: hosts, isFirst: !progressShown)
-                    progressShown = true
-                }
+                progressOverhead.addStep(seconds: timing.dataWait + timing.compute + timing.communication)
+                if isProgressDue { try reportProgress(&tracker, hosts: hosts) }
                 preemption = timing.preemptingRanks
                 // At an epoch's end the epoch's own evaluation and checkpoint come first.
                 if !preemption.isEmpty && state.stepInEpoch < stepsPerEpoch {
@@ -180,6 +176,7 @@ package final class Trainer {
             }
             output.progressSink?.finishProgress()
             try summarizeBadImages(epoch: epoch, iterators: iterators)
+            logProgressOverhead()
             state.startNextEpoch()
             try synchronizeRunningStatistics()
             if state.epoch % runtime.evalInterval == 0 || state.epoch == epochs {

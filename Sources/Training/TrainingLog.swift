@@ -105,17 +105,7 @@ package final class TrainingLogSink: Sendable {
 
     /// `2024-05-01 12:00:00.123 INFO ` for `date` in local time.
     package static func prefix(level: Logger.Level, date: Date) -> String {
-        let seconds = date.timeIntervalSince1970
-        var wholeSeconds = time_t(seconds.rounded(.down))
-        let milliseconds = min(999, Int((seconds - seconds.rounded(.down)) * 1000))
-        var parts = tm()
-        localtime_r(&wholeSeconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millisecondText =
-            milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millisecondText) "
-            + level.rawValue.uppercased() + " "
+        LogTimestamp.format(date.timeIntervalSince1970) + " " + level.rawValue.uppercased() + " "
     }
 
     private static func writeAll(_ descriptor: Int32, _ text: String) {

@@ -1,5 +1,5 @@
 // `train` and `eval` end to end through the built binary: the Best values line, bit-identical replicas and
-// mid-epoch resume under MPI, frozen batch norm across ranks, configuration errors before any collective.
+// mid-epoch resume under MPI, frozen batch norm across ranks, configuration errors (status 64) before any collective.
 
 import Checkpoints
 import Foundation
@@ -187,18 +187,43 @@ extension MPIJobs {
             let folder = try TemporaryDirectory.make(prefix: "ghostnet-cli-bad-config")
             let config = try Self.writeConfiguration(in: folder)
             let result = try mpirun(["train", "--config", config, "--set", "fully_train.trainer.epocs=3"], timeout: 60)
-            #expect(result.status != 0)
+            #expect(result.status == 64, "\(result.combined)")
             #expect(
                 result.combined.contains(
                     "fully_train.trainer.epocs: no such key; did you mean `fully_train.trainer.epochs`?"),
                 "\(result.combined)")
             let missingData = try mpirun(
                 ["train", "--config", config, "--data-path", "/nonexistent/imagenet"], timeout: 60)
-            #expect(missingData.status != 0)
+            #expect(missingData.status == 64, "\(missingData.combined)")
             #expect(
                 missingData.combined.contains(
                     "fully_train.dataset.common.data_path: /nonexistent/imagenet does not exist"),
                 "\(missingData.combined)")
+        }
+
+        /// Wherever `train` or `eval` meets a configuration error (reading the file, parsing a --set, the
+        /// schema, the paths it names), the worker exits 64, the configuration status a supervisor does
+        /// not restart, naming the file and key.
+        @Test(arguments: [
+            (["train", "--set", "fully_train.trainer.epocs=3"], "fully_train.trainer.epocs: no such key"),
+            (["train", "--set", "=3"], "--set =3: expected key.path=value"),
+            (
+                ["train", "--data-path", "/nonexistent/imagenet"],
+                "fully_train.dataset.common.data_path: /nonexistent/imagenet does not exist"
+            ),
+            (["train", "--config", "/nonexistent/train.yml"], "/nonexistent/train.yml: cannot read the configuration"),
+            (["eval", "--config", "/nonexistent/eval.yml"], "/nonexistent/eval.yml: cannot read the configuration"),
+        ])
+        func configurationErrorsExitWithTheConfigurationStatus(arguments: [String], message: String) throws {
+            let folder = try TemporaryDirectory.make(prefix: "ghostnet-cli-config-status")
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let config = try Self.writeConfiguration(in: folder)
+            let command =
+                arguments.contains("--config") ? arguments : [arguments[0], "--config", config] + arguments.dropFirst()
+            let result = try BuiltProducts.runGhostnet(command, environment: Self.noCoordinator, timeout: 60)
+            #expect(result.status == 64, "\(result.combined)")
+            #expect(result.standardError.contains("Error: invalid configuration "), "\(result.combined)")
+            #expect(result.standardError.contains(message), "\(result.combined)")
         }
     }
 }

@@ -34,6 +34,32 @@ struct FaultDriverTests {
         await coordinator.stop()
     }
 
+    @Test("with progress jobs the load test runs a records-only phase, then records beside progress, scraping both")
+    func twoPhasesWithProgress() async throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let coordinator = try await RunningCoordinator.start(dataDirectory: directory)
+        var test = CoordinatorLoadTest(endpoint: coordinator.endpoint)
+        test.clients = 2
+        test.duration = 0.6
+        test.recordsPerClient = 5
+        test.progressJobs = 6
+        test.progressSenders = 4
+        test.progressInterval = 0.2
+        test.scrapeInterval = 0.25
+        let report = try await offCooperativePool { [test] in test.run() }
+        #expect(report.passed, "\(report.lines)")
+        #expect(report.phases.map(\.name) == ["records only", "records + progress"], "\(report.lines)")
+        #expect(report.phases.allSatisfy { $0.requests > 0 && $0.seconds >= 0.6 }, "\(report.lines)")
+        #expect(
+            report.recordsRateRatio != nil && report.lines.contains { $0.hasPrefix("records rate beside progress:") })
+        // Ticks at 0, 0.2, 0.4 s of phase B for each of 6 jobs, all stored; each phase scrapes at its start
+        // at least (more when a scrape takes less than the interval).
+        #expect(report.progress.sent == 18 && report.progress.readBack == 18, "\(report.lines)")
+        #expect(report.scrapes.scrapes >= 2, "\(report.lines)")
+        await coordinator.stop()
+    }
+
     @Test("the load test reports a record stored behind its back")
     func loadTestDetectsAForeignRecord() async throws {
         let directory = try TemporaryDirectory.make()

@@ -1,5 +1,6 @@
 // bf16 rounding (nearest even, NaN kept) and bf16 matrix products on every kernel this CPU runs, against
-// float64 sums with error bounds derived from bf16's unit roundoff and the reduction length.
+// float64 sums with error bounds derived from bf16's unit roundoff and the reduction length, and the portable
+// kernel against Intel's definition of `vdpbf16ps`.
 
 import TensorEngine
 import Testing
@@ -162,6 +163,39 @@ enum BFloat16Bounds {
                 }
             }
         }
+    }
+
+    /// The portable kernel computes each `vdpbf16ps` step as Intel defines it (SDM, VDPBF16PS): the pair's
+    /// high product added before its low one, each a fused multiply-add rounded to nearest even; denormal
+    /// inputs read as zero (DAZ) and denormal sums flushed to zero (FTZ). The emulated path keeps denormals:
+    /// there, and only there (below 2⁻¹²⁶), the two differ by more than a summation order.
+    @Test func portableKernelFollowsTheDefinitionOfVDPBF16PS() {
+        /// `a · b` for one row `a` and a `[k, 32]` B whose every column is `b`, on `kernel`: column 0.
+        func product(_ a: [Float], _ b: [Float], _ kernel: BFloat16Kernel) -> UInt32 {
+            let wide = b.flatMap { Array(repeating: $0, count: 32) }
+            var c = [Float](repeating: 0, count: 32)
+            a.withUnsafeBufferPointer { a in
+                wide.withUnsafeBufferPointer { b in
+                    c.withUnsafeMutableBufferPointer { c in
+                        GEMM.multiplyBF16(
+                            transposeA: false, transposeB: false, m: 1, n: 32, k: a.count, a: a.baseAddress!,
+                            lda: a.count, b: b.baseAddress!, ldb: 32, c: c.baseAddress!, ldc: 32, threads: 1,
+                            kernel: kernel)
+                    }
+                }
+            }
+            return c[0].bitPattern
+        }
+        // Pair 1 adds 2⁻²⁴ twice to 1: each addition is a tie that rounds to 1 (even), where one sum of the
+        // pair's two products first (2⁻²³) would reach 1 + 2⁻²³.
+        let tie = [1, 0, 0x1p-12, 0x1p-12] as [Float]
+        #expect(product(tie, tie, .portable) == Float(1).bitPattern)
+        // 2⁻¹³⁰ is a bf16 denormal: read as zero. 2⁻¹⁰⁰ · 2⁻³⁰ is a denormal sum: flushed to zero.
+        let tiny = Float(0x1p-130)
+        #expect(product([tiny], [1], .portable) == Float(0).bitPattern)
+        #expect(product([0x1p-100], [0x1p-30], .portable) == Float(0).bitPattern)
+        #expect(product([tiny], [1], .emulated) == tiny.bitPattern)
+        #expect(product([0x1p-100], [0x1p-30], .emulated) == tiny.bitPattern)
     }
 
     /// `matmul` in ``Precision/bf16`` takes the bf16 path, and the precision reaches the worker threads of a

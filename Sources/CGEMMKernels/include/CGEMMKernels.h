@@ -66,7 +66,9 @@ void CGEMMKernels_convertBF16(const float *a, long lda, int transposed, long m, 
 /// `C = A · B` (or `C += A · B` when `accumulate`) from `CGEMMKernels_convertBF16` rows (`pairs` words each)
 /// and `CGEMMKernels_packBF16` panels, `n` a multiple of 32, fp32 accumulation. `native`: the AVX512-BF16
 /// kernel (`vdpbf16ps`; the CPU must have AVX512_BF16), otherwise a portable scalar kernel that reads the
-/// same layout (it checks the packing on any CPU; it is not for speed).
+/// same layout and computes each step as Intel defines `vdpbf16ps` (high product then low, fused, round to
+/// nearest even, denormals read as zero and flushed to zero): it checks the packing and the instruction's
+/// arithmetic on any CPU; it is not for speed.
 void CGEMMKernels_multiplyBF16(
     long m, long n, long pairs, const unsigned int *rows, const unsigned int *packed, float *c, long ldc,
     int accumulate, int native);

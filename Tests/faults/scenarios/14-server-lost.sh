@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Scenario 14 — a server disappears in the 2-server network-namespace test; the job shrinks.
 #
-# Two network namespaces joined by a veth pair stand for two servers (10.77.0.1, 10.77.0.2), as in
-# deploy/test_netns_multinode.sh; mpirun runs in the first and reaches the second through an
-# `ip netns exec` agent. A 3-epoch job with runtime.reproducible_reduction on the 2 × 1 table runs
+# Two network namespaces joined by a veth pair stand for two servers (10.77.0.1, 10.77.0.2), set up
+# by deploy/netns_lib.sh as for deploy/test_netns_multinode.sh; mpirun runs in the first and reaches
+# the second through an `ip netns exec` agent. A 3-epoch job with runtime.reproducible_reduction on the 2 × 1 table runs
 # under `ghostnet-d launch`; once epoch 2 is under way every process of the second namespace is
 # killed and the namespace deleted, so the server neither runs ranks nor answers. A control run of
 # the same configuration on both servers, never interrupted, gives the reference weights.
@@ -18,44 +18,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 fault_init
 needs_train
 
-SUFFIX=$$
-NS_A=gnd-la-$SUFFIX
-NS_B=gnd-lb-$SUFFIX
-remove_namespaces() {
-    local pid
-    for pid in $(ip netns pids "$NS_B" 2>/dev/null) $(ip netns pids "$NS_A" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-    ip netns del "$NS_A" 2>/dev/null || true
-    ip netns del "$NS_B" 2>/dev/null || true
-}
-trap 'remove_namespaces; fault_cleanup' EXIT
-if ! ip netns add "$NS_A" 2>/dev/null; then
+source "$ROOT/deploy/netns_lib.sh"
+trap 'netns_remove; fault_cleanup' EXIT
+netns_create l "$WORK"
+if [[ -z "$NETNS_A" ]]; then
     result "SKIPPED: cannot create network namespaces here (needs root / CAP_NET_ADMIN)"
     exit 0
 fi
-ip netns add "$NS_B"
-ip link add "veth-la$SUFFIX" type veth peer name "veth-lb$SUFFIX"
-ip link set "veth-la$SUFFIX" netns "$NS_A"
-ip link set "veth-lb$SUFFIX" netns "$NS_B"
-ip -n "$NS_A" addr add 10.77.0.1/24 dev "veth-la$SUFFIX"
-ip -n "$NS_B" addr add 10.77.0.2/24 dev "veth-lb$SUFFIX"
-for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
-ip -n "$NS_A" link set "veth-la$SUFFIX" up
-ip -n "$NS_B" link set "veth-lb$SUFFIX" up
-
-cat >"$WORK/netns-rsh" <<AGENT
-#!/usr/bin/env bash
-host=\$1; shift
-case "\$host" in
-    10.77.0.1) ns=$NS_A ;;
-    10.77.0.2) ns=$NS_B ;;
-    *) echo "netns-rsh: unknown host \$host" >&2; exit 255 ;;
-esac
-exec ip netns exec "\$ns" /bin/sh -c "\$*"
-AGENT
-chmod +x "$WORK/netns-rsh"
 "$GHOSTNET_BIN" ranktable generate --servers 10.77.0.1,10.77.0.2 --ranks-per-server 1 --out "$WORK/table.json"
-export MPIRUN="ip netns exec $NS_A mpirun"
-export MPIRUN_ARGS="--mca plm_rsh_agent $WORK/netns-rsh --mca btl self,tcp --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24"
 
 EPOCHS=3
 synth_dataset "$WORK/data"
@@ -77,8 +47,7 @@ LAUNCH_PID=$!
 track_pid "$LAUNCH_PID"
 expect wait_for 60 epoch2_under_way -- "epoch 2 did not start within 60 s (see run.out)"
 LOST_AT=$(grep -o "epoch 2/$EPOCHS step [0-9]*/[0-9]*" "$WORK/run/logs/train-rank0.log" | tail -n 1)
-for pid in $(ip netns pids "$NS_B"); do kill -KILL "$pid" 2>/dev/null || true; done
-ip netns del "$NS_B"
+netns_take_down "$NETNS_B"
 lost=$(now)
 note "server 10.77.0.2 taken down at $LOST_AT"
 status=0
