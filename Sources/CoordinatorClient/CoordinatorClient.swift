@@ -60,13 +60,7 @@ package final class CoordinatorClient: Sendable {
         self.configuration = configuration
         sender = RecordSender(configuration: configuration, onRound: onRound)
         let sender = sender
-        let thread = Thread {
-            // The lowest scheduling priority (on Linux the nice value is per thread): the sender's JSON
-            // and HTTP work fills the gaps of the training threads, which keep every core busy,
-            // instead of preempting them at each report.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
-            sender.run()
-        }
+        let thread = Thread { sender.run() }
         thread.name = "coordinator-sender"
         thread.start()
     }

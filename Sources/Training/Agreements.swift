@@ -201,6 +201,39 @@ package struct StepFlags: OptionSet, Sendable, Agreement {
     }
 }
 
+/// The per-step check, and on the steps that end a progress report's window every rank's mean step
+/// time over that window: the report's step times ride on the collective every step already makes,
+/// so progress reporting adds none of its own. Every rank knows which steps end a window, so every
+/// rank encodes the same layout.
+package struct StepCheck: Agreement {
+    package var flags: StepFlags
+    /// This rank's mean step time over the report window, on a step that ends one; otherwise nil.
+    package var stepSeconds: Double?
+
+    package init(flags: StepFlags, stepSeconds: Double?) {
+        self.flags = flags
+        self.stepSeconds = stepSeconds
+    }
+
+    /// Each rank's flags, and each rank's step time on a step that ends a report window (rank order).
+    package struct Outcome {
+        package var flags: [StepFlags]
+        package var stepSeconds: [Double]?
+    }
+
+    package func encode(into encoder: inout AgreementEncoder) {
+        flags.encode(into: &encoder)
+        encoder.add(stepSeconds == nil ? 0 : 1)
+        if let stepSeconds { StepTimeAgreement(seconds: stepSeconds).encode(into: &encoder) }
+    }
+
+    package static func decode(from decoder: inout AgreementDecoder) -> Outcome {
+        let flags = StepFlags.decode(from: &decoder)
+        let endsWindow = decoder.integer() > 0
+        return Outcome(flags: flags, stepSeconds: endsWindow ? StepTimeAgreement.decode(from: &decoder) : nil)
+    }
+}
+
 // MARK: - Data
 
 /// An epoch's bad input, summed over ranks: samples replaced because their files were bad, and

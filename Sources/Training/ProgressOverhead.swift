@@ -1,12 +1,13 @@
 // What progress reporting costs a rank's training threads, timed on the report path itself: every
-// report (the tracker's summary, the step-time all-reduce, rank 0's line and the update handed to the
-// coordinator client's sender thread) and the start-up announcement, against the time the steps took.
+// report (the tracker's summary, rank 0's line and the update handed to the coordinator client's
+// sender thread) and the start-up announcement, against the time the steps took.
 
 /// The report path's time on one rank, accumulated over the process's run with the continuous clock.
 ///
-/// The all-reduce of each report includes any wait for a slower rank, so the figure is an upper bound
-/// of what reporting adds. Not timed: the tracker's per-step sums (six additions, cheaper than two
-/// clock readings) and the JSON and HTTP work, which happen on the sender thread.
+/// The step times travel in the per-step check that every step makes anyway (one more value per rank
+/// on a step that ends a window), so no collective and no wait for a slower rank is part of the path.
+/// Not timed: those extra values, the tracker's per-step sums (six additions, cheaper than two clock
+/// readings) and the JSON and HTTP work, which happen on the sender thread at the lowest priority.
 package struct ProgressOverhead: Sendable {
     /// Progress reports made in this process.
     package private(set) var reports = 0

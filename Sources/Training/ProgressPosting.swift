@@ -1,6 +1,7 @@
-// What rank 0 needs to post progress to the coordinator: each rank's step time gathered with one
-// small sum all-reduce per report, every rank's host name gathered once, and the coordinator's
-// progress update built from the tracker's report with every number made finite and in bounds.
+// What rank 0 needs to post progress to the coordinator: each rank's step time gathered by a sum
+// (inside the per-step check, `StepCheck`, of each step that ends a report window), every rank's
+// host name gathered once, and the coordinator's progress update built from the tracker's report
+// with every number made finite and in bounds.
 
 import Distributed
 import Foundation

@@ -122,6 +122,11 @@ package struct ProgressTracker: Sendable {
         windowCommunication += communication
     }
 
+    /// The steps recorded since the last report and the seconds they took.
+    package var window: (steps: Int, seconds: Double) {
+        (windowSteps, windowDataWait + windowCompute + windowCommunication)
+    }
+
     /// The report after step `stepInEpoch` (1-based count) of `epoch`, over the steps recorded since
     /// the last report; starts a new window.
     package mutating func report(epoch: Int, stepInEpoch: Int, learningRate: Double) -> ProgressReport {

@@ -1,6 +1,6 @@
 // One optimizer step of the training loop: batch, forward/backward with the overlapped all-reduce,
-// the per-step check every rank agrees on (finiteness and preemption requests), the SGD update and
-// the periodic parameter checksum.
+// the per-step check every rank agrees on (finiteness, preemption requests and, on a step that ends a
+// progress report's window, every rank's step time), the SGD update and the periodic parameter checksum.
 
 import Checkpoints
 import Distributed
@@ -11,19 +11,25 @@ import Logging
 import TensorEngine
 
 extension Trainer {
-    /// What one step took, in seconds, its loss, and the ranks that asked the job to stop after it.
+    /// What one step took, in seconds, its loss, the ranks that asked the job to stop after it, and
+    /// on a step that ends a progress report's window every rank's mean step time over the window.
     struct StepTiming {
         var loss: Double
         var dataWait: Double
         var compute: Double
         var communication: Double
         var preemptingRanks: [Int]
+        var rankStepSeconds: [Double]?
     }
 
     /// One optimizer step: next batch, forward/backward of each micro-batch with gradients
     /// accumulated in place and the all-reduce overlapped with the last one's backward, the agreed
     /// finiteness check (which also carries preemption requests), SGD update, periodic checksum.
-    func trainStep(epoch: Int, iterators: [EpochIterator]) throws(TrainingError) -> StepTiming {
+    /// `reportWindow`: on a step that ends a progress report's window, the window's steps before this
+    /// one and their seconds, so the check also gathers every rank's mean step time.
+    func trainStep(
+        epoch: Int, iterators: [EpochIterator], reportWindow: (steps: Int, seconds: Double)?
+    ) throws(TrainingError) -> StepTiming {
         let started = ContinuousClock.now
         var batches: [Batch] = []
         for iterator in iterators { batches.append(try nextBatch(epoch: epoch, iterator: iterator)) }
@@ -39,7 +45,11 @@ extension Trainer {
         } catch {
             throw TrainingError(.communication, "rank \(rank): gradient exchange: \(error)")
         }
-        let preemptingRanks = try agreeOnStep(outcome, epoch: epoch)
+        // This step's time so far stands in for its whole (the update below is the same on every rank).
+        let stepSeconds = reportWindow.map {
+            ($0.seconds + started.duration(to: .now).inSeconds) / Double($0.steps + 1)
+        }
+        let check = try agreeOnStep(outcome, stepSeconds: stepSeconds, epoch: epoch)
         outcome.communication += finishStarted.duration(to: .now)
 
         exchange.withGradients { gradients in
@@ -56,7 +66,9 @@ extension Trainer {
         let compute = started.duration(to: .now) - dataWait - outcome.communication
         return StepTiming(
             loss: outcome.loss, dataWait: dataWait.inSeconds, compute: compute.inSeconds,
-            communication: outcome.communication.inSeconds, preemptingRanks: preemptingRanks)
+            communication: outcome.communication.inSeconds,
+            preemptingRanks: check.flags.indices.filter { check.flags[$0].contains(.preempt) },
+            rankStepSeconds: check.stepSeconds)
     }
 
     private func nextBatch(epoch: Int, iterator: EpochIterator) throws(TrainingError) -> Batch {
@@ -75,10 +87,10 @@ extension Trainer {
 
     /// The per-step check, one agreement: stops every rank, before the update, when any rank's loss
     /// or gradient is not finite (the agreed flags name every rank that failed and what); otherwise
-    /// learns which ranks were asked to stop (SIGTERM, SIGUSR1).
-    ///
-    /// - Returns: The ranks that asked the job to stop after this step, in rank order.
-    private func agreeOnStep(_ outcome: MicroBatchPlan.Accumulation, epoch: Int) throws(TrainingError) -> [Int] {
+    /// learns which ranks were asked to stop (SIGTERM, SIGUSR1) and, with `stepSeconds`, every rank's.
+    private func agreeOnStep(
+        _ outcome: MicroBatchPlan.Accumulation, stepSeconds: Double?, epoch: Int
+    ) throws(TrainingError) -> StepCheck.Outcome {
         var flags: StepFlags = []
         if !outcome.loss.isFinite { flags.insert(.nonFiniteLoss) }
         if !outcome.gradientIsFinite { flags.insert(.nonFiniteGradient) }
@@ -86,11 +98,12 @@ extension Trainer {
             flags.insert(.preempt)
             output.logger.warning("rank \(rank): \(signal) received; stopping after this step with a checkpoint")
         }
-        let agreed = try collective("reducing the finiteness and preemption flags") { () throws(CommunicatorError) in
-            try communicator.agree(flags)
+        let check = try collective("reducing the finiteness and preemption flags") { () throws(CommunicatorError) in
+            try communicator.agree(StepCheck(flags: flags, stepSeconds: stepSeconds))
         }
+        let agreed = check.flags
         let failed = agreed.indices.filter { !agreed[$0].isDisjoint(with: .nonFinite) }
-        guard !failed.isEmpty else { return agreed.indices.filter { agreed[$0].contains(.preempt) } }
+        guard !failed.isEmpty else { return check }
         let ranks = failed.map { failedRank in
             let value = failedRank == rank && !outcome.loss.isFinite ? " \(outcome.loss)" : ""
             return "rank \(failedRank) (\(agreed[failedRank].nonFiniteParts)\(value))"

@@ -158,12 +158,16 @@ package final class Trainer {
             let iterators = data.loaders.map { $0.makeEpoch(epoch: epoch, startingAtStep: state.stepInEpoch) }
             tracker.startEpoch()
             while state.stepInEpoch < stepsPerEpoch {
-                let timing = try trainStep(epoch: epoch, iterators: iterators)
+                let endsWindow = isProgressDue(afterStep: state.stepInEpoch + 1)
+                let timing = try trainStep(
+                    epoch: epoch, iterators: iterators, reportWindow: endsWindow ? tracker.window : nil)
                 tracker.record(
                     loss: timing.loss, dataWait: timing.dataWait, compute: timing.compute,
                     communication: timing.communication)
                 progressOverhead.addStep(seconds: timing.dataWait + timing.compute + timing.communication)
-                if isProgressDue { try reportProgress(&tracker, hosts: hosts) }
+                if let rankStepSeconds = timing.rankStepSeconds {
+                    reportProgress(&tracker, hosts: hosts, rankStepSeconds: rankStepSeconds)
+                }
                 preemption = timing.preemptingRanks
                 // At an epoch's end the epoch's own evaluation and checkpoint come first.
                 if !preemption.isEmpty && state.stepInEpoch < stepsPerEpoch {
@@ -193,10 +197,10 @@ package final class Trainer {
         return lastMetrics
     }
 
-    /// Every `report_interval` steps and at the end of the epoch, every rank shares its step time
-    /// and rank 0 shows and posts progress.
-    private var isProgressDue: Bool {
-        state.stepInEpoch % runtime.reportInterval == 0 || state.stepInEpoch == stepsPerEpoch
+    /// Every `report_interval` steps and at the end of the epoch (`stepInEpoch` counts from 1), every
+    /// rank shares its step time in that step's check and rank 0 shows and posts progress.
+    private func isProgressDue(afterStep stepInEpoch: Int) -> Bool {
+        stepInEpoch % runtime.reportInterval == 0 || stepInEpoch == stepsPerEpoch
     }
 
     /// Every `save_steps` global steps, except at the end of an epoch (which checkpoints anyway).

@@ -77,6 +77,20 @@ import _TestSupport
         }
     }
 
+    /// On a step that ends a report window the check also carries every rank's step time, exactly
+    /// (x + 0 is exact), beside the flags; on other steps it carries none.
+    @Test func stepCheckCarriesStepTimesOnlyWhenAWindowEnds() throws {
+        let reporting = try agree(3) { rank in
+            StepCheck(flags: rank == 2 ? [.preempt] : [], stepSeconds: 0.25 * Double(rank + 1))
+        }
+        for check in reporting {
+            #expect(check.flags == [[], [], [.preempt]])
+            #expect(check.stepSeconds?.map(\.bitPattern) == [0.25, 0.5, 0.75].map(\.bitPattern))
+        }
+        let plain = try agree(3) { rank in StepCheck(flags: rank == 0 ? [.nonFiniteLoss] : [], stepSeconds: nil) }
+        #expect(plain.allSatisfy { $0.flags == [[.nonFiniteLoss], [], []] && $0.stepSeconds == nil })
+    }
+
     @Test func countsAreSummed() throws {
         let statuses = try agree(3) { rank in CheckpointStatus(failed: rank != 1) }
         #expect(statuses.allSatisfy { $0.failedRanks == 2 && !$0.succeeded })
