@@ -35,6 +35,16 @@ package struct DeliveryReport: Sendable, Equatable {
     }
 }
 
+/// The CPU time of a client's sender thread, by what it was doing.
+package struct SenderCPUSeconds: Sendable, Equatable {
+    /// Reading the spool and posting its records.
+    package var records = 0.0
+    /// Everything else: progress reports, job state changes, waking and bookkeeping.
+    package var other = 0.0
+
+    package init() {}
+}
+
 /// Sends performance records to the coordinator without ever losing one or blocking the caller.
 ///
 /// ``submit(_:)`` appends the record to the spool file (a local append and `fsync`) and wakes the
@@ -92,6 +102,11 @@ package final class CoordinatorClient: Sendable {
         sender.offer(change)
     }
 
+    /// CPU seconds the client's sender thread has used so far, split into delivering records (the
+    /// spool and its posts) and everything else (progress reports, state changes, waking up): what
+    /// delivery costs this process beside the submitting threads' own calls.
+    package var senderCPUSeconds: SenderCPUSeconds { sender.cpuSeconds }
+
     /// Everything delivered since the client started, and the records waiting in the spool now.
     package var report: DeliveryReport {
         var report = sender.totals
@@ -112,6 +127,8 @@ package final class CoordinatorClient: Sendable {
 final class RecordSender: @unchecked Sendable {
     private let configuration: CoordinatorClientConfiguration
     private let onRound: @Sendable (DeliveryReport) -> Void
+    /// The connection to the coordinator, used by the sender thread alone.
+    private let session: HTTPSession
     /// Guards every variable below.
     private let condition = NSCondition()
     private var wakeRequested = true
@@ -119,6 +136,11 @@ final class RecordSender: @unchecked Sendable {
     private var startedRounds = 0
     private var completedRounds = 0
     private var totalsSoFar = DeliveryReport()
+    /// Whether the spool may hold records: set by a submit, a flush and a round that left records
+    /// waiting, so a round for a progress report alone does not read the spool file.
+    private var spoolMayHoldRecords = true
+    /// The sender thread's CPU time over its rounds so far.
+    private var cpuSecondsSoFar = SenderCPUSeconds()
     /// The newest progress report and job state change not yet delivered.
     private var pendingProgress: ProgressUpdate?
     private var pendingState: JobStateReport?
@@ -126,31 +148,39 @@ final class RecordSender: @unchecked Sendable {
     init(configuration: CoordinatorClientConfiguration, onRound: @escaping @Sendable (DeliveryReport) -> Void) {
         self.configuration = configuration
         self.onRound = onRound
+        session = HTTPSession(endpoint: configuration.endpoint)
     }
 
     var totals: DeliveryReport { locked { totalsSoFar } }
 
+    /// CPU seconds the sender thread has used (encoding, HTTP, the spool), up to its latest round.
+    var cpuSeconds: SenderCPUSeconds { locked { cpuSecondsSoFar } }
+
+    // The submitting calls signal after unlocking: a sender woken while the caller still holds the
+    // lock would only block on it again, costing the caller (the training thread) two switches.
+
     func wake() {
         locked {
             wakeRequested = true
-            condition.broadcast()
+            spoolMayHoldRecords = true
         }
+        condition.broadcast()
     }
 
     func offer(_ report: ProgressUpdate) {
         locked {
             pendingProgress = report
             wakeRequested = true
-            condition.broadcast()
         }
+        condition.broadcast()
     }
 
     func offer(_ change: JobStateReport) {
         locked {
             pendingState = change
             wakeRequested = true
-            condition.broadcast()
         }
+        condition.broadcast()
     }
 
     func stop() {
@@ -166,6 +196,7 @@ final class RecordSender: @unchecked Sendable {
             while !stopRequested {
                 let target = startedRounds + 1
                 wakeRequested = true
+                spoolMayHoldRecords = true
                 condition.broadcast()
                 while completedRounds < target, !stopRequested, condition.wait(until: deadline) {}
                 guard completedRounds >= target, totalsSoFar.pending > 0 || totalsSoFar.progressPending else { break }
@@ -180,7 +211,7 @@ final class RecordSender: @unchecked Sendable {
     func run() {
         var retryAt: Date?
         while true {
-            let proceed: Bool = locked {
+            let readsSpool: Bool? = locked {
                 while !wakeRequested, !stopRequested {
                     // No retry due: wait for a submit, a flush or the stop.
                     guard let retryAt else {
@@ -189,16 +220,23 @@ final class RecordSender: @unchecked Sendable {
                     }
                     if !condition.wait(until: retryAt) { break }
                 }
-                if stopRequested { return false }
+                if stopRequested { return nil }
                 wakeRequested = false
                 startedRounds += 1
-                return true
+                defer { spoolMayHoldRecords = false }
+                return spoolMayHoldRecords
             }
-            guard proceed else { return }
-            let round = deliverRound()
+            guard let readsSpool else { return }
+            let started = ThreadCPUTime.seconds()
+            var recordSeconds = 0.0
+            let round = deliverRound(readingSpool: readsSpool, recordCPUSeconds: &recordSeconds)
+            let roundSeconds = ThreadCPUTime.seconds() - started
             locked {
                 totalsSoFar.add(round)
                 completedRounds += 1
+                if round.pending > 0 || round.lastError != nil { spoolMayHoldRecords = true }
+                cpuSecondsSoFar.records += recordSeconds
+                cpuSecondsSoFar.other += roundSeconds - recordSeconds
                 condition.broadcast()
             }
             if round.delivered + round.rejected + round.pending > 0 || round.lastError != nil { onRound(round) }
@@ -207,47 +245,65 @@ final class RecordSender: @unchecked Sendable {
         }
     }
 
-    /// Posts the waiting entries oldest first, until one cannot be delivered.
-    private func deliverRound() -> DeliveryReport {
+    /// Posts the waiting records oldest first, until one cannot be delivered, then the newest job
+    /// state change and progress report; the spool is read only when `readingSpool`. Adds the CPU
+    /// time of the records' part to `recordCPUSeconds`.
+    private func deliverRound(readingSpool: Bool, recordCPUSeconds: inout Double) -> DeliveryReport {
         let spool = RecordSpool(path: configuration.spoolPath)
         var report = DeliveryReport()
-        do {
-            let waiting = try spool.withLock { try spool.entriesLocked() }
-            for (index, entry) in waiting.enumerated() {
-                switch post(path: "/v1/jobs/\(entry.job)/records", body: entry.record.json.serialized, what: "record") {
-                case .accepted:
-                    try spool.withLock { try spool.removeLocked(entry) }
-                    report.delivered += 1
-                case .refused(let reason):
-                    try spool.withLock {
-                        try spool.rejectLocked(entry)
-                        try spool.removeLocked(entry)
-                    }
-                    report.rejected += 1
-                    report.lastError = reason
-                case .unavailable(let reason):
-                    report.lastError = reason
-                    report.pending = waiting.count - index
-                    report.unavailableRounds = 1
-                    report.progressPending = locked { pendingProgress != nil || pendingState != nil }
-                    return report
-                }
+        if readingSpool {
+            let started = ThreadCPUTime.seconds()
+            defer { recordCPUSeconds += ThreadCPUTime.seconds() - started }
+            do {
+                guard try deliverRecords(from: spool, into: &report) else { return report }
+            } catch {
+                report.lastError = "\(error)"
+                return report
             }
-            let stateWaits = deliverNewest(
-                \.pendingState, path: "/v1/jobs/\(configuration.job)/state", what: "job state change",
-                into: &report
-            ) { $0.json.serialized }
-            let progressWaits = deliverNewest(
-                \.pendingProgress, path: "/v1/jobs/\(configuration.job)/progress", what: "progress report",
-                into: &report
-            ) { $0.json.serialized }
-            report.progressPending = stateWaits || progressWaits
-            // Records submitted during the round wait for the round their submit requested.
+        }
+        let stateWaits = deliverNewest(
+            \.pendingState, path: "/v1/jobs/\(configuration.job)/state", what: "job state change", into: &report
+        ) { $0.json.serialized }
+        let progressWaits = deliverNewest(
+            \.pendingProgress, path: "/v1/jobs/\(configuration.job)/progress", what: "progress report",
+            into: &report
+        ) { $0.json.serialized }
+        report.progressPending = stateWaits || progressWaits
+        guard readingSpool else { return report }
+        // Records submitted during the round wait for the round their submit requested.
+        do {
             report.pending = try spool.withLock { try spool.entriesLocked().count }
         } catch {
             report.lastError = "\(error)"
         }
         return report
+    }
+
+    /// Posts the spool's records oldest first into `report`; false when the coordinator became
+    /// unavailable (the round ends there, with what still waits counted).
+    private func deliverRecords(from spool: RecordSpool, into report: inout DeliveryReport) throws -> Bool {
+        let waiting = try spool.withLock { try spool.entriesLocked() }
+        for (index, entry) in waiting.enumerated() {
+            switch post(path: "/v1/jobs/\(entry.job)/records", body: entry.record.json.serialized, what: "record") {
+            case .accepted:
+                try spool.withLock { try spool.removeLocked(entry) }
+                report.delivered += 1
+            case .refused(let reason):
+                try spool.withLock {
+                    try spool.rejectLocked(entry)
+                    try spool.removeLocked(entry)
+                }
+                report.rejected += 1
+                report.lastError = reason
+            case .unavailable(let reason):
+                report.lastError = reason
+                report.pending = waiting.count - index
+                report.unavailableRounds = 1
+                report.progressPending = locked { pendingProgress != nil || pendingState != nil }
+                return false
+            }
+        }
+        return true
     }
 
     enum PostOutcome {
@@ -294,9 +350,9 @@ final class RecordSender: @unchecked Sendable {
                 backoff = min(backoff * 2, configuration.maximumBackoff)
             }
             do {
-                let response = try HTTPExchange.send(
-                    "POST", path, to: configuration.endpoint, headers: headers, body: body,
-                    timeout: configuration.requestTimeout, connectTimeout: configuration.connectTimeout)
+                let response = try session.send(
+                    "POST", path, headers: headers, body: body, timeout: configuration.requestTimeout,
+                    connectTimeout: configuration.connectTimeout)
                 let answer = "\(response.status): \(LogText.escaped(response.bodyText.prefix(200)))"
                 switch response.status {
                 case 200..<300: return .accepted

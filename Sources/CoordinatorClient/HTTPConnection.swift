@@ -105,16 +105,42 @@ final class HTTPConnection {
 
     /// Everything the server sends until it closes the connection, at most `limit` bytes.
     func receiveAll(limit: Int, until deadline: MonotonicDeadline) throws(HTTPClientError) -> [UInt8] {
+        try receive(limit: limit, until: deadline) { _ in nil }.bytes
+    }
+
+    /// One response on a connection kept open: the bytes up to the end its framing declares, or
+    /// up to the server's close when it declares none. `reusable` is false when the server closed
+    /// or sent more than that one response.
+    func receiveResponse(limit: Int, until deadline: MonotonicDeadline) throws(HTTPClientError)
+        -> (bytes: [UInt8], reusable: Bool)
+    {
+        let (bytes, closed) = try receive(limit: limit, until: deadline, end: HTTPResponseParser.responseLength)
+        guard !closed, let length = HTTPResponseParser.responseLength(bytes) else { return (bytes, false) }
+        return (Array(bytes.prefix(length)), length == bytes.count)
+    }
+
+    /// Whether nothing has arrived on this idle connection, not even the server's close: a
+    /// connection the server closed (its idle timeout) must not carry the next request.
+    var isOpenAndIdle: Bool {
+        var poller = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, 0) == 0
+    }
+
+    /// Reads until `end` finds a complete response in what arrived, the server closes, or `limit`
+    /// bytes are exceeded; `closed` says the server closed.
+    private func receive(
+        limit: Int, until deadline: MonotonicDeadline, end: ([UInt8]) -> Int?
+    ) throws(HTTPClientError) -> (bytes: [UInt8], closed: Bool) {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
             try wait(for: POLLIN, until: deadline, doing: "waiting for the answer")
             let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress!, $0.count, 0) }
-            if count == 0 { return received }
+            if count == 0 { return (received, true) }
             if count < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 // A reset after a complete response (server closed first) still leaves a usable answer.
-                if errno == ECONNRESET, !received.isEmpty { return received }
+                if errno == ECONNRESET, !received.isEmpty { return (received, true) }
                 throw HTTPClientError(
                     .connectionFailed, endpoint, "reading failed: \(String(cString: strerror(errno)))")
             }
@@ -128,6 +154,7 @@ final class HTTPConnection {
             guard received.count <= limit else {
                 throw HTTPClientError(.malformedResponse, endpoint, "the response exceeds \(limit) bytes")
             }
+            if end(received) != nil { return (received, false) }
         }
     }
 

@@ -1,5 +1,5 @@
 // Plain HTTP/1.1 exchanges with the coordinator: where it listens, one request and its response
-// over a fresh connection, and the errors an exchange ends in.
+// over a fresh connection or over one a session keeps open, and the errors an exchange ends in.
 
 /// Where a coordinator listens: `http://HOST:PORT`, or `https://HOST:PORT` (HTTP/1.1 over TLS).
 package struct HTTPEndpoint: Sendable, Equatable, CustomStringConvertible {
@@ -94,9 +94,8 @@ package struct HTTPExchangeResponse: Sendable {
     package var bodyText: String { String(decoding: body, as: UTF8.self) }
 }
 
-/// One HTTP/1.1 request/response over a fresh connection with `Connection: close`.
-///
-/// Small on purpose: workers send a record every epoch, so connection reuse buys nothing. Every
+/// One HTTP/1.1 request/response over a fresh connection with `Connection: close`, for one-off
+/// requests (the CLI, probes); ``HTTPSession`` keeps a connection for a stream of them. Every
 /// exchange is bounded: connecting by its own timeout, the whole exchange by `timeout`.
 package enum HTTPExchange {
     /// The largest response accepted; the coordinator's answers are far smaller.
@@ -119,12 +118,20 @@ package enum HTTPExchange {
         headers: [(name: String, value: String)] = [], body: [UInt8] = [], timeout: Double = 5,
         connectTimeout: Double = defaultConnectTimeout
     ) throws(HTTPClientError) -> HTTPExchangeResponse {
+        let request = self.request(method, path, to: endpoint, headers: headers, body: body, keepAlive: false)
+        let raw = try exchange(raw: request, with: endpoint, timeout: timeout, connectTimeout: connectTimeout)
+        return try HTTPResponseParser.parse(raw, from: endpoint)
+    }
+
+    /// The bytes of a request with `Host`, `Content-Length` and `Connection` added.
+    static func request(
+        _ method: String, _ path: String, to endpoint: HTTPEndpoint, headers: [(name: String, value: String)],
+        body: [UInt8], keepAlive: Bool
+    ) -> [UInt8] {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(endpoint.host):\(endpoint.port)\r\n"
         for header in headers { head += "\(header.name): \(header.value)\r\n" }
-        head += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        let raw = try exchange(
-            raw: Array(head.utf8) + body, with: endpoint, timeout: timeout, connectTimeout: connectTimeout)
-        return try HTTPResponseParser.parse(raw, from: endpoint)
+        head += "Content-Length: \(body.count)\r\nConnection: \(keepAlive ? "keep-alive" : "close")\r\n\r\n"
+        return Array(head.utf8) + body
     }
 
     /// Sends `bytes` exactly as given (no framing added) and returns everything the server sends

@@ -20,6 +20,72 @@ package enum HTTPResponseParser {
         guard let headEnd = firstCRLF(in: raw, from: 0, double: true) else {
             throw malformed("no complete header (expected a blank line after the header fields)")
         }
+        var response = try head(of: raw, endingAt: headEnd, malformed: malformed)
+        response.body = Array(raw[(headEnd + 4)...])
+        if let encoding = response.header("Transfer-Encoding") {
+            guard encoding.lowercased() == "chunked" else {
+                throw malformed("Transfer-Encoding \(excerpt(encoding.utf8)) is not supported (expected chunked)")
+            }
+            response.body = try decodeChunked(response.body, malformed: malformed)
+        } else if let lengthText = response.header("Content-Length") {
+            guard let length = decimal(lengthText.utf8) else {
+                throw malformed("Content-Length \(excerpt(lengthText.utf8)) is not a decimal byte count")
+            }
+            guard length <= response.body.count else {
+                throw malformed("the body has \(response.body.count) bytes, fewer than its Content-Length \(length)")
+            }
+            response.body.removeLast(response.body.count - length)
+        }
+        return response
+    }
+
+    /// The byte length of the response at the start of `raw` once its framing shows all of it has
+    /// arrived: the head and Content-Length bytes, the head and every chunk through the trailer's
+    /// blank line, or the head alone for a status without a body (1xx, 204, 304). Nil while more
+    /// is due, and for a response that only the server's close ends. A head or framing that cannot
+    /// be read counts as complete, so that ``parse(_:from:)`` reports it without waiting.
+    package static func responseLength(_ raw: [UInt8]) -> Int? {
+        guard let headEnd = firstCRLF(in: raw, from: 0, double: true) else { return nil }
+        let bodyStart = headEnd + 4
+        let unreadable = { (message: String) in HTTPClientError(.malformedResponse, location: "response", message) }
+        guard let response = try? head(of: raw, endingAt: headEnd, malformed: unreadable) else { return raw.count }
+        if (100..<200).contains(response.status) || response.status == 204 || response.status == 304 {
+            return bodyStart
+        }
+        if let encoding = response.header("Transfer-Encoding") {
+            return encoding.lowercased() == "chunked" ? chunkedEnd(of: raw, from: bodyStart) : raw.count
+        }
+        guard let lengthText = response.header("Content-Length") else { return nil }
+        guard let length = decimal(lengthText.utf8) else { return raw.count }
+        return raw.count - bodyStart >= length ? bodyStart + length : nil
+    }
+
+    /// Where a chunked body that starts at `start` ends (after the last chunk's trailer fields and
+    /// blank line); nil while incomplete, `raw.count` when a chunk size cannot be read.
+    private static func chunkedEnd(of raw: [UInt8], from start: Int) -> Int? {
+        var position = start
+        while true {
+            guard let lineEnd = firstCRLF(in: raw, from: position, double: false) else { return nil }
+            guard let size = chunkSize(raw[position..<lineEnd]) else { return raw.count }
+            let dataStart = lineEnd + 2
+            guard size > 0 else {
+                var trailer = dataStart
+                while let end = firstCRLF(in: raw, from: trailer, double: false) {
+                    if end == trailer { return end + 2 }
+                    trailer = end + 2
+                }
+                return nil
+            }
+            // At most 15 hexadecimal digits: the sum cannot overflow.
+            guard raw.count - dataStart >= size + 2 else { return nil }
+            position = dataStart + size + 2
+        }
+    }
+
+    /// The status and header fields of the head that ends at `headEnd` (a CRLFCRLF), with no body.
+    private static func head(
+        of raw: [UInt8], endingAt headEnd: Int, malformed: (String) -> HTTPClientError
+    ) throws(HTTPClientError) -> HTTPExchangeResponse {
         var lines: [ArraySlice<UInt8>] = []
         var lineStart = 0
         while let lineEnd = firstCRLF(in: raw[..<headEnd], from: lineStart, double: false) {
@@ -43,22 +109,7 @@ package enum HTTPResponseParser {
                     String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingWhitespace()
                 ))
         }
-        var response = HTTPExchangeResponse(status: status, headers: headers, body: Array(raw[(headEnd + 4)...]))
-        if let encoding = response.header("Transfer-Encoding") {
-            guard encoding.lowercased() == "chunked" else {
-                throw malformed("Transfer-Encoding \(excerpt(encoding.utf8)) is not supported (expected chunked)")
-            }
-            response.body = try decodeChunked(response.body, malformed: malformed)
-        } else if let lengthText = response.header("Content-Length") {
-            guard let length = decimal(lengthText.utf8) else {
-                throw malformed("Content-Length \(excerpt(lengthText.utf8)) is not a decimal byte count")
-            }
-            guard length <= response.body.count else {
-                throw malformed("the body has \(response.body.count) bytes, fewer than its Content-Length \(length)")
-            }
-            response.body.removeLast(response.body.count - length)
-        }
-        return response
+        return HTTPExchangeResponse(status: status, headers: headers, body: [])
     }
 
     /// The body of a chunked response: `SIZE[;ext] CRLF DATA CRLF` until a size of 0 (trailer
@@ -72,12 +123,8 @@ package enum HTTPResponseParser {
             guard let lineEnd = firstCRLF(in: bytes, from: position, double: false) else {
                 throw malformed("chunk size line at byte \(position) of the body has no CRLF")
             }
-            var sizeField = bytes[position..<lineEnd]
-            if let extensionStart = sizeField.firstIndex(of: UInt8(ascii: ";")) {
-                sizeField = sizeField[..<extensionStart]
-            }
-            let sizeText = String(decoding: sizeField, as: UTF8.self).trimmingWhitespace()
-            guard let size = hexadecimal(sizeText.utf8) else {
+            let sizeField = bytes[position..<lineEnd]
+            guard let size = chunkSize(sizeField) else {
                 throw malformed(
                     "chunk size \(excerpt(sizeField)) is not a hexadecimal byte count of at most "
                         + "\(maximumChunkSizeDigits) digits")
@@ -95,6 +142,12 @@ package enum HTTPResponseParser {
             }
             position += 2
         }
+    }
+
+    /// The size on a chunk's size line (`SIZE[;extensions]`, spaces around SIZE allowed), or nil.
+    private static func chunkSize(_ line: ArraySlice<UInt8>) -> Int? {
+        let field = line.firstIndex(of: UInt8(ascii: ";")).map { line[..<$0] } ?? line
+        return hexadecimal(String(decoding: field, as: UTF8.self).trimmingWhitespace().utf8)
     }
 
     /// The index of the first CRLF (CRLFCRLF when `double`) at or after `start`.

@@ -86,6 +86,10 @@ package struct RunLaunch {
         // A preemption is an ordered stop with a checkpoint, not a failure.
         if error.kind == .preempted { logger.warning("\(error.message)") } else { logger.error("\(error.message)") }
         sink.finishProgress()
-        if error.isCollective { try? worker.finish() }
+        guard error.isCollective else { return }
+        // Rank 0 gets here only after delivering its records and the run's end state. mpirun ends
+        // the whole job at the first non-zero exit, so no rank may exit before rank 0 is done.
+        try? worker.communicator.barrier()
+        try? worker.finish()
     }
 }

@@ -1,9 +1,10 @@
 // The run's progress for the coordinator: every rank's host gathered once, every rank's step time
 // gathered by the per-step check of each step that ends a report window (no collective of its own),
-// and rank 0 posting the update; each rank times this report path (ProgressOverhead) and logs its
-// cost every epoch.
+// and rank 0 posting the update; each rank counts the CPU time of this report path and of its sender
+// thread (ProgressOverhead) and logs the cost every epoch.
 
 import Checkpoints
+import CoordinatorClient
 import Distributed
 import Foundation
 import Logging
@@ -13,8 +14,8 @@ extension Trainer {
     /// Every rank's host name, for the coordinator's straggler reports (one all-gather); rank 0
     /// then posts `starting`.
     func announceStart() throws(TrainingError) -> [String] {
-        let started = ContinuousClock.now
-        defer { progressOverhead.startSeconds = started.duration(to: .now).inSeconds }
+        let started = ThreadCPUTime.seconds()
+        defer { progressOverhead.startSeconds = ThreadCPUTime.seconds() - started }
         let hosts = try collective("gathering host names") { () throws(CommunicatorError) in
             try RankHosts.gather(ProcessInfo.processInfo.hostName, communicator: communicator)
         }
@@ -34,9 +35,9 @@ extension Trainer {
 
     /// All ranks, every `report_interval` steps and at the end of an epoch: the window's report from
     /// `tracker` with every rank's step time (gathered by that step's check), shown and posted by
-    /// rank 0, timed into ``progressOverhead``.
+    /// rank 0, its CPU time added to ``progressOverhead``.
     func reportProgress(_ tracker: inout ProgressTracker, hosts: [String], rankStepSeconds: [Double]) {
-        let started = ContinuousClock.now
+        let started = ThreadCPUTime.seconds()
         let report = tracker.report(
             epoch: state.epoch, stepInEpoch: state.stepInEpoch, learningRate: state.learningRate)
         if rank == 0 {
@@ -48,11 +49,14 @@ extension Trainer {
                     report, state: .running, rankStepSeconds: rankStepSeconds, rankHosts: hosts,
                     timestamp: Date().timeIntervalSince1970))
         }
-        progressOverhead.addReport(seconds: started.duration(to: .now).inSeconds)
+        progressOverhead.addReport(seconds: ThreadCPUTime.seconds() - started)
     }
 
-    /// All ranks: what reporting has cost this rank's training threads so far in this process.
+    /// All ranks: what reporting has cost this rank so far in this process.
     func logProgressOverhead() {
+        let sender = output.reporter?.client?.senderCPUSeconds ?? SenderCPUSeconds()
+        progressOverhead.senderCPUSeconds = sender.other
+        progressOverhead.recordDeliveryCPUSeconds = sender.records
         output.logger.info("\(progressOverhead.line)")
     }
 }

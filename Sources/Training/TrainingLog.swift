@@ -16,18 +16,28 @@ import Glibc
 ///
 /// Lines read `YYYY-MM-DD HH:MM:SS.mmm LEVEL message` in local time. When standard output is a
 /// terminal, ``showProgress(_:)`` keeps one live progress bar on its last line; ordinary lines are
-/// printed above it. Otherwise progress appears as ordinary timestamped lines.
+/// printed above it. Otherwise progress appears as ordinary timestamped lines: every one in the file,
+/// and on standard output at most one per ``progressEchoInterval``.
 package final class TrainingLogSink: Sendable {
     private struct State {
         var barShown = false
         var lastBar = ""
+        var lastEchoedProgress: ContinuousClock.Instant?
     }
+
+    /// The least time between two progress lines echoed to standard output when it is not a live bar.
+    /// Under mpirun that output is a pseudo-terminal read by mpirun's forwarder, and each line wakes it
+    /// on cores the ranks are using; a line every few seconds is all a reader of that output can use, and
+    /// the log file keeps every line.
+    package static let progressEchoInterval = Duration.seconds(10)
 
     private let fileDescriptor: Int32
     /// The log file's path.
     package let fileURL: URL
     private let echoToStandardOutput: Bool
     private let standardOutputIsTerminal: Bool
+    private let standardOutput: Int32
+    private let echoInterval: Duration
     private let state = Mutex(State())
 
     /// Opens (creating folders as needed) `<logDirectory>/train-rank<rank>.log` for appending.
@@ -35,10 +45,13 @@ package final class TrainingLogSink: Sendable {
     /// - Parameters:
     ///   - echoToStandardOutput: Also print lines on standard output (rank 0 in a job).
     ///   - standardOutputIsTerminal: Whether standard output is a terminal; by default `isatty(1)`.
+    ///   - standardOutput: The descriptor echoed lines go to (a test's pipe; by default 1).
+    ///   - progressEchoInterval: The least time between echoed progress lines when they are not a bar.
     /// - Throws: ``TrainingLogError`` naming the path that cannot be created or opened.
     package init(
         logDirectory: URL, rank: Int, echoToStandardOutput: Bool,
-        standardOutputIsTerminal: Bool = isatty(STDOUT_FILENO) == 1
+        standardOutputIsTerminal: Bool = isatty(STDOUT_FILENO) == 1, standardOutput: Int32 = STDOUT_FILENO,
+        progressEchoInterval: Duration = TrainingLogSink.progressEchoInterval
     ) throws(TrainingLogError) {
         do {
             try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
@@ -52,6 +65,8 @@ package final class TrainingLogSink: Sendable {
         }
         self.echoToStandardOutput = echoToStandardOutput
         self.standardOutputIsTerminal = standardOutputIsTerminal
+        self.standardOutput = standardOutput
+        echoInterval = progressEchoInterval
     }
 
     deinit {
@@ -70,26 +85,30 @@ package final class TrainingLogSink: Sendable {
             Self.writeAll(fileDescriptor, line)
             guard echoToStandardOutput else { return }
             if state.barShown {
-                Self.writeAll(STDOUT_FILENO, "\r\u{1B}[2K" + line + state.lastBar)
+                Self.writeAll(standardOutput, "\r\u{1B}[2K" + line + state.lastBar)
             } else {
-                Self.writeAll(STDOUT_FILENO, line)
+                Self.writeAll(standardOutput, line)
             }
         }
     }
 
     /// Shows a progress line: as the live bar on a terminal (the file still gets a plain line), as
-    /// an ordinary INFO line otherwise.
+    /// an ordinary INFO line otherwise (echoed at most once per ``progressEchoInterval``).
     package func showProgress(_ text: String, at date: Date = Date()) {
-        guard echoToStandardOutput && standardOutputIsTerminal else {
-            write(level: .info, text, at: date)
-            return
-        }
-        let line = Self.prefix(level: .info, date: date) + text + "\n"
+        let line = Self.prefix(level: .info, date: date) + LogText.escaped(text) + "\n"
         state.withLock { state in
             Self.writeAll(fileDescriptor, line)
-            state.barShown = true
-            state.lastBar = text
-            Self.writeAll(STDOUT_FILENO, "\r\u{1B}[2K" + text)
+            guard echoToStandardOutput else { return }
+            if standardOutputIsTerminal {
+                state.barShown = true
+                state.lastBar = text
+                Self.writeAll(standardOutput, "\r\u{1B}[2K" + text)
+                return
+            }
+            let now = ContinuousClock.now
+            if let last = state.lastEchoedProgress, last.duration(to: now) < echoInterval { return }
+            state.lastEchoedProgress = now
+            Self.writeAll(standardOutput, line)
         }
     }
 
@@ -97,7 +116,7 @@ package final class TrainingLogSink: Sendable {
     package func finishProgress() {
         state.withLock { state in
             guard state.barShown else { return }
-            Self.writeAll(STDOUT_FILENO, "\n")
+            Self.writeAll(standardOutput, "\n")
             state.barShown = false
             state.lastBar = ""
         }

@@ -1,5 +1,6 @@
 // A loopback TCP server that plays a broken or hostile coordinator for the client tests: it
-// accepts and never answers, or answers every request with bytes the test chose.
+// accepts and never answers, answers every request with bytes the test chose (closing the
+// connection or keeping it for the next request), or closes a kept connection under a request.
 
 import CoordinatorClient
 import Foundation
@@ -8,22 +9,29 @@ import _TestSupport
 
 /// A server on 127.0.0.1 (a free port) whose behaviour the test switches while it runs.
 final class ScriptedServer: Sendable {
-    enum Behaviour: Sendable {
+    indirect enum Behaviour: Sendable {
         /// Accept, read, and never answer (connections stay open until the server stops).
         case silent
         /// Read the request, send these bytes, close.
         case answer([UInt8])
+        /// Read the request, send these bytes, and read the next request on the same connection.
+        case answerKeepingOpen([UInt8])
+        /// Read the next request, close without answering, then behave as `then`.
+        case closeUnanswered(then: Behaviour)
     }
 
     let endpoint: HTTPEndpoint
     private let listener: Int32
-    private let state: Mutex<(behaviour: Behaviour, requests: [String], held: [Int32], stopped: Bool)>
+    private let state:
+        Mutex<
+            (behaviour: Behaviour, requests: [String], held: [Int32], accepted: Int, stopped: Bool)
+        >
 
     init(_ behaviour: Behaviour) throws {
         let (descriptor, port) = try LoopbackSocket.bound(listeningWith: 16)
         listener = descriptor
         endpoint = HTTPEndpoint(host: "127.0.0.1", port: port)
-        state = Mutex((behaviour, [], [], false))
+        state = Mutex((behaviour, [], [], 0, false))
         let server = self
         Thread { server.serve() }.start()
     }
@@ -35,6 +43,9 @@ final class ScriptedServer: Sendable {
 
     /// The requests answered so far (head and body as text).
     var requests: [String] { state.withLock { $0.requests } }
+
+    /// The connections accepted so far.
+    var acceptedConnections: Int { state.withLock { $0.accepted } }
 
     func stop() {
         state.withLock { $0.stopped = true }
@@ -50,16 +61,40 @@ final class ScriptedServer: Sendable {
             guard poll(&poller, 1, 50) == 1 else { continue }
             let connection = accept(listener, nil, nil)
             guard connection >= 0 else { continue }
+            state.withLock { $0.accepted += 1 }
+            serve(connection)
+        }
+    }
+
+    /// Answers the requests on `connection` as the behaviour says until it closes or is held.
+    private func serve(_ connection: Int32) {
+        while true {
             let request = readRequest(connection)
+            guard !request.isEmpty, !state.withLock({ $0.stopped }) else {
+                close(connection)
+                return
+            }
             switch state.withLock({ $0.behaviour }) {
             case .silent:
                 state.withLock { $0.held.append(connection) }
+                return
             case .answer(let bytes):
-                state.withLock { $0.requests.append(request) }
-                _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                reply(bytes, to: request, on: connection)
                 close(connection)
+                return
+            case .answerKeepingOpen(let bytes):
+                reply(bytes, to: request, on: connection)
+            case .closeUnanswered(let next):
+                state.withLock { $0.behaviour = next }
+                close(connection)
+                return
             }
         }
+    }
+
+    private func reply(_ bytes: [UInt8], to request: String, on connection: Int32) {
+        state.withLock { $0.requests.append(request) }
+        _ = bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Reads the head and a `Content-Length` body (at most 2 s; the client under test is ours).

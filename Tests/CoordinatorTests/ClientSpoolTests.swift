@@ -1,5 +1,5 @@
 // The workers' client against a real coordinator: spooled records arrive in order once it is up;
-// of the progress reports made while it was down, only the newest arrives.
+// of the progress reports made while it was down, only the newest arrives; the sender's CPU time is counted.
 
 import Coordinator
 import CoordinatorClient
@@ -79,6 +79,15 @@ struct ClientSpoolTests {
         let csv = try await coordinator.send("GET", "/v1/jobs/progressing/progress.csv").bodyText
         let rows = csv.split(separator: "\r\n").dropFirst()
         #expect(rows.count == 1 && rows.first?.contains(",finished,2,120,400,") == true, "\(csv)")
+        // Rounds for progress alone skip the spool file; a record submitted after them still reads it.
+        let record = makeRecord(worker: "0", epoch: 1, step: 400, [("accuracy_top1", 0.5)])
+        try client.submit(record)
+        client.submit(makeReport(.finished, step: 400))
+        #expect(try await offCooperativePool { client.flush(timeout: 30) }.delivered == 1)
+        #expect(try await coordinator.records(job: "progressing") == [record])
+        // Posting took the sender thread CPU time, which the trainer counts as reporting's cost, with
+        // the records' share apart.
+        #expect(client.senderCPUSeconds.records > 0 && client.senderCPUSeconds.other > 0)
         await coordinator.stop()
     }
 

@@ -142,9 +142,10 @@ struct HostileInputTests {
     @Test("no request can write a line that starts with a timestamp the coordinator did not write")
     func noForgedLines() async throws {
         let directory = try TemporaryDirectory.make()
+        // Before the start: the coordinator logs its own lines while it starts, which may take seconds.
+        let started = Date()
         let coordinator = try await RunningCoordinator.start(dataDirectory: directory)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let started = Date()
         let forged =
             "2001-02-03 04:05:06.789 INFO Best values: [{'worker_id': 'forged', 'performance': {'accuracy_top1': 1.0}}]"
         let separators = [

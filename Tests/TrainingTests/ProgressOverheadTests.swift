@@ -16,22 +16,25 @@ import _TestSupport
         var percent: Double
         var reportMilliseconds: Double
         var startMilliseconds: Double
+        var senderMilliseconds: Double
         var stepSeconds: Double
 
         static func all(in log: String) -> [Summary] {
             let pattern =
                 #/
                 progress\sreports:\s(\d+),\smean\s([0-9.]+)\sµs,\s([0-9.e+-]+)\s%\sof\sstep\stime\s
-                \(reports\s([0-9.]+)\sms\s\+\sstart\s([0-9.]+)\sms\sof\s([0-9.]+)\ss\sin\ssteps\)
+                \(reports\s([0-9.]+)\sms\s\+\sstart\s([0-9.]+)\sms\s\+\ssender\s([0-9.]+)\sms\s
+                of\s([0-9.]+)\ss\sin\ssteps;\srecord\sdelivery\s[0-9.]+\sms\)
                 /#
             return log.matches(of: pattern).compactMap { match in
-                let (_, count, mean, percent, reports, start, steps) = match.output
+                let (_, count, mean, percent, reports, start, sender, steps) = match.output
                 guard let count = Int(count), let mean = Double(mean), let percent = Double(percent),
-                    let reports = Double(reports), let start = Double(start), let steps = Double(steps)
+                    let reports = Double(reports), let start = Double(start), let sender = Double(sender),
+                    let steps = Double(steps)
                 else { return nil }
                 return Summary(
                     reports: count, meanMicroseconds: mean, percent: percent, reportMilliseconds: reports,
-                    startMilliseconds: start, stepSeconds: steps)
+                    startMilliseconds: start, senderMilliseconds: sender, stepSeconds: steps)
             }
         }
     }
@@ -56,8 +59,9 @@ import _TestSupport
             let perEpoch = steps / interval + (steps % interval == 0 ? 0 : 1)
             #expect(overhead.reports == epochs * perEpoch, "rank \(rank): \(steps) steps, interval \(interval)")
             #expect(overhead.reportSeconds > 0 && overhead.startSeconds > 0 && overhead.stepSeconds > 0)
-            // Steps, reports and the start are disjoint intervals of the same clock inside run(); the
-            // slack covers the rounding of summing a few hundred Doubles.
+            // Steps, reports and the start are disjoint intervals inside run(), the latter two counted in
+            // one thread's CPU time (never more than their wall time); the slack covers the rounding
+            // of summing a few hundred Doubles.
             let timed = overhead.stepSeconds + overhead.reportSeconds + overhead.startSeconds
             #expect(timed <= wallSeconds * (1 + 1e-12), "rank \(rank): \(timed) s timed in a \(wallSeconds) s run")
 
@@ -76,6 +80,7 @@ import _TestSupport
         // Half a printed unit, plus a scaled double's rounding.
         #expect(abs(summary.reportMilliseconds - reportMilliseconds) <= 0.0005 + 1e-9, "rank \(rank)")
         #expect(abs(summary.startMilliseconds - startMilliseconds) <= 0.0005 + 1e-9, "rank \(rank)")
+        #expect(abs(summary.senderMilliseconds - overhead.senderCPUSeconds * 1e3) <= 0.0005 + 1e-9, "rank \(rank)")
         #expect(abs(summary.stepSeconds - overhead.stepSeconds) <= 0.0005 + 1e-9, "rank \(rank)")
         let mean = reportMilliseconds * 1e3 / Double(overhead.reports)
         #expect(abs(summary.meanMicroseconds - mean) <= 0.05 + 1e-9, "rank \(rank)")
@@ -83,11 +88,10 @@ import _TestSupport
         // The share from the printed times, each ± half its last digit, brackets the printed share,
         // which itself is within half a unit of its 4th significant digit (≤ 5e-4 relative).
         let half = 0.0005
-        let low =
-            (max(0, summary.reportMilliseconds - half) + max(0, summary.startMilliseconds - half)) / 1e3
-            / (summary.stepSeconds + half) * 100
+        let printed = [summary.reportMilliseconds, summary.startMilliseconds, summary.senderMilliseconds]
+        let low = printed.map { max(0, $0 - half) }.reduce(0, +) / 1e3 / (summary.stepSeconds + half) * 100
         let high =
-            (summary.reportMilliseconds + summary.startMilliseconds + 2 * half) / 1e3
+            printed.map { $0 + half }.reduce(0, +) / 1e3
             / max(summary.stepSeconds - half, .leastNonzeroMagnitude) * 100
         #expect(
             summary.percent >= low * (1 - 5e-4) && summary.percent <= high * (1 + 5e-4),

@@ -30,6 +30,31 @@ import _TestSupport
         #expect(lines[2].hasSuffix(" INFO epoch 1/2 step 3/4"))
     }
 
+    /// Off a terminal (mpirun's forwarder), the file keeps every progress line while the echo shows at
+    /// most one per interval; ordinary lines always echo.
+    @Test(arguments: [(Duration.seconds(3600), 1), (Duration.zero, 3)])
+    func progressEchoIsThrottledOffATerminal(interval: Duration, echoedProgress: Int) throws {
+        let folder = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var descriptors: [Int32] = [0, 0]
+        try #require(pipe(&descriptors) == 0)
+        defer { close(descriptors[0]) }
+        let sink = try TrainingLogSink(
+            logDirectory: folder, rank: 0, echoToStandardOutput: true, standardOutputIsTerminal: false,
+            standardOutput: descriptors[1], progressEchoInterval: interval)
+        for step in 1...3 {
+            sink.showProgress("epoch 1/1 step \(step)/3")
+            sink.write(level: .info, "line \(step)")
+        }
+        close(descriptors[1])
+        let echoed = String(decoding: FileHandle(fileDescriptor: descriptors[0]).readDataToEndOfFile(), as: UTF8.self)
+        let file = try String(contentsOf: sink.fileURL, encoding: .utf8)
+        #expect(file.split(separator: "\n").count == 6)
+        #expect(echoed.split(separator: "\n").filter { $0.contains(" step ") }.count == echoedProgress, "\(echoed)")
+        #expect(echoed.split(separator: "\n").filter { $0.contains(" INFO line ") }.count == 3, "\(echoed)")
+        #expect(echoed.contains(" INFO epoch 1/1 step 1/3\n"), "\(echoed)")
+    }
+
     @Test func timestampPrefixIsLocalTimeWithMilliseconds() {
         let date = Date(timeIntervalSince1970: 1_714_564_800.25)
         let prefix = TrainingLogSink.prefix(level: .error, date: date)
