@@ -269,7 +269,7 @@ package enum CoordinatorRoutes {
                     .contentType: "text/html; charset=utf-8",
                     .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'",
                 ],
-                body: .init(byteBuffer: ByteBuffer(string: DashboardPage.render(service.snapshot))))
+                body: .init(byteBuffer: ByteBuffer(string: service.dashboardHTML)))
         }
         return router
     }

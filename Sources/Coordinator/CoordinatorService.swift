@@ -79,6 +79,9 @@ package final class CoordinatorService: Sendable {
     /// The `/v1/jobs` body of the current state (re-rendering only the jobs changed since the last read).
     package var jobsJSON: String { fragments.jobsJSON(snapshot) }
 
+    /// The dashboard of the current state (re-rendering only the jobs changed since the last read).
+    package var dashboardHTML: String { fragments.dashboardHTML(snapshot, now: clock()) }
+
     /// Commits `record` to `job` unless its key is taken or the job cannot take it; when the
     /// record joins the best set, logs the job's Best values line after the commit. The work does
     /// not grow with the job's history (see `IncrementalBestSet`, `BestValuesLine`).

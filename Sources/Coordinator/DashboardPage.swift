@@ -13,6 +13,12 @@ package enum DashboardPage {
 
     /// The page for `state`; ages are measured to `now` (seconds since 1970).
     package static func render(_ state: CoordinatorState, now: Double = LogTimestamp.now()) -> String {
+        assemble(state, now: now, jobSections: state.allJobNames.map { jobSection($0, in: state) })
+    }
+
+    /// The page from the job table of `state` (the only part that depends on `now`) and, per job in
+    /// `state.allJobNames` order, its section as `jobSection` renders it.
+    static func assemble(_ state: CoordinatorState, now: Double, jobSections: [String]) -> String {
         var html = """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8">
@@ -30,39 +36,39 @@ package enum DashboardPage {
 
             """
         if state.allJobNames.isEmpty { html += "<p>No records yet.</p>\n" } else { html += jobTable(state, now: now) }
-        for name in state.allJobNames {
-            let progress = state.progress[name]
-            html +=
-                "<section id=\"job-\(escape(name))\"><h2>\(escape(name)) "
-                + "\(progress.map { badge($0.state) } ?? "")</h2>\n"
-            if let progress {
-                let line = progress.latest.map { $0.report.line(job: name, state: progress.state) }
-                if let line { html += "<p>\(escape(line))</p>\n" }
-                // A state change after the latest report (a stall, the supervisor's restart) says why.
-                if let stateLine = progress.stateLine, progress.stateSince > progress.latest?.receivedAt ?? -.infinity {
-                    html += "<p class=\"state-line\">\(escape(stateLine))</p>\n"
-                }
-                html += progressCharts(progress)
-            }
-            guard let job = state.jobs[name] else {
-                html += "</section>\n"
-                continue
-            }
-            html +=
-                "<p>\(job.records.count) records; objectives "
-                + "\(escape(job.objectives.map(\.description).joined(separator: ", ")))</p>\n"
-            html += chart(job)
-            html += "<table><tr><th>worker</th><th>epoch</th><th>step</th><th>performance</th></tr>\n"
-            for record in job.best {
-                let metrics = record.performance.map { "\($0.key) \(PythonRepr.float($0.value))" }.joined(
-                    separator: ", ")
-                html +=
-                    "<tr><td>\(escape(record.workerID))</td><td>\(record.epoch)</td><td>\(record.step)</td>"
-                    + "<td>\(escape(metrics))</td></tr>\n"
-            }
-            html += "</table></section>\n"
-        }
+        for section in jobSections { html += section }
         return html + "</body></html>\n"
+    }
+
+    /// One job's section: its progress line and charts, its best set and its chart of records.
+    static func jobSection(_ name: String, in state: CoordinatorState) -> String {
+        let progress = state.progress[name]
+        var html =
+            "<section id=\"job-\(escape(name))\"><h2>\(escape(name)) "
+            + "\(progress.map { badge($0.state) } ?? "")</h2>\n"
+        if let progress {
+            let line = progress.latest.map { $0.report.line(job: name, state: progress.state) }
+            if let line { html += "<p>\(escape(line))</p>\n" }
+            // A state change after the latest report (a stall, the supervisor's restart) says why.
+            if let stateLine = progress.stateLine, progress.stateSince > progress.latest?.receivedAt ?? -.infinity {
+                html += "<p class=\"state-line\">\(escape(stateLine))</p>\n"
+            }
+            html += progressCharts(progress)
+        }
+        guard let job = state.jobs[name] else { return html + "</section>\n" }
+        html +=
+            "<p>\(job.records.count) records; objectives "
+            + "\(escape(job.objectives.map(\.description).joined(separator: ", ")))</p>\n"
+        html += chart(job)
+        html += "<table><tr><th>worker</th><th>epoch</th><th>step</th><th>performance</th></tr>\n"
+        for record in job.best {
+            let metrics = record.performance.map { "\($0.key) \(PythonRepr.float($0.value))" }.joined(
+                separator: ", ")
+            html +=
+                "<tr><td>\(escape(record.workerID))</td><td>\(record.epoch)</td><td>\(record.step)</td>"
+                + "<td>\(escape(metrics))</td></tr>\n"
+        }
+        return html + "</table></section>\n"
     }
 
     /// One metric's value per epoch: the best (max for accuracy, min for loss) of that epoch's records.

@@ -1,12 +1,13 @@
-// Per-job renderings of the two reads that grow with the number of jobs, `/metrics` and `/v1/jobs`,
-// kept until the job changes: a read concatenates them and re-renders only the jobs that changed
-// since the last read, so a scrape of 1,000 idle jobs costs a copy, not 1,000 renderings.
+// Per-job renderings of the three reads that grow with the number of jobs, `/metrics`, `/v1/jobs`
+// and the dashboard, kept until the job changes: a read concatenates them and re-renders only the
+// jobs that changed since the last read, so a scrape of 1,000 idle jobs costs a copy, not 1,000
+// renderings.
 
 import StrictJSON
 import Synchronization
 
-/// The `/metrics` page and `/v1/jobs` body of a state, built from per-job fragments reused while the
-/// job's revision (`CoordinatorState.revisions`) is unchanged.
+/// The `/metrics` page, `/v1/jobs` body and dashboard of a state, built from per-job fragments reused
+/// while the job's revision (`CoordinatorState.revisions`) is unchanged.
 ///
 /// A fragment is keyed by the job's revision, which counts the job's changes along one history of
 /// states, so the cache serves the states of one `CoordinatorService`. A read sees every change its
@@ -15,6 +16,7 @@ import Synchronization
 package final class JobFragmentCache: Sendable {
     private let metricSamples = FragmentTable<[String]> { MetricsText.jobSamples($0, in: $1) }
     private let jobObjects = FragmentTable<String> { JSONResponse.job($0, in: $1, detailed: false).serialized }
+    private let dashboardSections = FragmentTable<String> { DashboardPage.jobSection($0, in: $1) }
 
     package init() {}
 
@@ -27,6 +29,11 @@ package final class JobFragmentCache: Sendable {
     /// `JSONResponse.jobList(state).serialized`.
     package func jobsJSON(_ state: CoordinatorState) -> String {
         "{\"jobs\":[" + jobObjects.fragments(state).joined(separator: ",") + "]}"
+    }
+
+    /// The dashboard of `state` with ages measured to `now`, equal to `DashboardPage.render(state, now:)`.
+    package func dashboardHTML(_ state: CoordinatorState, now: Double) -> String {
+        DashboardPage.assemble(state, now: now, jobSections: dashboardSections.fragments(state))
     }
 }
 

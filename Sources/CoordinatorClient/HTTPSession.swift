@@ -31,8 +31,9 @@ package final class HTTPSession {
         if let reused = connection, reused.isOpenAndIdle {
             do {
                 return try exchange(request, on: reused, until: deadline)
-            } catch where error.code == .connectionFailed {
+            } catch {
                 // Closed under the request: once more on a fresh connection.
+                guard error.code == .connectionFailed else { throw error }
             }
         }
         connection = nil

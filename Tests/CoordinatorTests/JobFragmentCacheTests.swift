@@ -1,6 +1,6 @@
-// The per-job fragment cache behind `/metrics` and `/v1/jobs`: after every kind of change its output
-// equals a fresh full render, the page stays valid exposition text, and on a live coordinator a read
-// after a write sees the write even when the previous read filled the cache.
+// The per-job fragment cache behind `/metrics`, `/v1/jobs` and the dashboard: after every kind of
+// change its output equals a fresh full render, the metrics page stays valid exposition text, and on
+// a live coordinator a read after a write sees the write even when the previous read filled the cache.
 
 import Coordinator
 import CoordinatorClient
@@ -11,11 +11,15 @@ import TensorEngine
 import Testing
 import _TestSupport
 
-@Suite("Job fragment cache for /metrics and /v1/jobs", .serialized)
+@Suite("Job fragment cache for /metrics, /v1/jobs and the dashboard", .serialized)
 struct JobFragmentCacheTests {
-    /// Both pages from `cache` equal a fresh render of `state`, and parse: `/v1/jobs` as the JSON of
-    /// every job's summary, `/metrics` with each family's HELP and TYPE once and its samples together.
+    /// The three pages from `cache` equal a fresh render of `state`, and parse: `/v1/jobs` as the JSON
+    /// of every job's summary, `/metrics` with each family's HELP and TYPE once and its samples together.
     func expectFresh(_ cache: JobFragmentCache, _ state: CoordinatorState, after step: String) throws {
+        // Two clocks: the ages in the job table follow `now`, the cached sections do not depend on it.
+        for now in [5_000.0, 9_000.0] {
+            #expect(cache.dashboardHTML(state, now: now) == DashboardPage.render(state, now: now), "after \(step)")
+        }
         let metrics = cache.metricsText(state)
         #expect(metrics == MetricsText.render(state), "after \(step)")
         let jobs = cache.jobsJSON(state)
@@ -103,11 +107,14 @@ struct JobFragmentCacheTests {
             // Both pages are read before each write, so the job's fragments are cached when it changes.
             _ = try await coordinator.send("GET", "/metrics")
             _ = try await coordinator.send("GET", "/v1/jobs")
+            _ = try await coordinator.send("GET", "/")
             #expect(try await coordinator.post(makeRecord(epoch: epoch, [("accuracy_top1", 0.5)])).status == 201)
             let metrics = try await coordinator.send("GET", "/metrics").bodyText
             #expect(metrics.contains("ghostnet_coordinator_records_stored{job=\"job\"} \(epoch + 1)\n"), "\(metrics)")
             let jobs = try await coordinator.send("GET", "/v1/jobs").bodyText
             #expect(jobs.contains(#"{"name":"job","records":\#(epoch + 1),"#), "\(jobs)")
+            let dashboard = try await coordinator.send("GET", "/").bodyText
+            #expect(dashboard.contains("<p>\(epoch + 1) records; objectives "), "\(dashboard)")
         }
         let progress = try await coordinator.send(
             "POST", "/v1/jobs/job/progress", body: makeReport(.running, imagesPerSecond: 123).json.serialized)
@@ -120,6 +127,7 @@ struct JobFragmentCacheTests {
             "POST", "/v1/jobs/job/progress", body: makeReport(.finished).json.serialized)
         #expect(finished.status == 200)
         #expect(try await coordinator.send("GET", "/v1/jobs").bodyText.contains(#""state":"finished""#))
+        #expect(try await coordinator.send("GET", "/").bodyText.contains(">finished</span></h2>"))
         #expect(
             try await coordinator.send("GET", "/metrics").bodyText.contains(
                 "ghostnet_job_state{job=\"job\",state=\"finished\"} 1\n"))

@@ -91,7 +91,8 @@ struct JobProgressTests {
     }
 
     @Test(
-        "downsampling keeps at most 2,000 points, the ends and every series' extremes", arguments: [1, 2] as [UInt64])
+        "downsampling keeps at most 2,000 points (2,500 while running), the ends and every series' extremes",
+        arguments: [1, 2] as [UInt64])
     func downsamplingKeepsExtremes(seed: UInt64) {
         var generator = SeededRandom(seed: seed)
         var job = JobProgress(name: "j", now: 0)
@@ -100,7 +101,7 @@ struct JobProgressTests {
             let loss = index == 4321 ? 57.7 : 3.0 - Double(index) / 5000 + noise
             let speed = 400 + Double(generator.next() % 100) - (index == 777 ? 390 : 0)
             _ = job.apply(makeReport(loss: loss, imagesPerSecond: speed), now: Double(index))
-            #expect(job.history.count <= 2 * JobProgress.maximumHistory)
+            #expect(job.history.count <= JobProgress.maximumRunningHistory)
         }
         let kept = JobProgress.downsampled(job.history)
         // At least the two ends of each of the 333 buckets survive.
@@ -109,6 +110,10 @@ struct JobProgressTests {
         #expect(zip(kept, kept.dropFirst()).allSatisfy { $0.receivedAt < $1.receivedAt })
         #expect(kept.contains { $0.receivedAt == 4321 && $0.report.trainLoss == 57.7 })
         #expect(kept.contains { $0.receivedAt == 777 && $0.report.imagesPerSecond < 110 })
+        // An ended job keeps only what is shown, spikes included.
+        _ = job.apply(makeReport(.finished), now: 9_973)
+        #expect(job.history.count <= JobProgress.maximumHistory)
+        #expect(job.history.contains { $0.receivedAt == 4321 && $0.report.trainLoss == 57.7 })
         // The global extremes of the raw series equal those of the kept points.
         let values: [Double] = (0..<5000).map { _ in Double(generator.next() % 100_000) }
         let indices = Downsampling.keptIndices(count: values.count, maximum: 100, values: [{ values[$0] }])
