@@ -80,7 +80,10 @@ mount_checkpoints read-only 64m
 train_2ranks "$WORK/read-only.yml" >"$WORK/read-only.out" 2>&1 &
 RUN_PID=$!
 track_pid "$RUN_PID"
-epoch1_saved() { [[ -n "$(find "$WORK/read-only/checkpoints" -name 'ckpt-e0001-*.optimizer.safetensors')" ]]; }
+# The model file is renamed into place last (after the optimizer file), so it marks a complete checkpoint.
+epoch1_saved() {
+    [[ -n "$(find "$WORK/read-only/checkpoints" -name 'ckpt-e0001-*.safetensors' ! -name '*.optimizer.safetensors')" ]]
+}
 expect wait_for 240 epoch1_saved -- "read-only: no epoch-1 checkpoint within 240 s"
 mount -o remount,ro "$WORK/read-only/checkpoints" || fail "read-only: cannot remount the tmpfs read-only"
 remounted_at=$(now)
