@@ -114,8 +114,8 @@ final class HTTPConnection {
     func receiveResponse(limit: Int, until deadline: MonotonicDeadline) throws(HTTPClientError)
         -> (bytes: [UInt8], reusable: Bool)
     {
-        let (bytes, closed) = try receive(limit: limit, until: deadline, end: HTTPResponseParser.responseLength)
-        guard !closed, let length = HTTPResponseParser.responseLength(bytes) else { return (bytes, false) }
+        let (bytes, length) = try receive(limit: limit, until: deadline, end: HTTPResponseParser.responseLength)
+        guard let length else { return (bytes, false) }
         return (Array(bytes.prefix(length)), length == bytes.count)
     }
 
@@ -126,21 +126,21 @@ final class HTTPConnection {
         return poll(&poller, 1, 0) == 0
     }
 
-    /// Reads until `end` finds a complete response in what arrived, the server closes, or `limit`
-    /// bytes are exceeded; `closed` says the server closed.
+    /// Reads until `end` finds a complete response in what arrived (its length is returned), the
+    /// server closes (the length is nil), or `limit` bytes are exceeded.
     private func receive(
         limit: Int, until deadline: MonotonicDeadline, end: ([UInt8]) -> Int?
-    ) throws(HTTPClientError) -> (bytes: [UInt8], closed: Bool) {
+    ) throws(HTTPClientError) -> (bytes: [UInt8], length: Int?) {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
             try wait(for: POLLIN, until: deadline, doing: "waiting for the answer")
             let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress!, $0.count, 0) }
-            if count == 0 { return (received, true) }
+            if count == 0 { return (received, nil) }
             if count < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
                 // A reset after a complete response (server closed first) still leaves a usable answer.
-                if errno == ECONNRESET, !received.isEmpty { return (received, true) }
+                if errno == ECONNRESET, !received.isEmpty { return (received, nil) }
                 throw HTTPClientError(
                     .connectionFailed, endpoint, "reading failed: \(String(cString: strerror(errno)))")
             }
@@ -154,7 +154,7 @@ final class HTTPConnection {
             guard received.count <= limit else {
                 throw HTTPClientError(.malformedResponse, endpoint, "the response exceeds \(limit) bytes")
             }
-            if end(received) != nil { return (received, false) }
+            if let length = end(received) { return (received, length) }
         }
     }
 

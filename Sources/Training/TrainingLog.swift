@@ -79,8 +79,7 @@ package final class TrainingLogSink: Sendable {
 
     /// Writes one line: `message` with the timestamp and `level` prefix.
     package func write(level: Logger.Level, _ message: String, at date: Date = Date()) {
-        // Escaped: messages echo outside text (file names, a coordinator's answer) that must not break the line.
-        let line = Self.prefix(level: level, date: date) + LogText.escaped(message) + "\n"
+        let line = Self.line(level: level, message, date: date)
         state.withLock { state in
             Self.writeAll(fileDescriptor, line)
             guard echoToStandardOutput else { return }
@@ -95,7 +94,7 @@ package final class TrainingLogSink: Sendable {
     /// Shows a progress line: as the live bar on a terminal (the file still gets a plain line), as
     /// an ordinary INFO line otherwise (echoed at most once per ``progressEchoInterval``).
     package func showProgress(_ text: String, at date: Date = Date()) {
-        let line = Self.prefix(level: .info, date: date) + LogText.escaped(text) + "\n"
+        let line = Self.line(level: .info, text, date: date)
         state.withLock { state in
             Self.writeAll(fileDescriptor, line)
             guard echoToStandardOutput else { return }
@@ -120,6 +119,12 @@ package final class TrainingLogSink: Sendable {
             state.barShown = false
             state.lastBar = ""
         }
+    }
+
+    /// One line of the file: the prefix, then `message` escaped, as messages echo outside text (file
+    /// names, a coordinator's answer) that must not break the line.
+    private static func line(level: Logger.Level, _ message: String, date: Date) -> String {
+        prefix(level: level, date: date) + LogText.escaped(message) + "\n"
     }
 
     /// `2024-05-01 12:00:00.123 INFO ` for `date` in local time.
