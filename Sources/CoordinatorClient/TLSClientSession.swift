@@ -13,6 +13,9 @@ import NIOSSL
 final class TLSClientSession {
     private let channel = EmbeddedChannel()
     private let endpoint: HTTPEndpoint
+    /// How long NIOSSL waits for the server's close_notify when the session closes, on the embedded
+    /// loop's clock, which moves only when ``deinit`` moves it.
+    private static let closeTimeout = TimeAmount.seconds(1)
 
     /// Starts the handshake; its first record is in the next `seal` or `open` output.
     ///
@@ -22,6 +25,7 @@ final class TLSClientSession {
         do {
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.minimumTLSVersion = .tlsv12
+            configuration.shutdownTimeout = Self.closeTimeout
             if let authority = endpoint.certificateAuthorityFile {
                 configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(authority))
             }
@@ -42,7 +46,12 @@ final class TLSClientSession {
     }
 
     deinit {
-        _ = try? channel.finish()
+        // A kept-open connection is released before the server closed it, so no close_notify from
+        // the server will ever be fed in: closing would wait for it forever. Close without waiting,
+        // then move the embedded clock past the close timeout, which ends the close.
+        channel.close(promise: nil)
+        channel.embeddedEventLoop.advanceTime(by: Self.closeTimeout)
+        _ = try? channel.finish(acceptAlreadyClosed: true)
     }
 
     /// Encrypts `plaintext`; returns every record to send now (handshake records included).

@@ -45,6 +45,29 @@ struct CoordinatorTLSTests {
         #expect(coordinator.logText.contains("coordinator listening on 127.0.0.1:\(coordinator.endpoint.port) (https;"))
     }
 
+    @Test("a kept-open TLS connection is released at once, without waiting for a close_notify the server never sends")
+    func keptTLSConnectionIsReleased() async throws {
+        let directory = try TemporaryDirectory.make()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let certificates = try TestCertificates.make(in: directory)
+        let coordinator = try await RunningCoordinator.start(dataDirectory: directory, tls: certificates)
+        let endpoint = coordinator.endpoint
+        let (statuses, released) = try await offCooperativePool { () throws -> ([Int], Bool) in
+            nonisolated(unsafe) var session: HTTPSession? = HTTPSession(endpoint: endpoint)
+            let statuses = try (1...2).map { _ in try session!.send("GET", "/healthz").status }
+            // The server keeps the connection open, so releasing the session closes TLS first.
+            let done = DispatchSemaphore(value: 0)
+            Thread {
+                session = nil
+                done.signal()
+            }.start()
+            return (statuses, done.wait(timeout: .now() + 30) == .success)
+        }
+        #expect(statuses == [200, 200])
+        #expect(released, "releasing a session with a kept TLS connection did not return within 30 s")
+        await coordinator.stop()
+    }
+
     @Test("a worker's client reports over TLS when it trusts the CA, and refuses a server signed by another")
     func workerReportsOverTLS() async throws {
         let directory = try TemporaryDirectory.make()
