@@ -99,11 +99,18 @@ package enum BuiltProducts {
     }
 }
 
-/// A fresh directory under the system's temporary folder.
+/// A fresh directory for one test, inside a folder of this test process that is removed when the process
+/// exits: a test run leaves nothing in the system's temporary folder, whether or not a test failed before
+/// its own clean-up (before, each `make test` left about 50 folders of datasets, logs and checkpoints there).
 package enum TemporaryDirectory {
+    private static let processFolder: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ghostnet-tests-\(getpid())")
+        atexit { try? FileManager.default.removeItem(at: TemporaryDirectory.processFolder) }
+        return url
+    }()
+
     package static func make(prefix: String = "ghostnet-test") throws -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        let url = processFolder.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
