@@ -34,6 +34,10 @@ fi
 
 "$GHOSTNET_BIN" ranktable generate --servers 10.77.0.1,10.77.0.2 --ranks-per-server 1 --out "$WORK/rank_table_2x1.json"
 
+# A launch without a log folder keeps its hostfiles in a temporary folder of its own, removed when it ends.
+launch_folders() { { compgen -G "${TMPDIR:-/tmp}/ghostnet-launch-*" || true; } | wc -l; }
+LAUNCH_FOLDERS_BEFORE=$(launch_folders)
+
 export GHOSTNET_BIN
 export GHOSTNET_COMMAND="diagnose allreduce --elements 300007 --bucket-bytes 65536 --collective-timeout 60"
 failed() {
@@ -79,4 +83,5 @@ echo "$WORK/data-renamed $WORK/data" >"$WORK/b-sees"
 export GHOSTNET_COMMAND="train --config $WORK/world.yml"
 launch fails "dataset differs: server 1 (10.77.0.2, rank 1) and server 0 (10.77.0.1, rank 0) list different train classes; first difference at class 3: n00000003 on server 0, n00000009 on server 1"
 grep -h -m 1 "dataset differs" "$WORK/out" "$WORK/err"
+[[ $(launch_folders) -eq $LAUNCH_FOLDERS_BEFORE ]] || failed "a launch left its temporary ghostnet-launch-* folder behind"
 echo "PASSED: 2 ranks in 2 network namespaces exchanged gradients over the veth link; the world check passed, then stopped a server with a renamed class folder"

@@ -63,7 +63,10 @@ struct LaunchCommand: ParsableCommand {
     @Flag(help: "Resume the first start too (a requeued job): from the newest valid checkpoint, if any.")
     var resume = false
 
-    @Option(help: "Folder for rewritten rank tables and hostfiles (default: <log_dir>/launch), on every server.")
+    @Option(
+        help: ArgumentHelp(
+            "Folder for rewritten rank tables and hostfiles, on every server (default: <log_dir>/launch; without a "
+                + "log folder, a temporary folder removed when the launch ends)."))
     var stateDir: String?
 
     @Argument(parsing: .postTerminator, help: "Further worker options, after `--` (e.g. -- --epochs 3).")
@@ -124,6 +127,9 @@ struct LaunchCommand: ParsableCommand {
             isTrain
             ? (words.firstIndex(of: "--checkpoint-dir").flatMap { words.dropFirst($0 + 1).first }
                 ?? runtime?.checkpointDirectory) : nil
+        // Without a log folder the rewritten tables and hostfiles serve this launch alone: a folder of its own,
+        // removed when it ends.
+        let ownsStateFolder = stateDir == nil && logFolder == nil
         let stateFolder =
             stateDir ?? logFolder.map { $0 + "/launch" }
             ?? NSTemporaryDirectory() + "ghostnet-launch-\(getpid())"
@@ -149,6 +155,7 @@ struct LaunchCommand: ParsableCommand {
                 configuredCertificateAuthority: runtime.coordinatorCA)
         }.map { CoordinatorClient(configuration: $0) }
         let ending = Supervisor(plan: plan, log: log) { client?.submit($0) }.run()
+        if ownsStateFolder { try? FileManager.default.removeItem(atPath: stateFolder) }
         client?.flush(timeout: 5)
         if ending.exitStatus != 0 { throw ExitCode(ending.exitStatus) }
     }
