@@ -21,9 +21,10 @@ package struct MemoryPlan: Sendable, Equatable {
     /// The bf16 converted-weight cache's share of the prediction (0 in fp32).
     package let convertedWeightBytes: Int
 
-    /// The micro-batch that runs fastest at 224² (`bench train`, issue 14: 71 % of the in-run sgemm
-    /// peak at 16 against 63 % at 128). The GEMMs' long side is micro-batch × pixels, so at other
-    /// image sizes the fastest micro-batch keeps 16 × 224² pixels (see ``fastestMicroBatch(imageSize:)``).
+    /// The micro-batch that runs fastest at 224²: of 4, 8, 16 and 32 images, `bench train` of the seed's
+    /// batch of 128 ran 16 fastest (docs/PERFORMANCE.md; one pass of 128 is about as fast at 17.5 GB). The
+    /// GEMMs' long side is micro-batch × pixels, so at other image sizes the fastest micro-batch keeps
+    /// 16 × 224² pixels (see ``fastestMicroBatch(imageSize:)``).
     package static let fastestMicroBatchAt224 = 16
 
     /// The micro-batch with as many pixels per pass as 16 images of 224².
