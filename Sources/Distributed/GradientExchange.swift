@@ -207,10 +207,15 @@ package final class GradientExchange {
     ///     accumulated gradient is that of the mean loss over the whole batch.
     ///   - isFirst: The shard's first micro-batch (overwrite instead of add, in the first shard).
     ///   - isLast: The shard's last micro-batch (keep the shard's gradient; mark ready in the last shard).
+    /// - Returns: Whether the shard's accumulated gradient of the parameter is finite, tested once on
+    ///   its last contribution, before the all-reduce may take it: a NaN or infinity of an earlier
+    ///   contribution carries into the sum, so one test per step replaces one per micro-batch. True
+    ///   for earlier contributions.
     /// - Precondition: `gradient.shape` equals the parameter's shape.
+    @discardableResult
     package func accumulate(
         _ gradient: Tensor, forParameter index: Int, weight: Float, isFirst: Bool, isLast: Bool
-    ) throws(CommunicatorError) {
+    ) throws(CommunicatorError) -> Bool {
         precondition(
             gradient.shape == parameterShapes[index],
             "gradient of parameter \(index) has shape \(gradient.shape), expected \(parameterShapes[index])")
@@ -226,11 +231,22 @@ package final class GradientExchange {
                 for element in destination.indices { destination[element] += source[element] * scale }
             }
         }
-        guard isLast else { return }
+        guard isLast else { return true }
+        let isFinite = Self.isFinite(UnsafeBufferPointer(destination))
         fixedPointSum?.keep(
             UnsafeBufferPointer(destination), shard: shard.position, offset: parameterOffsets[index],
             elementCount: elementCount)
         if shard.position == shard.count - 1 { try announce(index) }
+        return isFinite
+    }
+
+    /// Whether no value is a NaN or an infinity: those are the floats whose exponent bits are all
+    /// set. An integer maximum, unlike a float sum, may be reordered, so the loop vectorises.
+    package static func isFinite(_ values: UnsafeBufferPointer<Float>) -> Bool {
+        let exponentBits: UInt32 = 0x7F80_0000
+        var largestExponent: UInt32 = 0
+        for value in values { largestExponent = max(largestExponent, value.bitPattern & exponentBits) }
+        return largestExponent != exponentBits
     }
 
     /// Records that parameter `index`'s gradient, written through ``withGradient(ofParameter:_:)``,

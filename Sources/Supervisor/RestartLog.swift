@@ -29,7 +29,7 @@ package final class RestartLog: @unchecked Sendable {
             try FileManager.default.createDirectory(
                 at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             if !FileManager.default.fileExists(atPath: path) {
-                FileManager.default.createFile(atPath: path, contents: nil)
+                _ = FileManager.default.createFile(atPath: path, contents: nil)  // a failure surfaces in the open below
             }
             let handle = try FileHandle(forWritingTo: url)
             try handle.seekToEnd()

@@ -85,7 +85,8 @@ extension MicroBatchPlan {
     }
 
     /// Runs every pass of a batch, accumulating its gradients in place into `exchange`'s flat
-    /// buffer, weighted by the pass's share of the batch. Only the last pass marks parameters
+    /// buffer, weighted by the pass's share of the batch; the exchange tests the sums for NaN and
+    /// infinity once, on the last pass. Only the last pass marks parameters
     /// ready, so the bucketed all-reduce overlaps the last pass's backward and runs once per step;
     /// the caller then calls ``GradientExchange/finish()``.
     ///
@@ -110,12 +111,12 @@ extension MicroBatchPlan {
             let isFirst = index == 0
             let isLast = index == passes.count - 1
             let gradientReady: (TensorSlot, Tensor) -> Void = { slot, gradient in
-                if outcome.gradientIsFinite, !Trainer.isFinite(gradient) { outcome.gradientIsFinite = false }
                 guard outcome.exchangeError == nil else { return }
                 let started = ContinuousClock.now
                 do throws(CommunicatorError) {
-                    try exchange.accumulate(
+                    let isFinite = try exchange.accumulate(
                         gradient, forParameter: slot.index, weight: pass.weight, isFirst: isFirst, isLast: isLast)
+                    if !isFinite { outcome.gradientIsFinite = false }
                 } catch {
                     outcome.exchangeError = error
                 }

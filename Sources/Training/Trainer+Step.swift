@@ -134,13 +134,4 @@ extension Trainer {
     /// The matrix products' precision of this run's steps (`trainer.precision` resolved on this CPU); the
     /// master weights, optimizer, batch norm statistics, loss and all-reduce stay fp32 whatever it is.
     var precision: Precision { step.trainer.precision.resolved }
-
-    static func isFinite(_ tensor: Tensor) -> Bool {
-        tensor.withUnsafeBufferPointer { values in
-            // x·0 is 0 for every finite x and NaN otherwise, so one sum tests the whole tensor.
-            var probe: Float = 0
-            for value in values { probe += value * 0 }
-            return probe == 0
-        }
-    }
 }

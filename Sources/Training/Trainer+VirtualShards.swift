@@ -70,8 +70,8 @@ extension Trainer {
     }
 
     /// Forward, loss and backward of each of the rank's shard batches, in shard order, each as its
-    /// micro-batches; each gradient is accumulated into the exchange as backward produces it, and is
-    /// tested for NaN and infinity on the way.
+    /// micro-batches; each gradient is accumulated into the exchange as backward produces it, and
+    /// each shard's sum is tested for NaN and infinity on its last pass.
     ///
     /// Mixup is keyed by the virtual shard, not the rank. Batch-norm running statistics keep what
     /// the rank's first shard left (rank 0: shard 0), so they do not depend on how many shards a

@@ -90,6 +90,30 @@ final class ResultBox<Output: Sendable>: @unchecked Sendable {
         #expect(throws: GradientExchangeError.parametersNotReady([0])) { try results[0].get() }
     }
 
+    /// The finiteness test runs once, on the last micro-batch's sum: a NaN or infinity of any earlier
+    /// pass must still be caught there, and the largest finite floats must not be.
+    @Test(arguments: [Float.nan, .infinity, -.infinity])
+    func aNonFiniteMicroBatchIsCaughtOnTheLastPass(bad: Float) throws {
+        let passes: [[Float]] = [[1, bad, 3], [4, 5, 6], [7, 8, 9]]
+        let results = runRanks(1) { communicator in
+            let exchange = GradientExchange(parameterShapes: [[3]], communicator: communicator)
+            return try passes.indices.map { pass in
+                try exchange.accumulate(
+                    Tensor(shape: [3], scalars: passes[pass]), forParameter: 0, weight: 1.0 / 3,
+                    isFirst: pass == 0, isLast: pass == passes.count - 1)
+            }
+        }
+        #expect(try results[0].get() == [true, true, false])
+    }
+
+    @Test func finiteExtremesAreFinite() {
+        let extremes: [Float] = [.greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude, -0, 0]
+        #expect(extremes.withUnsafeBufferPointer(GradientExchange.isFinite))
+        for bad in [Float.nan, .infinity, -.infinity, .signalingNaN] {
+            #expect(!(extremes + [bad]).withUnsafeBufferPointer(GradientExchange.isFinite), "\(bad)")
+        }
+    }
+
     @Test func watchdogAbortsWhenARankNeverJoins() {
         let results = runRanks(2, collectiveTimeout: .milliseconds(200)) { communicator in
             let exchange = GradientExchange(parameterShapes: [[5]], communicator: communicator)

@@ -16,7 +16,7 @@ func writeListingDataset(classes: [String], perClass: Int = 3) throws -> String 
             let folder = root.appendingPathComponent("\(split)/\(wnid)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             for index in 0..<(split == "train" ? perClass : 1) {
-                FileManager.default.createFile(
+                _ = FileManager.default.createFile(
                     atPath: folder.appendingPathComponent("\(wnid)_\(index).JPEG").path, contents: nil)
             }
         }
