@@ -53,7 +53,7 @@ package final class LocalCommunicator: Communicator, @unchecked Sendable {
     package func startAllreduceSum<Scalar: ReducibleScalar>(_ buffer: UnsafeMutableBufferPointer<Scalar>)
         throws(CommunicatorError) -> any CollectiveRequest
     {
-        try startElementwise(buffer, operation: "allreduce", initial: .zero, +)
+        try startElementwise(buffer, operation: "allreduce", initial: .zero) { $0 + $1 }
     }
 
     package func startAllreduceMax(_ buffer: UnsafeMutableBufferPointer<Int64>) throws(CommunicatorError)

@@ -8,7 +8,7 @@ import _TestSupport
 
 @Suite struct AgreementTests {
     /// Every rank's outcome of `contribution(rank)` agreed over `size` thread ranks.
-    func agree<Contribution: Agreement>(
+    func agree<Contribution: Agreement & SendableMetatype>(
         _ size: Int, _ contribution: @escaping @Sendable (Int) -> Contribution
     ) throws -> [Contribution.Outcome] where Contribution.Outcome: Sendable {
         let communicators = LocalCommunicator.group(size: size, collectiveTimeout: .seconds(60))
