@@ -119,12 +119,13 @@ package struct StepBenchmark: Sendable {
         var adjacentPeaks: [Double] = []
         var allocations: [TensorAllocations.Snapshot] = []
         var comparedSeconds: [Double] = []
+        let comparedPlan = comparedMicroBatchSize.map { MicroBatchPlan(microBatchSize: $0, minimumSize: 2) }
         // One step of the compared plan, timed (nil without a comparison).
         func comparedStep() throws -> Double? {
-            guard kind == .training, let comparedMicroBatchSize else { return nil }
+            guard kind == .training, let comparedPlan else { return nil }
             let own = trainer.plan
             defer { trainer.plan = own }
-            trainer.plan = MicroBatchPlan(microBatchSize: comparedMicroBatchSize, minimumSize: 2)
+            trainer.plan = comparedPlan
             let start = KernelProfiler.monotonicNanoseconds()
             _ = try trainer.step(&model, images: images, labels: labels)
             return Double(KernelProfiler.monotonicNanoseconds() - start) * 1e-9
@@ -184,11 +185,13 @@ package struct StepBenchmark: Sendable {
                 ? try Self.mostExposedRank(
                     on: communicator, stepSeconds: stepSeconds[medianStep], exposedSeconds: exposedSeconds[medianStep])
                 : nil)
-        if let comparedMicroBatchSize, !comparedSeconds.isEmpty {
+        if let comparedMicroBatchSize, let comparedPlan, !comparedSeconds.isEmpty {
             let speedups = zip(comparedSeconds, stepSeconds).map { $0 / $1 }.sorted()
+            let comparedPasses = comparedPlan.sizes(of: batchSize)
             result.comparison = MicroBatchComparison(
                 microBatchSize: comparedMicroBatchSize, medianStepSeconds: comparedSeconds.sorted()[(steps - 1) / 2],
-                medianSpeedup: speedups[(steps - 1) / 2])
+                medianSpeedup: speedups[(steps - 1) / 2], passSizes: comparedPasses,
+                predictedPeakBytes: predictedPeakBytes(passSizes: comparedPasses))
         }
         if kind == .training {
             result.passSizes = trainer.plan.sizes(of: batchSize)

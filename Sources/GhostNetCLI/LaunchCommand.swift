@@ -133,6 +133,7 @@ struct LaunchCommand: ParsableCommand {
         let stateFolder =
             stateDir ?? logFolder.map { $0 + "/launch" }
             ?? NSTemporaryDirectory() + "ghostnet-launch-\(getpid())"
+        defer { if ownsStateFolder { try? FileManager.default.removeItem(atPath: stateFolder) } }
         let plan = SupervisorPlan(
             table: table, tablePath: rankTable.map(Self.absolute),
             worker: [Self.executablePath] + words + workerOptions,
@@ -155,7 +156,6 @@ struct LaunchCommand: ParsableCommand {
                 configuredCertificateAuthority: runtime.coordinatorCA)
         }.map { CoordinatorClient(configuration: $0) }
         let ending = Supervisor(plan: plan, log: log) { client?.submit($0) }.run()
-        if ownsStateFolder { try? FileManager.default.removeItem(atPath: stateFolder) }
         client?.flush(timeout: 5)
         if ending.exitStatus != 0 { throw ExitCode(ending.exitStatus) }
     }

@@ -86,9 +86,9 @@ extension MicroBatchPlan {
 
     /// Runs every pass of a batch, accumulating its gradients in place into `exchange`'s flat
     /// buffer, weighted by the pass's share of the batch; the exchange tests the sums for NaN and
-    /// infinity once, on the last pass. Only the last pass marks parameters
-    /// ready, so the bucketed all-reduce overlaps the last pass's backward and runs once per step;
-    /// the caller then calls ``GradientExchange/finish()``.
+    /// infinity once, on the last pass. Only the last pass marks parameters ready, so the bucketed
+    /// all-reduce overlaps the last pass's backward and runs once per step; the caller then calls
+    /// ``GradientExchange/finish()``.
     ///
     /// - Parameters:
     ///   - runPass: Forward, loss and backward of one pass (its index given), calling the handler

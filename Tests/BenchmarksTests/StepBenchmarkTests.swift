@@ -62,6 +62,26 @@ import _TestSupport
         #expect(lines.contains { $0.contains("other") })
     }
 
+    /// With a paired plan the process's peak is the higher plan's, so the memory model line tests that plan's
+    /// prediction: one pass of 8 (3.5 GiB predicted) against the measured 3 GiB, not this plan's 2 passes of 4.
+    @Test func thePairedPlanThatPeaksHigherIsTheOneTheMeasuredPeakTests() throws {
+        var paired = result(kind: .training)
+        paired.passSizes = [4, 4]
+        paired.predictedPeakBytes = 2 << 30
+        #expect(paired.reportLines.contains { $0.hasPrefix("memory model (2 pass(es) of at most 4 images): ") })
+        paired.comparison = MicroBatchComparison(
+            microBatchSize: 8, medianStepSeconds: 0.4, medianSpeedup: 0.8, passSizes: [8],
+            predictedPeakBytes: 7 << 29)
+        #expect(
+            paired.reportLines.contains {
+                $0 == "memory model (the paired plan's 1 pass(es) of at most 8 images, which peaks higher): "
+                    + "predicted peak 3.758 GB, measured 3.221 GB (16.7 %)"
+            }, "\(paired.reportLines)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(paired.json.utf8)) as? [String: Any])
+        #expect(object["predicted_peak_rss_bytes"] as? Int == 2 << 30)
+        #expect(object["compared_predicted_peak_rss_bytes"] as? Int == 7 << 29)
+    }
+
     @Test func peakResidentMemoryIsReadFromTheStatusFormat() throws {
         let status = "Name:\tghostnet-d\nVmPeak:\t  900000 kB\nVmHWM:\t  123456 kB\nVmRSS:\t   1000 kB\n"
         #expect(ProcessStatus.peakResidentBytes(statusText: status) == 123_456 * 1024)

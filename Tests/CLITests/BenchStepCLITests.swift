@@ -49,6 +49,26 @@ import _TestSupport
             "\(result.combined)")
     }
 
+    /// Steps of two plans alternate in one process: the report gives their paired ratio, and the memory model
+    /// line names the plan whose prediction the process's peak tests.
+    @Test func twoMicroBatchesRunInAlternatingPairs() throws {
+        let result = try BuiltProducts.runGhostnet([
+            "bench", "train", "--arch", "ghostnet50", "--batch", "4", "--micro-batch", "2",
+            "--compare-micro-batch", "4", "--image-size", "32", "--threads", "1", "--steps", "2", "--warmup", "0",
+            "--json",
+        ])
+        #expect(result.status == 0, "\(result.combined)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        #expect(
+            lines.contains { $0.hasPrefix("paired with micro-batch 4 (steps alternating): its step ") },
+            "\(result.combined)")
+        #expect(lines.contains { $0.hasPrefix("memory model (") }, "\(result.combined)")
+        let json = try #require(lines.last)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(object["compared_micro_batch_size"] as? Int == 4)
+        #expect(try #require(object["paired_speedup"] as? Double) > 0)
+    }
+
     @Test func aMicroBatchLargerThanTheBatchIsRefused() throws {
         let result = try BuiltProducts.runGhostnet(["bench", "train", "--batch", "4", "--micro-batch", "8"])
         #expect(result.status != 0)
