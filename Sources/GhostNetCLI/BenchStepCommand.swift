@@ -124,8 +124,8 @@ struct BenchTrainCommand: ParsableCommand {
         name: .customLong("compare-micro-batch"), parsing: .unconditional,
         help: """
             Alternate the timed steps with steps of this micro-batch (--batch for one pass), in back-to-back pairs, \
-            and report the images/s ratio, which shares the machine's load; the peak memory is then the higher \
-            plan's, and the memory model line predicts that one (2 to --batch).
+            and report the images/s ratio, which shares the machine's load; the plan that needs more memory then \
+            sets the peak, and the memory model line predicts that plan's (2 to --batch).
             """)
     var comparedMicroBatch: Int?
 

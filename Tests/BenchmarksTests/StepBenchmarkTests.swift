@@ -62,8 +62,9 @@ import _TestSupport
         #expect(lines.contains { $0.contains("other") })
     }
 
-    /// With a paired plan the process's peak is the higher plan's, so the memory model line tests that plan's
-    /// prediction: one pass of 8 (3.5 GiB predicted) against the measured 3 GiB, not this plan's 2 passes of 4.
+    /// With a paired plan the plan that needs more memory sets the process's peak, so the memory model line tests
+    /// that plan's prediction: one pass of 8 (3.5 GiB predicted) against the measured 3 GiB, not this plan's 2
+    /// passes of 4.
     @Test func thePairedPlanThatPeaksHigherIsTheOneTheMeasuredPeakTests() throws {
         var paired = result(kind: .training)
         paired.passSizes = [4, 4]
