@@ -119,16 +119,21 @@ package struct StepBenchmark: Sendable {
         var adjacentPeaks: [Double] = []
         var allocations: [TensorAllocations.Snapshot] = []
         var comparedSeconds: [Double] = []
+        var comparedCategories: [[Int]] = []
         let comparedPlan = comparedMicroBatchSize.map { MicroBatchPlan(microBatchSize: $0, minimumSize: 2) }
-        // One step of the compared plan, timed (nil without a comparison).
-        func comparedStep() throws -> Double? {
-            guard kind == .training, let comparedPlan else { return nil }
+        // One step of the compared plan; when `timed`, its time and its time per kind are kept.
+        func comparedStep(timed: Bool) throws {
+            guard kind == .training, let comparedPlan else { return }
             let own = trainer.plan
             defer { trainer.plan = own }
             trainer.plan = comparedPlan
+            KernelProfiler.reset()
+            KernelProfiler.isEnabled = timed
             let start = KernelProfiler.monotonicNanoseconds()
             _ = try trainer.step(&model, images: images, labels: labels)
-            return Double(KernelProfiler.monotonicNanoseconds() - start) * 1e-9
+            guard timed else { return }
+            comparedSeconds.append(Double(KernelProfiler.monotonicNanoseconds() - start) * 1e-9)
+            comparedCategories.append(KernelProfiler.nanoseconds)
         }
         for step in 0..<(warmupSteps + steps) {
             let timed = step >= warmupSteps
@@ -138,7 +143,7 @@ package struct StepBenchmark: Sendable {
             // not the skew of the untimed work before the step.
             if kind == .training { try communicator.barrier() }
             let comparedFirst = step % 2 == 0
-            if comparedFirst, let seconds = try comparedStep(), timed { comparedSeconds.append(seconds) }
+            if comparedFirst { try comparedStep(timed: timed) }
             KernelProfiler.reset()
             KernelProfiler.isEnabled = timed
             let before = TensorAllocations.current
@@ -157,12 +162,11 @@ package struct StepBenchmark: Sendable {
                 exposedSeconds.append(Double(exposed) * 1e-9)
                 stepCategories.append(KernelProfiler.nanoseconds)
             }
-            if !comparedFirst, let seconds = try comparedStep(), timed { comparedSeconds.append(seconds) }
+            if !comparedFirst { try comparedStep(timed: timed) }
         }
         KernelProfiler.isEnabled = false
         // The breakdown of the median step, so that it adds up to the reported step time.
-        let medianStep = stepSeconds.indices.sorted { stepSeconds[$0] < stepSeconds[$1] }[(steps - 1) / 2]
-        let categorySeconds = stepCategories[medianStep].map { Double($0) * 1e-9 }
+        let medianStep = Self.medianIndex(stepSeconds)
         peak = max(peak, GEMMPeak.measure(size: gemmSize, repeats: gemmRepeats, threads: threads), adjacentPeaks.max()!)
         let multiplyAccumulates = GhostNetStructure(configuration: configuration).multiplyAccumulates
         let flopsPerStep =
@@ -180,7 +184,7 @@ package struct StepBenchmark: Sendable {
             peakResidentBytes: ProcessStatus.peakResidentBytes() ?? 0,
             allocationsPerStep: steady[steady.count / 2],
             largeAllocationsAfterFirstStep: allocations.dropFirst().reduce(0) { $0 + $1.largeAllocations },
-            breakdown: KernelCategory.allCases.map { ($0.label, categorySeconds[$0.rawValue]) },
+            breakdown: Self.breakdown(stepCategories[medianStep]),
             reduction: kind == .training
                 ? try Self.mostExposedRank(
                     on: communicator, stepSeconds: stepSeconds[medianStep], exposedSeconds: exposedSeconds[medianStep])
@@ -188,10 +192,12 @@ package struct StepBenchmark: Sendable {
         if let comparedMicroBatchSize, let comparedPlan, !comparedSeconds.isEmpty {
             let speedups = zip(comparedSeconds, stepSeconds).map { $0 / $1 }.sorted()
             let comparedPasses = comparedPlan.sizes(of: batchSize)
+            let comparedMedian = Self.medianIndex(comparedSeconds)
             result.comparison = MicroBatchComparison(
-                microBatchSize: comparedMicroBatchSize, medianStepSeconds: comparedSeconds.sorted()[(steps - 1) / 2],
+                microBatchSize: comparedMicroBatchSize, medianStepSeconds: comparedSeconds[comparedMedian],
                 medianSpeedup: speedups[(steps - 1) / 2], passSizes: comparedPasses,
-                predictedPeakBytes: predictedPeakBytes(passSizes: comparedPasses))
+                predictedPeakBytes: predictedPeakBytes(passSizes: comparedPasses),
+                breakdown: Self.breakdown(comparedCategories[comparedMedian]))
         }
         if kind == .training {
             result.passSizes = trainer.plan.sizes(of: batchSize)
@@ -210,6 +216,16 @@ package struct StepBenchmark: Sendable {
             options: MemoryModel.Options(
                 keepsWeightAverage: emaDecay != nil, frozenSlots: frozenSlots, precision: Precision.current))
         return model.peakBytes(microBatch: passSizes.max() ?? batchSize)
+    }
+
+    /// The index of the median of `seconds` (for an even count, the faster of the middle two).
+    private static func medianIndex(_ seconds: [Double]) -> Int {
+        seconds.indices.sorted { seconds[$0] < seconds[$1] }[(seconds.count - 1) / 2]
+    }
+
+    /// A step's ``KernelProfiler`` nanoseconds as seconds by category label, in category order.
+    private static func breakdown(_ nanoseconds: [Int]) -> [(label: String, seconds: Double)] {
+        KernelCategory.allCases.map { ($0.label, Double(nanoseconds[$0.rawValue]) * 1e-9) }
     }
 
     /// Every rank's median step and exposed exchange time, gathered on all ranks (each rank fills

@@ -39,16 +39,29 @@ package struct MicroBatchComparison: Sendable {
     package var passSizes: [Int]
     /// The peak resident bytes the memory model predicts for it.
     package var predictedPeakBytes: Int
+    /// Seconds its median step spent in each ``KernelCategory`` (by label, in category order), measured under
+    /// the same load as this benchmark's, so the report shows which kinds of work the two plans differ in.
+    package var breakdown: [(label: String, seconds: Double)]
 
     package init(
-        microBatchSize: Int, medianStepSeconds: Double, medianSpeedup: Double, passSizes: [Int], predictedPeakBytes: Int
+        microBatchSize: Int, medianStepSeconds: Double, medianSpeedup: Double, passSizes: [Int],
+        predictedPeakBytes: Int, breakdown: [(label: String, seconds: Double)]
     ) {
         self.microBatchSize = microBatchSize
         self.medianStepSeconds = medianStepSeconds
         self.medianSpeedup = medianSpeedup
         self.passSizes = passSizes
         self.predictedPeakBytes = predictedPeakBytes
+        self.breakdown = breakdown
     }
+}
+
+/// `breakdown` followed by `other`: the rest of a step of `stepSeconds` (Swift code between kernels,
+/// tensor allocation), so the rows add up to the step.
+private func withUnaccounted(
+    _ breakdown: [(label: String, seconds: Double)], stepSeconds: Double
+) -> [(label: String, seconds: Double)] {
+    breakdown + [("other", stepSeconds - breakdown.reduce(0) { $0 + $1.seconds })]
 }
 
 /// What ``StepBenchmark/run(on:bucketCapacityBytes:)`` measured.
@@ -129,7 +142,7 @@ package struct StepBenchmarkResult: Sendable {
     package var peakFraction: Double { gflopsPerSecond / gemmPeakGFLOPS }
 
     /// Step time not charged to any category: Swift code between kernels, tensor allocation.
-    package var unaccountedSeconds: Double { medianStepSeconds - breakdown.reduce(0) { $0 + $1.seconds } }
+    package var unaccountedSeconds: Double { withUnaccounted(breakdown, stepSeconds: medianStepSeconds).last!.seconds }
 
     /// The memory model's prediction that the measured peak tests: this plan's, or the paired plan's when that
     /// one predicts more, since both ran in this process and the plan that needs more sets its peak (the
@@ -165,12 +178,21 @@ package struct StepBenchmarkResult: Sendable {
                     + "\(format(comparison.medianStepSeconds * 1000, 1)) ms median; this step's images/s = "
                     + "\(format(comparison.medianSpeedup, 3)) × its (median of \(steps) pairs)")
         }
-        lines.append("time per step by kind:")
-        for (label, seconds) in breakdown + [("other", unaccountedSeconds)] {
+        let rows = withUnaccounted(breakdown, stepSeconds: medianStepSeconds)
+        let pairedRows = comparison.map { withUnaccounted($0.breakdown, stepSeconds: $0.medianStepSeconds) }
+        let pairedColumns = comparison.map {
+            ", with the paired micro-batch \($0.microBatchSize)'s and its time ÷ this"
+        }
+        lines.append("time per step by kind\(pairedColumns ?? ""):")
+        for (index, (label, seconds)) in rows.enumerated() {
             let share = medianStepSeconds > 0 ? seconds / medianStepSeconds * 100 : 0
-            lines.append(
+            var line =
                 "  \(label.padding(toLength: 11, withPad: " ", startingAt: 0)) \(format(seconds * 1000, 1).leftPadded(9)) ms  \(format(share, 1).leftPadded(5)) %"
-            )
+            if let paired = pairedRows?[index].seconds {
+                let ratio = seconds > 0 ? format(paired / seconds, 3) : "-"
+                line += "  \(format(paired * 1000, 1).leftPadded(9)) ms  \(ratio.leftPadded(6))"
+            }
+            lines.append(line)
         }
         if let reduction, reduction.ranks > 1 {
             lines.append(
@@ -196,8 +218,7 @@ package struct StepBenchmarkResult: Sendable {
             ("allocations_per_step", "\(allocationsPerStep)"),
             ("large_allocations_after_first_step", "\(largeAllocationsAfterFirstStep)"),
         ]
-        let seconds = (breakdown + [("other", unaccountedSeconds)]).map { "\(quoted($0.0)): \(number($0.1))" }
-        fields.append(("breakdown_seconds", "{" + seconds.joined(separator: ", ") + "}"))
+        fields.append(("breakdown_seconds", object(withUnaccounted(breakdown, stepSeconds: medianStepSeconds))))
         if let predictedPeakBytes, let largest = passSizes.max() {
             fields += [
                 ("micro_batch_size", "\(largest)"), ("passes", "\(passSizes.count)"),
@@ -210,6 +231,10 @@ package struct StepBenchmarkResult: Sendable {
                 ("compared_step_seconds", number(comparison.medianStepSeconds)),
                 ("compared_predicted_peak_rss_bytes", "\(comparison.predictedPeakBytes)"),
                 ("paired_speedup", number(comparison.medianSpeedup)),
+                (
+                    "compared_breakdown_seconds",
+                    object(withUnaccounted(comparison.breakdown, stepSeconds: comparison.medianStepSeconds))
+                ),
             ]
         }
         if let reduction {
@@ -225,6 +250,11 @@ package struct StepBenchmarkResult: Sendable {
 private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 
 private func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
+
+/// Seconds by label as a JSON object.
+private func object(_ seconds: [(label: String, seconds: Double)]) -> String {
+    "{" + seconds.map { "\(quoted($0.label)): \(number($0.seconds))" }.joined(separator: ", ") + "}"
+}
 
 private func quoted(_ text: String) -> String {
     "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""

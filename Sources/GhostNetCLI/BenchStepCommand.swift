@@ -124,8 +124,9 @@ struct BenchTrainCommand: ParsableCommand {
         name: .customLong("compare-micro-batch"), parsing: .unconditional,
         help: """
             Alternate the timed steps with steps of this micro-batch (--batch for one pass), in back-to-back pairs, \
-            and report the images/s ratio, which shares the machine's load; the plan that needs more memory then \
-            sets the peak, and the memory model line predicts that plan's (2 to --batch).
+            and report the images/s ratio, which shares the machine's load, and each layer kind's time in both; \
+            the plan that needs more memory then sets the peak, and the memory model line predicts that plan's \
+            (2 to --batch).
             """)
     var comparedMicroBatch: Int?
 

@@ -72,7 +72,7 @@ import _TestSupport
         #expect(paired.reportLines.contains { $0.hasPrefix("memory model (2 pass(es) of at most 4 images): ") })
         paired.comparison = MicroBatchComparison(
             microBatchSize: 8, medianStepSeconds: 0.4, medianSpeedup: 0.8, passSizes: [8],
-            predictedPeakBytes: 7 << 29)
+            predictedPeakBytes: 7 << 29, breakdown: [("conv1x1", 0.3), ("batchnorm", 0.1)])
         #expect(
             paired.reportLines.contains {
                 $0 == "memory model (the paired plan's 1 pass(es) of at most 8 images, which peaks higher): "
@@ -81,6 +81,26 @@ import _TestSupport
         let object = try #require(try JSONSerialization.jsonObject(with: Data(paired.json.utf8)) as? [String: Any])
         #expect(object["predicted_peak_rss_bytes"] as? Int == 2 << 30)
         #expect(object["compared_predicted_peak_rss_bytes"] as? Int == 7 << 29)
+    }
+
+    /// The paired plan's time per kind stands beside this plan's, with its time over this one's: 0.3 s
+    /// of 1×1 convolutions against 0.25 s, and 0.4 − 0.3 − 0.1 = 0 s of other work against 0.125 s.
+    @Test func thePairedPlansTimePerKindStandsBesideThisOnes() throws {
+        var paired = result(kind: .training)
+        paired.comparison = MicroBatchComparison(
+            microBatchSize: 8, medianStepSeconds: 0.4, medianSpeedup: 0.8, passSizes: [8], predictedPeakBytes: 1 << 30,
+            breakdown: [("conv1x1", 0.3), ("batchnorm", 0.1)])
+        let lines = paired.reportLines
+        #expect(
+            lines.contains("time per step by kind, with the paired micro-batch 8's and its time ÷ this:"), "\(lines)")
+        #expect(lines.contains("  conv1x1         250.0 ms   50.0 %      300.0 ms   1.200"), "\(lines)")
+        #expect(lines.contains("  batchnorm       125.0 ms   25.0 %      100.0 ms   0.800"), "\(lines)")
+        let other = try #require(lines.first { $0.hasPrefix("  other ") })
+        #expect(other.hasSuffix("   0.000"), "\(other)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(paired.json.utf8)) as? [String: Any])
+        let compared = try #require(object["compared_breakdown_seconds"] as? [String: Double])
+        #expect(Set(compared.keys) == ["conv1x1", "batchnorm", "other"])
+        expectClose(try #require(compared["conv1x1"]), 0.3, relative: 1e-12)
     }
 
     @Test func peakResidentMemoryIsReadFromTheStatusFormat() throws {

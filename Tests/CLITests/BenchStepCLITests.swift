@@ -67,6 +67,12 @@ import _TestSupport
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["compared_micro_batch_size"] as? Int == 4)
         #expect(try #require(object["paired_speedup"] as? Double) > 0)
+        // The paired steps were profiled too: their kinds add up to their median step.
+        let compared = try #require(object["compared_breakdown_seconds"] as? [String: Double])
+        #expect(try #require(compared["conv1x1"]) > 0)
+        let step = try #require(object["compared_step_seconds"] as? Double)
+        // "other" is the step less the rest, so the sum is the step up to one rounding per kind.
+        expectClose(compared.values.reduce(0, +), step, relative: 16 * Double.ulpOfOne)
     }
 
     @Test func aMicroBatchLargerThanTheBatchIsRefused() throws {
