@@ -306,8 +306,10 @@ private func convolveBackward(
             + "of input \(input.shape) and weight \(weight.shape)")
     let plan = ConvolutionPlan(
         input: input.shape, output: outputShape, geometry: geometry, limits: limits)
+    // Uninitialised: every backward path overwrites the whole weight gradient (its first product with β = 0,
+    // Winograd's un-transform), and a zero fill would cost a pass over every weight on every micro-batch.
     // A one-element placeholder stands in for a skipped weight gradient; the plan gets nil.
-    var gradWeight = Tensor(shape: weightGradient ? weight.shape : [1])
+    var gradWeight = Tensor(shape: weightGradient ? weight.shape : [1], initializingWith: { _ in })
     gradOutput.withUnsafeBufferPointer { gradOutput in
         input.withUnsafeBufferPointer { input in
             gradWeight.withUnsafeMutableBufferPointer { gradWeightElements in

@@ -160,6 +160,40 @@ func naiveConvolution(input: Tensor, pytorchWeight: Tensor, geometry: Convolutio
         expectClose(weightOnly.weight.scalars, both.weight.scalars, relative: 0, absolute: 0)
     }
 
+    /// The weight gradient's memory is not cleared first, so every backward path must write all of it: a
+    /// weight of at least 1 MiB takes its gradient's block from the tensor block cache, here stocked with
+    /// NaN-filled blocks of that size, and the gradient must come out bit-identical to one in fresh memory.
+    /// The paths: a 1×1 GEMM, Winograd (4×4 tiles on this 28² map), im2col with stride 2, the 7×7 stem.
+    @Test(arguments: [
+        ConvolutionCase(
+            geometry: .init(kernelSize: 1, stride: 1, padding: 0), input: [1, 3, 5, 512], outputChannels: 512),
+        ConvolutionCase(
+            geometry: .init(kernelSize: 3, stride: 1, padding: 1), input: [1, 28, 28, 176], outputChannels: 176),
+        ConvolutionCase(
+            geometry: .init(kernelSize: 3, stride: 2, padding: 1), input: [1, 7, 9, 176], outputChannels: 176),
+        ConvolutionCase(
+            geometry: .init(kernelSize: 7, stride: 2, padding: 3), input: [1, 9, 11, 84], outputChannels: 64),
+    ])
+    func theWeightGradientOverwritesARecycledBlock(_ testCase: ConvolutionCase) {
+        let (input, _, weight) = operands(testCase)
+        let geometry = testCase.geometry
+        #expect(weight.count * 4 >= TensorAllocations.largeThreshold)
+        let gradOutput = FiniteDifferences.randomTensor(
+            conv2d(input, weight: weight, geometry: geometry).shape, seed: 8)
+        let fresh = conv2dBackward(gradOutput: gradOutput, input: input, weight: weight, geometry: geometry)
+        // Released blocks go back to the cache, the last one first out; several, in case another test
+        // running meanwhile takes one of this size.
+        _ = (0..<4).map { _ in Tensor(shape: weight.shape, repeating: .nan) }
+        let recycled = conv2dBackward(gradOutput: gradOutput, input: input, weight: weight, geometry: geometry)
+        let pairs = zip(recycled.weight.scalars, fresh.weight.scalars)
+        let differing = pairs.filter { $0.bitPattern != $1.bitPattern }.count
+        let notFinite = recycled.weight.scalars.filter { !$0.isFinite }.count
+        #expect(
+            differing == 0,
+            "\(differing) of \(weight.count) elements differ from the gradient in fresh memory, \(notFinite) not finite"
+        )
+    }
+
     @Test func pytorchLayoutRoundTrips() {
         let pytorchWeight = FiniteDifferences.randomTensor([4, 3, 3, 2], seed: 6)
         let weight = Convolution2DGeometry.fromPyTorchLayout(pytorchWeight)

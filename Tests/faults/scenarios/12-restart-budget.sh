@@ -14,7 +14,9 @@ needs_train
 synth_dataset "$WORK/data"
 start_coordinator coordinator "$WORK/coordinator-data"
 export GHOSTNET_COORDINATOR=$COORD_URL
-train_config "$WORK/run.yml" "$WORK/data" "$WORK/run" 3
+# Each start resumes from the last epoch's checkpoint, so the job must outlast three kill windows: with
+# 3 epochs (0.4 s each) a late kill once let the third start finish the job; 60 take half a minute.
+train_config "$WORK/run.yml" "$WORK/data" "$WORK/run" 60
 
 start=$(now)
 "$GHOSTNET_BIN" launch --rank-table "$ROOT/rank_tables/rank_table_1x2.json" --config "$WORK/run.yml" \
