@@ -9,7 +9,8 @@
 # on a generated photo-sized (500×375) synthetic set, `bench allreduce` under `mpirun -np 2` (shared
 # memory) and a 2-rank `bench train` (ghostnet50, batch 8, 128×128) whose last line is the exchange overhead;
 # then the micro-batch table of the seed config (ghostnet101, 224×224, batch 128): the unaccumulated
-# step, micro-batches 4, 8, 16 and 32, and the planner's choice (`config check conf/ghostnet_d.yml`),
+# step, micro-batches 4, 8, 16 and 32, the planner's choice (`config check conf/ghostnet_d.yml`), and
+# micro-batches 8 and 16 two at a time (`--lanes 2`, runtime.concurrent_micro_batches: 2),
 # each with images/s and predicted and measured peak RSS. `deploy/bench.sh micro` runs only that
 # table (GHOSTNET_BENCH_MICRO_STEPS timed steps, default 2).
 # Every step benchmark measures its own sgemm peak in the same run, so the table's ratios are
@@ -51,10 +52,11 @@ micro_table() {
     : >"$micro"
     planned=$("$BIN" config check conf/ghostnet_d.yml --skip-environment | sed -n 's/^# memory plan.*micro-batch \([0-9]*\) .*/\1/p')
     echo "== micro-batches of ghostnet101, batch 128, 224×224 (planner: $planned)"
-    for m in none 4 8 16 32 "planner:$planned"; do
+    for m in none 4 8 16 32 "planner:$planned" lanes:8 lanes:16; do
         local args=() label=$m
         case $m in
             none) label="none (one pass)" ;;
+            lanes:*) args=(--micro-batch "${m#lanes:}" --lanes 2); label="${m#lanes:}, two at a time" ;;
             planner:*) [[ " 4 8 16 32 " == *" ${m#planner:} "* ]] && continue
                        args=(--micro-batch "${m#planner:}"); label="${m#planner:} (planner)" ;;
             *) args=(--micro-batch "$m"); [[ $m == "$planned" ]] && label="$m (planner)" ;;

@@ -82,20 +82,21 @@ def micro_table(runs):
     out = [MICRO_BEGIN, ""]
     out.append(f"Measured {datetime.date.today().isoformat()} on {cpu_model()} ({os.cpu_count()} logical CPUs), "
                "OPENBLAS_CORETYPE unset, by `make bench` (`deploy/bench.sh micro` alone): `bench train` of the "
-               "seed config's step, ghostnet101, batch 128 per rank, 224×224, 2 threads. % adjacent = the step's "
-               "rate over an sgemm sample taken just before it (same machine load); predicted = the memory model "
-               "the planner uses.")
+               "seed config's step, ghostnet101, batch 128 per rank, 224×224, 2 threads. lanes = passes run at "
+               "the same time, one thread each; % adjacent = the step's rate over an sgemm sample taken just "
+               "before it (same machine load); predicted = the memory model the planner uses.")
     out.append("")
-    out.append("| micro-batch | passes | step s | images/s | % adjacent | images/s vs one pass | peak RSS GB "
+    out.append("| micro-batch | passes | lanes | step s | images/s | % adjacent | images/s vs one pass | peak RSS GB "
                "| predicted GB | model error |")
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     whole = next((r for r in runs if r.get("passes", 1) == 1), None)
     for r in runs:
         measured, predicted = r["peak_rss_bytes"], r.get("predicted_peak_rss_bytes")
         ratio = f"{r['images_per_second'] / whole['images_per_second']:.2f}×" if whole else "-"
         model = (f"{predicted / 1e9:.2f} | {(predicted - measured) / measured * 100:+.1f} %"
                  if predicted else "- | -")
-        out.append(f"| {r['label']} | {r.get('passes', 1)} | {r['step_seconds']:.1f} | {r['images_per_second']:.2f} "
+        out.append(f"| {r['label']} | {r.get('passes', 1)} | {r.get('lanes', 1)} | {r['step_seconds']:.1f} "
+                   f"| {r['images_per_second']:.2f} "
                    f"| {r['adjacent_peak_fraction'] * 100:.1f} | {ratio} | {measured / 1e9:.2f} | {model} |")
     out.append("")
     out.append(MICRO_END)

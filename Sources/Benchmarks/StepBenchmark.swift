@@ -42,6 +42,9 @@ package struct StepBenchmark: Sendable {
     /// Images per forward/backward pass of a training step (gradients accumulate over the
     /// passes, as the trainer's `runtime.micro_batch_size`); nil runs the batch in one pass.
     package var microBatchSize: Int?
+    /// Passes of a micro-batched step that run at the same time, each on its share of ``threads``
+    /// (``MicroBatchPlan/lanes``, training's `runtime.concurrent_micro_batches`).
+    package var lanes = 1
     /// Training only: a second micro-batch (the batch itself for one pass) whose steps alternate
     /// with this one's in back-to-back pairs, their order swapped each pair, so the two share the
     /// machine's load and their ratio (``StepBenchmarkResult/comparison``) survives a noisy host.
@@ -111,7 +114,7 @@ package struct StepBenchmark: Sendable {
                 parameterShapes: model.parameterSlots.map(\.shape), communicator: communicator,
                 configuration: .init(bucketCapacityBytes: bucketCapacityBytes, checksumInterval: 0)),
             optimizer: optimizer, momentum: model.parameterSlots.map { Tensor(shape: $0.shape) },
-            plan: MicroBatchPlan(microBatchSize: microBatchSize, minimumSize: 2))
+            plan: MicroBatchPlan(microBatchSize: microBatchSize, minimumSize: 2, lanes: lanes))
 
         var stepSeconds: [Double] = []
         var exposedSeconds: [Double] = []
@@ -120,7 +123,9 @@ package struct StepBenchmark: Sendable {
         var allocations: [TensorAllocations.Snapshot] = []
         var comparedSeconds: [Double] = []
         var comparedCategories: [[Int]] = []
-        let comparedPlan = comparedMicroBatchSize.map { MicroBatchPlan(microBatchSize: $0, minimumSize: 2) }
+        let comparedPlan = comparedMicroBatchSize.map {
+            MicroBatchPlan(microBatchSize: $0, minimumSize: 2, lanes: lanes)
+        }
         // One step of the compared plan; when `timed`, its time and its time per kind are kept.
         func comparedStep(timed: Bool) throws {
             guard kind == .training, let comparedPlan else { return }
@@ -196,11 +201,13 @@ package struct StepBenchmark: Sendable {
             result.comparison = MicroBatchComparison(
                 microBatchSize: comparedMicroBatchSize, medianStepSeconds: comparedSeconds[comparedMedian],
                 medianSpeedup: speedups[(steps - 1) / 2], passSizes: comparedPasses,
+                lanes: comparedPlan.laneCount(of: batchSize),
                 predictedPeakBytes: predictedPeakBytes(passSizes: comparedPasses),
                 breakdown: Self.breakdown(comparedCategories[comparedMedian]))
         }
         if kind == .training {
             result.passSizes = trainer.plan.sizes(of: batchSize)
+            result.lanes = trainer.plan.laneCount(of: batchSize)
             result.predictedPeakBytes = predictedPeakBytes(passSizes: result.passSizes)
         }
         return result
@@ -215,7 +222,8 @@ package struct StepBenchmark: Sendable {
             pipelineImages: passSizes.count > 1 ? batchSize : 0,
             options: MemoryModel.Options(
                 keepsWeightAverage: emaDecay != nil, frozenSlots: frozenSlots, precision: Precision.current))
-        return model.peakBytes(microBatch: passSizes.max() ?? batchSize)
+        return model.peakBytes(
+            microBatch: passSizes.max() ?? batchSize, lanes: min(lanes, passSizes.count))
     }
 
     /// The index of the median of `seconds` (for an even count, the faster of the middle two).
@@ -263,8 +271,8 @@ struct BenchmarkTrainingStep {
     ///   did not hide).
     mutating func step(_ model: inout GhostNetModel, images: Tensor, labels: [Int]) throws -> Int {
         // Each pass's gradients accumulate into the exchange; the last pass's start the all-reduce.
-        let outcome = try plan.accumulate(images: images, labels: labels, into: exchange) {
-            (pass, _, ready) throws(GhostNetModelError) -> Double in
+        let outcome = try plan.accumulate(images: images, labels: labels, model: &model, into: exchange) {
+            (model, pass, _, ready) throws(GhostNetModelError) -> Double in
             try model.trainingStep(images: pass.images, labels: pass.labels) { slot, gradient in
                 KernelProfiler.measure(.allReduce) { ready(slot, gradient) }
             }.loss

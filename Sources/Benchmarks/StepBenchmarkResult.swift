@@ -37,6 +37,8 @@ package struct MicroBatchComparison: Sendable {
     package var medianSpeedup: Double
     /// The sizes of its passes.
     package var passSizes: [Int]
+    /// How many of them ran at the same time.
+    package var lanes: Int
     /// The peak resident bytes the memory model predicts for it.
     package var predictedPeakBytes: Int
     /// Seconds its median step spent in each ``KernelCategory`` (by label, in category order), measured under
@@ -44,9 +46,10 @@ package struct MicroBatchComparison: Sendable {
     package var breakdown: [(label: String, seconds: Double)]
 
     package init(
-        microBatchSize: Int, medianStepSeconds: Double, medianSpeedup: Double, passSizes: [Int],
+        microBatchSize: Int, medianStepSeconds: Double, medianSpeedup: Double, passSizes: [Int], lanes: Int = 1,
         predictedPeakBytes: Int, breakdown: [(label: String, seconds: Double)]
     ) {
+        self.lanes = lanes
         self.microBatchSize = microBatchSize
         self.medianStepSeconds = medianStepSeconds
         self.medianSpeedup = medianSpeedup
@@ -99,6 +102,8 @@ package struct StepBenchmarkResult: Sendable {
     /// For training: the sizes of the forward/backward passes a step ran as (one pass unless
     /// `--micro-batch` split the batch).
     package var passSizes: [Int] = []
+    /// For training: how many passes ran at the same time (``MicroBatchPlan/lanes``).
+    package var lanes = 1
     /// For training: the peak resident bytes the trainer's memory model predicts for this run.
     package var predictedPeakBytes: Int?
     /// For training with a compared micro-batch: the paired timing.
@@ -148,12 +153,12 @@ package struct StepBenchmarkResult: Sendable {
     /// one predicts more, since both ran in this process and the plan that needs more sets its peak (the
     /// blocks the other plan left in the tensor cache add a little: 18.2 GB against 17.5 GB for one pass of
     /// 128 alone, paired with micro-batch 16).
-    var peakPrediction: (passSizes: [Int], bytes: Int, isPaired: Bool)? {
+    var peakPrediction: (passSizes: [Int], lanes: Int, bytes: Int, isPaired: Bool)? {
         guard let predictedPeakBytes else { return nil }
         if let comparison, comparison.predictedPeakBytes > predictedPeakBytes {
-            return (comparison.passSizes, comparison.predictedPeakBytes, true)
+            return (comparison.passSizes, comparison.lanes, comparison.predictedPeakBytes, true)
         }
-        return (passSizes, predictedPeakBytes, false)
+        return (passSizes, lanes, predictedPeakBytes, false)
     }
 
     /// The human-readable report.
@@ -164,9 +169,9 @@ package struct StepBenchmarkResult: Sendable {
             "step: \(format(medianStepSeconds * 1000, 1)) ms median of \(steps); \(format(imagesPerSecond, 2)) images/s; \(format(gflopsPerSecond, 1)) GFLOP/s effective = \(format(peakFraction * 100, 1)) % of the sgemm peak (\(format(adjacentPeakFraction * 100, 1)) % of the sample before each step)",
             "peak resident memory: \(format(Double(peakResidentBytes) / 1e9, 3)) GB; tensor allocations per step: \(allocationsPerStep); large allocations after the first step: \(largeAllocationsAfterFirstStep)",
         ]
-        if let (passes, predicted, isPaired) = peakPrediction, let largest = passes.max() {
+        if let (passes, lanes, predicted, isPaired) = peakPrediction, let largest = passes.max() {
             let error = Double(predicted - peakResidentBytes) / Double(max(peakResidentBytes, 1)) * 100
-            let plan = "\(passes.count) pass(es) of at most \(largest) images"
+            let plan = "\(passes.count) pass(es) of at most \(largest) images\(lanes > 1 ? ", \(lanes) at a time" : "")"
             lines.append(
                 "memory model (\(isPaired ? "the paired plan's \(plan), which peaks higher" : plan)): predicted peak "
                     + "\(format(Double(predicted) / 1e9, 3)) GB, measured "
@@ -221,7 +226,7 @@ package struct StepBenchmarkResult: Sendable {
         fields.append(("breakdown_seconds", object(withUnaccounted(breakdown, stepSeconds: medianStepSeconds))))
         if let predictedPeakBytes, let largest = passSizes.max() {
             fields += [
-                ("micro_batch_size", "\(largest)"), ("passes", "\(passSizes.count)"),
+                ("micro_batch_size", "\(largest)"), ("passes", "\(passSizes.count)"), ("lanes", "\(lanes)"),
                 ("predicted_peak_rss_bytes", "\(predictedPeakBytes)"),
             ]
         }

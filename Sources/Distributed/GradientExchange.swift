@@ -223,13 +223,7 @@ package final class GradientExchange {
         let scale = fixedPointSum == nil ? weight / meanDivisor : weight
         let overwrites = isFirst && (fixedPointSum != nil || shard.position == 0)
         gradient.withUnsafeBufferPointer { source in
-            if overwrites, scale == 1 {
-                _ = destination.update(fromContentsOf: source)
-            } else if overwrites {
-                for element in destination.indices { destination[element] = source[element] * scale }
-            } else {
-                for element in destination.indices { destination[element] += source[element] * scale }
-            }
+            Self.accumulate(source, into: destination, scale: scale, overwriting: overwrites)
         }
         guard isLast else { return true }
         let isFinite = Self.isFinite(UnsafeBufferPointer(destination))
@@ -238,6 +232,22 @@ package final class GradientExchange {
             elementCount: elementCount)
         if shard.position == shard.count - 1 { try announce(index) }
         return isFinite
+    }
+
+    /// `destination = scale × source` (`overwriting`) or `destination += scale × source`: one
+    /// micro-batch's gradient added to a sum.
+    package static func accumulate(
+        _ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableBufferPointer<Float>, scale: Float,
+        overwriting: Bool
+    ) {
+        precondition(source.count == destination.count, "adding \(source.count) values to \(destination.count)")
+        if overwriting, scale == 1 {
+            _ = destination.update(fromContentsOf: source)
+        } else if overwriting {
+            for element in destination.indices { destination[element] = source[element] * scale }
+        } else {
+            for element in destination.indices { destination[element] += source[element] * scale }
+        }
     }
 
     /// Whether no value is a NaN or an infinity: those are the floats whose exponent bits are all

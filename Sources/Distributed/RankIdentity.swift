@@ -193,6 +193,11 @@ package struct RankIdentity: Sendable, Equatable {
     /// OpenBLAS threads when nothing overrides them: this server's cores shared by its ranks, at
     /// least one.
     package func defaultOpenBLASThreads(processorCount: Int) -> Int {
+        Self.defaultOpenBLASThreads(processorCount: processorCount, ranksOnServer: ranksOnServer)
+    }
+
+    /// `processorCount` cores shared by `ranksOnServer` ranks, at least one each.
+    package static func defaultOpenBLASThreads(processorCount: Int, ranksOnServer: Int) -> Int {
         max(1, processorCount / max(ranksOnServer, 1))
     }
 

@@ -121,6 +121,14 @@ struct BenchTrainCommand: ParsableCommand {
     var microBatch: Int?
 
     @Option(
+        parsing: .unconditional,
+        help: """
+            Passes of a micro-batched step that run at the same time, each on its share of --threads, as \
+            runtime.concurrent_micro_batches runs them (1 to --threads).
+            """)
+    var lanes: Int = 1
+
+    @Option(
         name: .customLong("compare-micro-batch"), parsing: .unconditional,
         help: """
             Alternate the timed steps with steps of this micro-batch (--batch for one pass), in back-to-back pairs, \
@@ -149,6 +157,7 @@ struct BenchTrainCommand: ParsableCommand {
             throw ValidationError("bench train sets OpenBLAS threads with --threads, not --openblas-threads")
         }
         if let microBatch { try OptionRange.check("--micro-batch", microBatch, 2...options.batch) }
+        try OptionRange.check("--lanes", lanes, 1...options.threads)
         try OptionRange.check("--ema-decay", emaDecay, ConfigurationKeys.emaDecay)
         if let comparedMicroBatch {
             try OptionRange.check("--compare-micro-batch", comparedMicroBatch, 2...options.batch)
@@ -159,6 +168,7 @@ struct BenchTrainCommand: ParsableCommand {
         var benchmark = try options.benchmark(.training)
         benchmark.microBatchSize = microBatch
         benchmark.comparedMicroBatchSize = comparedMicroBatch
+        benchmark.lanes = lanes
         benchmark.emaDecay = emaDecay
         let names = FrozenParameters.parameterNames(of: GhostNetStructure(configuration: benchmark.configuration))
         if let problem = FrozenParameters.problems(frozenPrefixes, names: names).first {

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Distributed
+import Foundation
 import GhostNet
 import Training
 
@@ -57,12 +58,19 @@ extension ConfigCommand {
                     imageSize: step.model.imageSize)
                 let table = try rankTable.map { path throws(RankTableError) in try RankTable.load(path: path) }
                 let ranksOnServer = table?.servers.map(\.ranks.count).max() ?? 1
+                let process = ProcessInfo.processInfo
+                let threads = WorkerLaunch.openBLASThreads(
+                    configured: configuration.runtime.threads > 0 ? configuration.runtime.threads : nil,
+                    variables: process.environment, processorCount: process.activeProcessorCount,
+                    ranksOnServer: ranksOnServer)
                 let plan = try configuration.memoryPlan(
-                    for: step, structure: GhostNetStructure(configuration: network), ranksOnServer: ranksOnServer)
+                    for: step, structure: GhostNetStructure(configuration: network), ranksOnServer: ranksOnServer,
+                    threads: threads)
                 let ranks = table.map { "\($0.rankCount) ranks of \(rankTable ?? "")" } ?? "ranks"
                 let global = table.map { " = \(step.dataset.batchSize * $0.rankCount)" } ?? ""
                 print(
-                    "# memory plan (\(ranksOnServer) rank(s) on the server): \(plan.description); global batch "
+                    "# memory plan (\(ranksOnServer) rank(s) on the server, \(threads) thread(s) each): "
+                        + "\(plan.description); global batch "
                         + "\(step.dataset.batchSize) × \(ranks)\(global)")
             }
             print("# configuration OK")

@@ -32,7 +32,9 @@ struct TrainCommand: ParsableCommand {
             micro-batch's backward. Mixup mixes within each micro-batch. Batch norm normalises each micro-batch \
             with its own statistics and updates the running statistics once per micro-batch (PyTorch's momentum \
             rule, as PyTorch does under accumulation), so results differ slightly from one big batch unless \
-            runtime.freeze_batch_norm is set. Checkpoints fall on step boundaries. \
+            runtime.freeze_batch_norm is set. runtime.concurrent_micro_batches N runs up to N micro-batches at \
+            the same time, each on its share of the threads, and applies their running-statistics updates in \
+            micro-batch order afterwards. Checkpoints fall on step boundaries. \
             --init-from FILE starts a new run from FILE's weights (a ghostnet-d checkpoint, a PyTorch state_dict in \
             safetensors, or a MindSpore .ckpt): tensors are matched by name and shape as PyTorch's \
             load_state_dict(strict=False) reports them and rank 0 logs the summary (matched, missing, unexpected, \

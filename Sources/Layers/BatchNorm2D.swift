@@ -31,6 +31,10 @@ package struct BatchNorm2D: Sendable {
     package var runningVariance: Tensor
     /// Training-mode forward passes so far (PyTorch buffer `num_batches_tracked`).
     package var batchesTracked: Int = 0
+    /// When not nil, training forward passes append their batch statistics here instead of moving
+    /// the running averages, for ``applyRunningStatistics(from:)`` to apply later in a chosen order
+    /// (passes that run at the same time on copies of the model).
+    package var deferredStatistics: [BatchNormNormalization]?
 
     /// Creates a batch norm with γ = 1, β = 0, running mean 0 and running variance 1 (PyTorch's
     /// initial state).
@@ -63,7 +67,8 @@ package struct BatchNorm2D: Sendable {
 
     /// Normalises `input` (`[N, H, W, channels]`), optionally applying ReLU in the same pass.
     ///
-    /// In training this updates the running statistics, and needs more than one value per channel
+    /// In training this updates the running statistics (or records the batch's, see
+    /// ``deferredStatistics``), and needs more than one value per channel
     /// (`N·H·W > 1`); `batchStatistics`, when given, are the batch's mean and biased variance
     /// already computed (see ``Conv2D/forwardWithChannelMoments(_:)``). Inference ignores them.
     /// With `residual`, the output is `ReLU(normalised + residual)` (a residual block's sum) in the
@@ -79,12 +84,21 @@ package struct BatchNorm2D: Sendable {
             epsilon: epsilon, fusingReLU: fusingReLU || residual != nil,
             batchStatistics: mode == .training ? batchStatistics : nil, residual: residual)
         if mode == .training {
-            updateRunningStatistics(
-                runningMean: &runningMean, runningVariance: &runningVariance, from: normalization,
-                momentum: momentum)
-            batchesTracked += 1
+            if deferredStatistics != nil {
+                deferredStatistics!.append(normalization)
+            } else {
+                applyRunningStatistics(from: normalization)
+            }
         }
         return (output, Cache(input: input, normalization: normalization))
+    }
+
+    /// Moves the running averages towards one training pass's batch statistics by ``momentum``
+    /// and counts the pass.
+    package mutating func applyRunningStatistics(from normalization: BatchNormNormalization) {
+        updateRunningStatistics(
+            runningMean: &runningMean, runningVariance: &runningVariance, from: normalization, momentum: momentum)
+        batchesTracked += 1
     }
 
     /// The input gradient `[N, H, W, channels]` and the gradients of γ and β; in training mode

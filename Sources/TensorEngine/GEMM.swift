@@ -40,13 +40,28 @@ package enum GEMM {
 
     private static let threads = Threads()
 
-    /// The threads one product may use.
+    /// The threads one product may use: the process's count, or the count of the work that runs
+    /// inside ``withThreadCount(_:_:)`` (a pass running beside others).
     package static var threadCount: Int {
-        get { threads.count.load(ordering: .relaxed) }
+        get { threadLimit ?? threads.count.load(ordering: .relaxed) }
         set {
             ensure(newValue >= 1, "GEMM thread count must be at least 1, got \(newValue)")
             threads.count.store(newValue, ordering: .relaxed)
         }
+    }
+
+    /// The thread count of the work started from this task, when it runs with fewer than the process's.
+    @TaskLocal private static var threadLimit: Int?
+
+    /// Runs `body` with every kernel it starts (matrix products, convolutions, the banded row kernels)
+    /// on at most `count` threads, whatever ``threadCount`` the process has: for work that runs beside
+    /// other work, each on its own cores.
+    package static func withThreadCount<Value, Failure: Error>(
+        _ count: Int, _ body: () throws(Failure) -> Value
+    ) throws(Failure) -> Value {
+        ensure(count >= 1, "GEMM thread count must be at least 1, got \(count)")
+        let result = $threadLimit.withValue(count) { Result { () throws(Failure) in try body() } }
+        return try result.get()
     }
 
     /// Computes `C = alpha · op(A) · op(B) + beta · C` on raw row-major buffers.

@@ -13,15 +13,18 @@ func bandCount(rows: Int, rowLength: Int) -> Int {
 }
 
 /// Calls `body(part)` for every part in `0..<parts` at the same time and returns when all are done.
-func inParallel(_ parts: Int, _ body: (_ part: Int) -> Void) {
+package func inParallel(_ parts: Int, _ body: (_ part: Int) -> Void) {
     guard parts > 1 else { return parts == 1 ? body(0) : () }
     withoutActuallyEscaping(body) { body in
         // `concurrentPerform` returns only when every part is done, so `body` never outlives this
         // call; callers give each part disjoint memory to write. The worker threads run their parts
-        // in the caller's matrix-product precision.
+        // in the caller's matrix-product precision and thread count.
         nonisolated(unsafe) let body = body
         let precision = Precision.current
-        DispatchQueue.concurrentPerform(iterations: parts) { part in withPrecision(precision) { body(part) } }
+        let threads = GEMM.threadCount
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            GEMM.withThreadCount(threads) { withPrecision(precision) { body(part) } }
+        }
     }
 }
 

@@ -289,6 +289,10 @@ package enum ConfigurationKeys {
     /// Absent: the whole batch at once.
     package static let microBatchSize: ConfigurationKey<Int?> = root(
         "runtime.micro_batch_size", .integer(.between(1, 65_536)), .absent)
+    /// Micro-batches that run at the same time, each on its share of the rank's threads (at most the
+    /// threads; see ``MicroBatchPlan/lanes``).
+    package static let concurrentMicroBatches: ConfigurationKey<Int> = root(
+        "runtime.concurrent_micro_batches", .integer(.between(1, 1024)), 1)
     /// The memory ceiling of one rank, `auto` or a size in [1 MB, 1 PB] (`6GB`, `6GiB`; see
     /// ``MemoryLimit``); without `micro_batch_size` the planner picks the micro-batch under it.
     package static let memoryLimit: ConfigurationKey<String> = root("runtime.memory_limit", .text(.memorySize), "auto")
@@ -334,7 +338,8 @@ package enum ConfigurationKeys {
             collectiveTimeout.entry,
             bucketMebibytes.entry, checksumInterval.entry, threads.entry, resume.entry, initFrom.entry,
             initPartial.entry, freezeBatchNorm.entry,
-            allowMixedKernels.entry, microBatchSize.entry, memoryLimit.entry, virtualRanks.entry,
+            allowMixedKernels.entry, microBatchSize.entry, concurrentMicroBatches.entry, memoryLimit.entry,
+            virtualRanks.entry,
             reproducibleReduction.entry, gradientDType.entry,
         ]
 }

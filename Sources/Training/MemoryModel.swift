@@ -6,13 +6,18 @@
 import GhostNet
 import TensorEngine
 
-/// Predicted peak resident memory of one rank: ``fixedBytes`` + ``bytesPerImage`` × micro-batch.
+/// Predicted peak resident memory of one rank: ``fixedBytes`` + ``bytesPerImage`` × micro-batch ×
+/// lanes + ``laneBytes`` × (lanes − 1).
 ///
 /// Per image: every convolution's output is kept for backward with the results derived from it
 /// (``activationCopies`` floats per output element at the peak of backward), plus the largest
 /// convolution's im2col workspace and the micro-batch's input. Fixed: ``parameterCopies`` floats
 /// per parameter (weights, gradient, exchange buffer, momentum, packed weights), the images the
 /// data pipeline holds, and ``runtimeBytes``.
+///
+/// Passes that run at the same time (``MicroBatchPlan/lanes``) each keep their activations, and
+/// every lane after the first its own gradient sums, one float per parameter, plus
+/// ``laneOverheadBytes`` measured (``laneBytes``).
 ///
 /// Calibration: peak RSS (/proc VmHWM) of `bench train --steps 1 --warmup 0 --threads 2`, release
 /// build, 2-core AVX2 server, 2026-12-06. The three constants below are the least-squares fit of
@@ -67,6 +72,12 @@ package struct MemoryModel: Sendable {
     static let parameterCopies = 3.08
     /// The process without the model: binary, runtime, OpenBLAS buffers, thread stacks.
     static let runtimeBytes = 243_000_000
+    /// What a lane after the first adds beyond its images and gradient sums, measured: the lanes run
+    /// out of phase, so the tensor block cache, which keeps blocks by size class, holds some of both
+    /// lanes' classes at once. `bench train --lanes 2` of ghostnet101 at 224² peaked 0.29, 0.26, 0.21
+    /// and 0.06 GB above the rest of the model at micro-batches 4, 8, 16 and 32 (measured 2.30, 3.34,
+    /// 5.41, 9.53 GB); 250 MB keeps all four within 2 %.
+    static let laneOverheadBytes = 250_000_000
     /// Batches a training rank's data pipeline holds at once (being decoded, ready, in use).
     package static let batchesInFlight = 3
 
@@ -78,6 +89,8 @@ package struct MemoryModel: Sendable {
     package let weightAverageBytes: Int
     /// The bf16 converted-weight cache's share of ``fixedBytes`` (0 in fp32).
     package let convertedWeightBytes: Int
+    /// Bytes each lane after the first adds besides its images: its gradient sums and ``laneOverheadBytes``.
+    package let laneBytes: Int
 
     /// - Parameters:
     ///   - structure: The network.
@@ -105,18 +118,22 @@ package struct MemoryModel: Sendable {
             convertedWeightBytes = 0
         }
         fixedBytes = Self.runtimeBytes + Int(parameters + pipeline) + weightAverageBytes + convertedWeightBytes
+        laneBytes = structure.parameterCount * MemoryLayout<Float>.size + Self.laneOverheadBytes
     }
 
     /// A model with given parts (for planning with measured figures).
-    package init(fixedBytes: Int, bytesPerImage: Int) {
+    package init(fixedBytes: Int, bytesPerImage: Int, laneBytes: Int = 0) {
         self.fixedBytes = fixedBytes
         self.bytesPerImage = bytesPerImage
+        self.laneBytes = laneBytes
         weightAverageBytes = 0
         convertedWeightBytes = 0
     }
 
-    /// Predicted peak resident bytes with micro-batches of `microBatch` images.
-    package func peakBytes(microBatch: Int) -> Int { fixedBytes + bytesPerImage * microBatch }
+    /// Predicted peak resident bytes with micro-batches of `microBatch` images, `lanes` of them at once.
+    package func peakBytes(microBatch: Int, lanes: Int = 1) -> Int {
+        fixedBytes + bytesPerImage * microBatch * lanes + laneBytes * (lanes - 1)
+    }
 
     /// The bytes of a ``WeightEMA`` of `structure`: one fp32 copy of every tensor of the
     /// `state_dict` (parameters and batch-norm running statistics), written on the first update.

@@ -28,9 +28,10 @@ extension Trainer {
     private var microBatchText: String {
         let sizes = data.microBatches.sizes(of: step.dataset.batchSize)
         guard sizes.count > 1 else { return "" }
+        let lanes = data.microBatches.laneCount(of: step.dataset.batchSize)
         return " (\(sizes.count) micro-batches of "
-            + "\(sizes.max()!)\(sizes.min() == sizes.max() ? "" : " or \(sizes.min()!)"), "
-            + "gradients accumulated)"
+            + "\(sizes.max()!)\(sizes.min() == sizes.max() ? "" : " or \(sizes.min()!)")"
+            + "\(lanes > 1 ? ", \(lanes) at a time" : ""), gradients accumulated)"
     }
 
     func logStart() {

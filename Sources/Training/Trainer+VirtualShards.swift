@@ -84,11 +84,12 @@ extension Trainer {
             exchange.beginShard(position, of: batches.count)
             let outcome: MicroBatchPlan.Accumulation
             do {
+                let (data, stepInEpoch) = (data, state.stepInEpoch)
                 outcome = try data.microBatches.accumulate(
-                    images: batch.images, labels: batch.labels.map(Int.init), into: exchange
-                ) { pass, index, gradientReady throws(GhostNetModelError) in
+                    images: batch.images, labels: batch.labels.map(Int.init), model: &model, into: exchange
+                ) { model, pass, index, gradientReady throws(GhostNetModelError) in
                     try data.trainingStep(
-                        &model, pass: pass, index: index, epoch: epoch, stepInEpoch: state.stepInEpoch, shard: shard,
+                        &model, pass: pass, index: index, epoch: epoch, stepInEpoch: stepInEpoch, shard: shard,
                         gradientReady: gradientReady
                     ).loss
                 }

@@ -149,6 +149,8 @@ package struct TrainingConfiguration: Sendable {
         /// Images per forward/backward pass (gradients accumulate over a batch's micro-batches);
         /// nil runs the whole batch at once.
         package var microBatchSize: Int?
+        /// The most micro-batches that run at the same time (`runtime.concurrent_micro_batches`).
+        package var concurrentMicroBatches: Int
         /// The memory ceiling of one rank (`runtime.memory_limit`).
         package var memoryLimit: MemoryLimit
         /// `runtime.virtual_ranks`: the virtual shards, or nil for the first launch's world size.
@@ -223,6 +225,7 @@ package struct TrainingConfiguration: Sendable {
             freezeBatchNorm: tree.value(Key.freezeBatchNorm),
             allowMixedKernels: tree.value(Key.allowMixedKernels),
             microBatchSize: tree.value(Key.microBatchSize),
+            concurrentMicroBatches: tree.value(Key.concurrentMicroBatches),
             // The schema admitted only spellings MemoryLimit reads.
             memoryLimit: MemoryLimit(tree.value(Key.memoryLimit)) ?? .automatic,
             virtualRanks: tree.value(Key.virtualRanks),

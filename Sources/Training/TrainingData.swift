@@ -55,11 +55,13 @@ struct TrainingData {
         batchNormMode = configuration.runtime.freezeBatchNorm ? .inference : .training
         let minimumSize = batchNormMode == .training ? 2 : 1
         do throws(MemoryPlanError) {
-            memoryPlan = try configuration.memoryPlan(for: step, structure: structure, ranksOnServer: ranksOnServer)
+            memoryPlan = try configuration.memoryPlan(
+                for: step, structure: structure, ranksOnServer: ranksOnServer, threads: OpenBLASRuntime.threadCount)
         } catch {
             throw TrainingError(.configuration, "\(configuration.file): \(error.description)")
         }
-        microBatches = MicroBatchPlan(microBatchSize: memoryPlan.microBatchSize, minimumSize: minimumSize)
+        microBatches = MicroBatchPlan(
+            microBatchSize: memoryPlan.microBatchSize, minimumSize: minimumSize, lanes: memoryPlan.lanes)
         let runtime = configuration.runtime
         if runtime.reproducibleReduction, runtime.microBatchSize == nil, runtime.memoryLimit == .automatic {
             // `auto` divides the server's memory by its ranks: a shrunk job could plan other micro-batches.

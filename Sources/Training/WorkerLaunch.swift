@@ -96,9 +96,19 @@ package struct WorkerLaunch: Sendable {
     /// `--openblas-threads` / `runtime.threads`, else `OPENBLAS_NUM_THREADS`, else this server's
     /// cores shared by its ranks.
     static func openBLASThreads(_ options: Options, environment: LaunchEnvironment, identity: RankIdentity) -> Int {
-        options.openBLASThreads
-            ?? environment.variables["OPENBLAS_NUM_THREADS"].flatMap(Int.init).flatMap { $0 >= 1 ? $0 : nil }
-            ?? identity.defaultOpenBLASThreads(processorCount: environment.processorCount)
+        openBLASThreads(
+            configured: options.openBLASThreads, variables: environment.variables,
+            processorCount: environment.processorCount, ranksOnServer: identity.ranksOnServer)
+    }
+
+    /// `configured` (`--openblas-threads` / `runtime.threads`), else `OPENBLAS_NUM_THREADS` of
+    /// `variables`, else `processorCount` shared by `ranksOnServer` ranks.
+    package static func openBLASThreads(
+        configured: Int?, variables: [String: String], processorCount: Int, ranksOnServer: Int
+    ) -> Int {
+        configured
+            ?? variables["OPENBLAS_NUM_THREADS"].flatMap(Int.init).flatMap { $0 >= 1 ? $0 : nil }
+            ?? RankIdentity.defaultOpenBLASThreads(processorCount: processorCount, ranksOnServer: ranksOnServer)
     }
 
     /// The MPI world under `mpirun` (checked against the identity), else a group of one.

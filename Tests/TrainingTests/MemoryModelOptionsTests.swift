@@ -47,9 +47,9 @@ import _TestSupport
             configuration: try GhostNetConfiguration(
                 blocksPerStage: step.model.blocks, width: step.model.width, classes: step.model.classCount,
                 imageSize: step.model.imageSize))
-        let without = try plain.memoryPlan(for: step, structure: structure, ranksOnServer: 1)
+        let without = try plain.memoryPlan(for: step, structure: structure, ranksOnServer: 1, threads: 2)
         let with = try averaged.memoryPlan(
-            for: try #require(averaged.fullyTrain), structure: structure, ranksOnServer: 1)
+            for: try #require(averaged.fullyTrain), structure: structure, ranksOnServer: 1, threads: 2)
         #expect(with.microBatchSize == without.microBatchSize)
         #expect(with.predictedPeakBytes - without.predictedPeakBytes == MemoryModel.weightAverageBytes(of: structure))
         #expect(with.description.contains(", of which the weight average (trainer.ema_decay) "), "\(with.description)")

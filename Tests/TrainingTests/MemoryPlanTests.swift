@@ -116,6 +116,34 @@ import Training
         }
     }
 
+    /// Two lanes run passes of the fastest size side by side when both fit, else one lane of the largest
+    /// that fits. With 50 MB per extra lane: 1 GB + 2 × 16 × 100 MB + 50 MB.
+    @Test func twoLanesRunTheFastestMicroBatchSideBySideWhenBothFit() throws {
+        let model = MemoryModel(fixedBytes: 1_000_000_000, bytesPerImage: 100_000_000, laneBytes: 50_000_000)
+        func plan(limit: Int, batch: Int = 128, requested: Int? = nil) throws -> MemoryPlan {
+            try MemoryPlan.plan(
+                model: model, imageSize: 224, batchSize: batch, requested: requested, minimumSize: 2,
+                limitBytes: limit, lanes: 2)
+        }
+        let roomy = try plan(limit: 19_200_000_000)
+        #expect((roomy.microBatchSize, roomy.passes, roomy.lanes) == (16, 8, 2))
+        #expect(roomy.predictedPeakBytes == 4_250_000_000)
+        #expect(
+            roomy.description.contains("micro-batch 16 × 8 pass(es) per step, 2 at a time, predicted peak 4.25 GB"),
+            "\(roomy.description)")
+        // Two lanes of 16 need 4.25 GB; one lane of 16 fits 4 GB.
+        let tight = try plan(limit: 4_000_000_000)
+        #expect((tight.microBatchSize, tight.lanes, tight.predictedPeakBytes) == (16, 1, 2_600_000_000))
+        #expect(!tight.description.contains("at a time"))
+        // Below that, one lane of the largest that fits, as without lanes.
+        #expect(try plan(limit: 2_500_000_000).microBatchSize == 15)
+        // A batch of one pass runs in one lane.
+        #expect(try plan(limit: 19_200_000_000, batch: 16).lanes == 1)
+        // A requested micro-batch runs in the most lanes that fit: 2 × 8 need 2.65 GB.
+        #expect(try plan(limit: 2_650_000_000, requested: 8).lanes == 2)
+        #expect(try plan(limit: 2_600_000_000, requested: 8).lanes == 1)
+    }
+
     @Test func theModelFollowsTheNetworksShapes() throws {
         func model(_ architecture: GhostNetArchitecture, _ size: Int) throws -> MemoryModel {
             let network = try GhostNetConfiguration(architecture: architecture, imageSize: size)

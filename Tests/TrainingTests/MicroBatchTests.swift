@@ -27,8 +27,8 @@ import _TestSupport
     ) throws -> (gradients: [Float], loss: Double) {
         let exchange = GradientExchange(
             parameterShapes: model.parameterSlots.map(\.shape), communicator: LocalCommunicator.group(size: 1)[0])
-        let outcome = try plan.accumulate(images: images, labels: labels, into: exchange) {
-            pass, _, gradientReady throws(GhostNetModelError) in
+        let outcome = try plan.accumulate(images: images, labels: labels, model: &model, into: exchange) {
+            model, pass, _, gradientReady throws(GhostNetModelError) in
             try model.trainingStep(
                 images: pass.images, labels: pass.labels, batchNormMode: mode, gradientReady: gradientReady
             ).loss
@@ -56,13 +56,14 @@ import _TestSupport
     }
 
     /// With frozen batch norm every image's loss is independent of the rest of its batch, so three
-    /// passes of 3, 2 and 2 images give the gradient and the SGD update of one pass of 7.
-    @Test func frozenBatchNormPassesGiveTheGradientAndUpdateOfTheWholeBatch() throws {
+    /// passes of 3, 2 and 2 images give the gradient and the SGD update of one pass of 7, one pass
+    /// after another or two at a time.
+    @Test(arguments: [1, 2]) func frozenBatchNormPassesGiveTheGradientAndUpdateOfTheWholeBatch(lanes: Int) throws {
         var whole = try Self.model()
         var split = whole
         let reference = try Self.accumulated(
             &whole, plan: MicroBatchPlan(microBatchSize: nil, minimumSize: 1), mode: .inference)
-        let plan = MicroBatchPlan(microBatchSize: 3, minimumSize: 1)
+        let plan = MicroBatchPlan(microBatchSize: 3, minimumSize: 1, lanes: lanes)
         #expect(plan.sizes(of: 7) == [3, 2, 2])
         let accumulated = try Self.accumulated(&split, plan: plan, mode: .inference)
         // The passes change the order of float32 sums whose longest reduction runs over the batch
@@ -99,12 +100,18 @@ import _TestSupport
 
     /// With batch statistics each pass normalises itself: the accumulated gradient is the mean of
     /// the gradients of the passes run separately, and the running statistics take one momentum
-    /// update per pass, in order.
-    @Test func trainingBatchNormAccumulatesTheMeanOfThePassGradients() throws {
-        let plan = MicroBatchPlan(microBatchSize: 2, minimumSize: 2)
+    /// update per pass, in pass order, also when two lanes run passes 0 and 2 beside pass 1.
+    /// Everything runs on one thread per pass, as a lane does, so each pass's arithmetic is the same.
+    @Test(arguments: [1, 2]) func trainingBatchNormAccumulatesTheMeanOfThePassGradients(lanes: Int) throws {
+        try GEMM.withThreadCount(1) { try Self.expectTheMeanOfThePassGradients(lanes: lanes) }
+    }
+
+    private static func expectTheMeanOfThePassGradients(lanes: Int) throws {
+        let plan = MicroBatchPlan(microBatchSize: 2, minimumSize: 2, lanes: lanes)
         var model = try Self.model()
         let passes = plan.passes(images: Self.images, labels: Self.labels)
         #expect(passes.map(\.labels.count) == [3, 2, 2])
+        #expect(plan.laneCount(of: 7) == lanes)
         var separate = model
         var perPass: [[Float]] = []
         for pass in passes {
@@ -112,8 +119,9 @@ import _TestSupport
             perPass.append(result.gradients.tensors.flatMap(\.scalars))
         }
         let accumulated = try Self.accumulated(&model, plan: plan, mode: .training)
-        // Each element is Σⱼ wⱼ·gⱼ in float32: three products and two sums, each rounding by at most
-        // ε/2 of a partial sum, so |error| ≤ 2ε·Σⱼ|wⱼ·gⱼ| (computed here in Double).
+        // Each element is Σⱼ wⱼ·gⱼ in float32: three products and two sums (in another order in two
+        // lanes), each rounding by at most ε/2 of a partial sum, so |error| ≤ 2ε·Σⱼ|wⱼ·gⱼ| (computed
+        // here in Double).
         let weights = passes.map { Double($0.labels.count) / 7 }
         var expected: [Float] = []
         var bound: [Double] = []
@@ -149,6 +157,32 @@ import _TestSupport
         #expect(message.contains("runtime.micro_batch_size"), "\(message)")
         let expected = "is 5 but fully_train.dataset.common.batch_size is 4; a micro-batch must not exceed the batch"
         #expect(message.contains(expected), "\(message)")
+    }
+
+    /// `runtime.concurrent_micro_batches` asks for lanes; the threads and the passes cap them, and a
+    /// reproducible reduction runs one (its sums must not depend on the threads).
+    @Test func concurrentMicroBatchesAreCappedByTheThreadsAndThePasses() throws {
+        let job = try TinyJob()
+        let refused = #expect(throws: ConfigurationError.self) {
+            try job.configuration(["runtime.concurrent_micro_batches=0"])
+        }
+        #expect("\(refused.map { "\($0)" } ?? "")".contains("runtime.concurrent_micro_batches"))
+        func lanes(_ settings: [String], threads: Int) throws -> Int {
+            let configuration = try job.configuration(["runtime.micro_batch_size=2"] + settings)
+            let step = try #require(configuration.fullyTrain)
+            let network = try GhostNetConfiguration(
+                blocksPerStage: step.model.blocks, width: step.model.width, classes: step.model.classCount,
+                imageSize: step.model.imageSize)
+            return try configuration.memoryPlan(
+                for: step, structure: GhostNetStructure(configuration: network), ranksOnServer: 1, threads: threads
+            ).lanes
+        }
+        // Batches of 4 in micro-batches of 2: two passes.
+        #expect(try lanes([], threads: 2) == 1)
+        #expect(try lanes(["runtime.concurrent_micro_batches=4"], threads: 8) == 2)
+        #expect(try lanes(["runtime.concurrent_micro_batches=4"], threads: 1) == 1)
+        #expect(
+            try lanes(["runtime.concurrent_micro_batches=2", "runtime.reproducible_reduction=True"], threads: 2) == 1)
     }
 
     @Test func eachPassMixesWithItsOwnDraw() {
